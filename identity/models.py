@@ -1,0 +1,138 @@
+"""Identity providers of company accounts: where their users prove who they are."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from common.crypto import EncryptedTextField
+from tenants.models import Tenant
+
+DEFAULT_SCOPES = "openid profile email"
+DEFAULT_EMAIL_CLAIM = "email"
+ENTRA_MULTI_TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
+
+
+class IdPKind(models.TextChoices):
+    ENTRA = "entra", "Microsoft Entra ID"
+    OKTA = "okta", "Okta"
+    PING = "ping", "Ping Identity"
+    OIDC = "oidc", "Other OpenID Connect provider"
+
+
+class IdentityProvider(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="identity_providers")
+    name = models.CharField(max_length=100, help_text="A name for this identity provider, unique within the account.")
+    kind = models.CharField(max_length=10, choices=IdPKind.choices)
+    client_id = models.CharField(
+        "client ID",
+        max_length=255,
+        help_text="Application (client) ID of the app you registered for the Onboarding Service.",
+    )
+    client_secret = EncryptedTextField(
+        blank=True,
+        help_text="Client secret of that app. Stored encrypted and never shown again; leave empty to keep it.",
+    )
+    scopes = models.CharField(max_length=255, default=DEFAULT_SCOPES)
+    email_claim = models.CharField(
+        max_length=64,
+        default=DEFAULT_EMAIL_CLAIM,
+        help_text="ID-token claim that carries the user's e-mail; 'preferred_username' is tried when it is missing.",
+    )
+    # Microsoft Entra ID
+    entra_tenant_id = models.CharField(
+        "directory (tenant) ID",
+        max_length=36,
+        blank=True,
+        help_text="Directory (tenant) ID from the app's Overview page in Entra ID (a GUID).",
+    )
+    # Okta
+    okta_domain = models.CharField(
+        max_length=255, blank=True, help_text="Your Okta domain, such as example.okta.com."
+    )
+    okta_auth_server = models.CharField(
+        "Okta authorization server ID",
+        max_length=100,
+        blank=True,
+        help_text="Optional: a custom authorization server's ID (such as 'default'). Empty: the org server.",
+    )
+    # Ping and generic OpenID Connect
+    issuer = models.URLField(
+        blank=True,
+        help_text="Issuer URL. Ping: your PingOne environment's issuer (…/as) or PingFederate's base URL.",
+    )
+    authorization_endpoint = models.URLField(blank=True)
+    token_endpoint = models.URLField(blank=True)
+    jwks_uri = models.URLField("JWKS URI", blank=True)
+    userinfo_endpoint = models.URLField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__name", "name"]
+        verbose_name = "identity provider"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="idp_unique_name_per_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=[k.value for k in IdPKind]), name="idp_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind == IdPKind.ENTRA:
+            tid = (self.entra_tenant_id or "").strip()
+            if tid.lower() in ENTRA_MULTI_TENANT_ALIASES:
+                errors["entra_tenant_id"] = (
+                    f"'{tid}' is a multi-tenant alias; enter your directory (tenant) ID, a GUID."
+                )
+            else:
+                try:
+                    self.entra_tenant_id = str(uuid.UUID(tid))
+                except ValueError:
+                    errors["entra_tenant_id"] = "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
+        elif self.kind == IdPKind.OKTA:
+            domain = (self.okta_domain or "").strip().lower()
+            if not domain or "/" in domain or " " in domain:
+                errors["okta_domain"] = "Enter your Okta domain without https://, such as example.okta.com."
+            else:
+                self.okta_domain = domain
+            if self.okta_auth_server and not re.fullmatch(r"[A-Za-z0-9_-]+", self.okta_auth_server):
+                errors["okta_auth_server"] = "An authorization server ID has only letters, digits, '-' and '_'."
+        elif self.kind == IdPKind.PING:
+            if not self.issuer:
+                errors["issuer"] = "Enter the issuer URL of your PingOne environment or PingFederate server."
+        elif self.kind == IdPKind.OIDC:
+            explicit = [self.authorization_endpoint, self.token_endpoint, self.jwks_uri]
+            if not self.issuer:
+                errors["issuer"] = "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
+            if any(explicit) and not all(explicit):
+                errors["jwks_uri" if not self.jwks_uri else "token_endpoint" if not self.token_endpoint else "authorization_endpoint"] = (
+                    "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all needed."
+                )
+        if "openid" not in (self.scopes or "").split():
+            errors["scopes"] = "The scopes must include 'openid'."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def effective_issuer(self) -> str:
+        """The issuer ID tokens must carry (``iss``), derived per kind."""
+        if self.kind == IdPKind.ENTRA:
+            return f"{settings.ENTRA_AUTHORITY_URL.rstrip('/')}/{self.entra_tenant_id}/v2.0"
+        if self.kind == IdPKind.OKTA:
+            base = settings.OKTA_BASE_URL_TEMPLATE.format(domain=self.okta_domain).rstrip("/")
+            return f"{base}/oauth2/{self.okta_auth_server}" if self.okta_auth_server else base
+        return self.issuer
+
+    @property
+    def uses_discovery(self) -> bool:
+        return not (self.kind == IdPKind.OIDC and self.jwks_uri and self.token_endpoint)

@@ -1,0 +1,208 @@
+"""Routing records (the "record set for the OBS routing") and onboarding events."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from certificates.models import CertificateChain
+from common.validators import normalize_domain, normalize_email, validate_hostname
+from identity.models import IdentityProvider
+from tenants.models import Tenant
+
+DEFAULT_UMS_PORT = 8443
+
+ROUTE_TENANT_NOT_ACTIVE = (
+    "IGEL OS Onboarding is not activated for this company account yet; "
+    "activate it before creating routes."
+)
+ROUTE_IDP_OTHER_TENANT = "This identity provider belongs to another company account."
+ROUTE_CHAIN_OTHER_TENANT = "This certificate chain belongs to another company account."
+ROUTE_CHAIN_REPLACED = "This certificate chain has been replaced; choose the current one."
+
+
+class Target(models.TextChoices):
+    UMS = "ums", "UMS (devices connect directly)"
+    ICG = "icg", "IGEL Cloud Gateway (ICG)"
+
+
+class Route(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="routes")
+    display_name = models.CharField(
+        max_length=200,
+        help_text="Display name for the UMS to which your user's device will be routed.",
+    )
+    ums_hostname = models.CharField(
+        "UMS hostname",
+        max_length=253,
+        validators=[validate_hostname],
+        help_text=(
+            "Hostname (fully qualified domain name) or IP address by which the endpoint devices reach the UMS. "
+            "With an ICG, use the External Address of the ICG. Case-sensitive: write it exactly as in the UMS."
+        ),
+    )
+    ums_port = models.PositiveIntegerField(
+        "UMS port",
+        default=DEFAULT_UMS_PORT,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=(
+            "Port under which the UMS can be reached; the UMS web server's default is 8443. "
+            "With an ICG, use the External Port of the ICG."
+        ),
+    )
+    target = models.CharField(
+        max_length=3,
+        choices=Target.choices,
+        default=Target.UMS,
+        help_text="Whether devices are sent to the UMS itself or to an IGEL Cloud Gateway.",
+    )
+    identity_provider = models.ForeignKey(
+        IdentityProvider,
+        on_delete=models.PROTECT,
+        related_name="routes",
+        help_text="The identity provider with which the mapped users sign in.",
+    )
+    certificate_chain = models.ForeignKey(
+        CertificateChain,
+        on_delete=models.PROTECT,
+        related_name="routes",
+        help_text=(
+            "Root certificate chain of the UMS (Download Certificate Chain in the UMS Web App), or for an ICG "
+            "every certificate of the ICG's chain except the end certificate."
+        ),
+    )
+    enabled = models.BooleanField(default=True, help_text="Devices are routed only while the route is enabled.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__name", "display_name"]
+        verbose_name = "route"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "display_name"], name="route_unique_name_per_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(ums_port__gte=1, ums_port__lte=65535), name="route_port_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(target__in=[t.value for t in Target]), name="route_target_valid"
+            ),
+            # That identity_provider and certificate_chain belong to ``tenant`` is enforced
+            # by triggers (migration 0002), as Django has no composite foreign keys.
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.tenant_id and self._state.adding and not self.tenant.is_activated:
+            errors["tenant"] = ROUTE_TENANT_NOT_ACTIVE
+        if self.tenant_id and self.identity_provider_id and self.identity_provider.tenant_id != self.tenant_id:
+            errors["identity_provider"] = ROUTE_IDP_OTHER_TENANT
+        if self.tenant_id and self.certificate_chain_id:
+            if self.certificate_chain.tenant_id != self.tenant_id:
+                errors["certificate_chain"] = ROUTE_CHAIN_OTHER_TENANT
+            elif self.certificate_chain.replaced_at is not None:
+                errors["certificate_chain"] = ROUTE_CHAIN_REPLACED
+        if errors:
+            raise ValidationError(errors)
+
+
+class MappedUser(models.Model):
+    """One e-mail address routed to one route; unique across all company accounts."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_users")
+    email = models.EmailField(
+        "e-mail address",
+        max_length=254,
+        help_text="E-mail address of the user as it is known to your identity provider.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = "mapped user"
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="mapped_user_unique_email"),
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="mapped_user_email_lowercase"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        try:
+            self.email = normalize_email(self.email)
+        except ValidationError as exc:
+            raise ValidationError({"email": exc.messages}) from None
+
+
+class MappedDomain(models.Model):
+    """One domain routed to one route: every address of the domain, unless mapped itself."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_domains")
+    domain = models.CharField(
+        max_length=253,
+        help_text="Domain that includes all e-mail addresses of this domain, such as example.com.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+        verbose_name = "mapped domain"
+        constraints = [
+            models.UniqueConstraint(Lower("domain"), name="mapped_domain_unique_domain"),
+            models.CheckConstraint(condition=models.Q(domain=Lower("domain")), name="mapped_domain_lowercase"),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def clean(self) -> None:
+        try:
+            self.domain = normalize_domain(self.domain)
+        except ValidationError as exc:
+            raise ValidationError({"domain": exc.messages}) from None
+
+
+class EventAction(models.TextChoices):
+    AUTHORIZE = "authorize", "Device started onboarding"
+    SIGN_IN = "sign_in", "User signed in"
+    TOKEN = "token", "Device received its route"
+    LOOKUP = "lookup", "Device looked up its route with an ID token"
+
+
+class EventResult(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class OnboardingEvent(models.Model):
+    """One step of one onboarding attempt, for the account's staff to read."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="onboarding_events"
+    )
+    route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=EventAction.choices)
+    result = models.CharField(max_length=8, choices=EventResult.choices)
+    reason = models.CharField(max_length=64, blank=True, help_text="Why it failed, as a short code.")
+    detail = models.TextField(blank=True)
+    email = models.CharField("e-mail", max_length=254, blank=True)
+    structure_tag = models.CharField(max_length=128, blank=True)
+    device_hostname = models.CharField(max_length=128, blank=True)
+    device_serial = models.CharField(max_length=128, blank=True)
+    device_model = models.CharField(max_length=128, blank=True)
+    device_os_version = models.CharField(max_length=128, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "onboarding event"
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="event_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.get_result_display()} ({self.email or 'unknown'})"

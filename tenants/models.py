@@ -1,0 +1,101 @@
+"""Company accounts (tenants), who belongs to them, and whether onboarding is on."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+
+from common.validators import normalize_email
+
+
+class Role(models.TextChoices):
+    """Roles inside a company account, after the IGEL Customer Portal."""
+
+    SUPER_ADMIN = "super_admin", "Super admin (all of the account)"
+    ACCOUNT_ADMIN = "account_admin", "Account admin (members and roles)"
+    OBS_ADMIN = "obs_admin", "OBS admin (activation, identity providers, routes, chains)"
+
+
+#: Roles that may manage onboarding: activation, IdPs, routes, mappings, chains, events.
+OBS_ROLES = frozenset({Role.SUPER_ADMIN, Role.OBS_ADMIN})
+#: Roles that may manage the account's members.
+MEMBER_ROLES = frozenset({Role.SUPER_ADMIN, Role.ACCOUNT_ADMIN})
+ALL_ROLES = frozenset(Role)
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=63, unique=True, help_text="Short unique name of the company account.")
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "company account"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_activated(self) -> bool:
+        return Activation.objects.filter(tenant=self).exists()
+
+
+class Membership(models.Model):
+    """A person's role in a company account.
+
+    Created for an e-mail address by an account admin before the person ever signs in
+    (an invitation); ``user`` is linked when they first sign in with that address at the
+    platform IdP, or at once when a local account with the address already exists.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    email = models.EmailField(help_text="The member's e-mail address, as their identity provider reports it.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        editable=False,
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant__name", "email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "tenant", name="membership_unique_email_per_tenant"),
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="membership_email_lowercase"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_role_display()}) in {self.tenant}"
+
+    def clean(self) -> None:
+        if self.email:
+            try:
+                self.email = normalize_email(self.email)
+            except ValidationError as exc:
+                raise ValidationError({"email": exc.messages}) from None
+
+
+class Activation(models.Model):
+    """The one-time activation of IGEL OS Onboarding for a company account."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="activation")
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_by_email = models.EmailField(help_text="Who activated onboarding, kept even if the user is removed.")
+    activated_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-activated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} activated by {self.activated_by_email}"
