@@ -1,0 +1,145 @@
+"""factory-boy factories for every model; certificate chains hold real certificates."""
+
+from __future__ import annotations
+
+import hashlib
+
+import factory
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+
+from certificates.models import Certificate, CertificateChain
+from identity.models import IdentityProvider, IdPKind
+from onboarding.models import MappedDomain, MappedUser, Route
+from tenants.models import Activation, Membership, Role, Tenant
+from tests import pki
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+    is_staff = True
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+    name = factory.LazyAttribute(lambda t: t.slug.replace("-", " ").title())
+
+
+class ActivationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Activation
+
+    tenant = factory.SubFactory(TenantFactory)
+    activated_by_email = "activator@example.com"
+
+
+class ActiveTenantFactory(TenantFactory):
+    activation = factory.RelatedFactory(ActivationFactory, factory_related_name="tenant")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(ActiveTenantFactory)
+    user = factory.SubFactory(UserFactory)
+    email = factory.LazyAttribute(lambda m: m.user.email.lower() if m.user else "invitee@example.com")
+    role = Role.OBS_ADMIN
+
+
+class IdentityProviderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IdentityProvider
+
+    tenant = factory.SubFactory(ActiveTenantFactory)
+    name = factory.Sequence(lambda n: f"IdP {n}")
+    kind = IdPKind.OIDC
+    client_id = factory.Sequence(lambda n: f"client-{n}")
+    client_secret = "s3cret-value"
+    issuer = factory.Sequence(lambda n: f"https://idp{n}.example.com")
+
+
+def _chain_file(chain: CertificateChain) -> ContentFile:
+    return ContentFile(chain.pem.encode(), name=chain.original_filename or "chain.pem")
+
+
+class CertificateChainFactory(factory.django.DjangoModelFactory):
+    """A chain of a real root and intermediate, stored like an upload."""
+
+    class Meta:
+        model = CertificateChain
+        skip_postgeneration_save = True
+
+    class Params:
+        issued = factory.LazyFunction(lambda: pki.chain(intermediates=1))
+
+    tenant = factory.SubFactory(ActiveTenantFactory)
+    name = factory.Sequence(lambda n: f"Chain {n}")
+    original_filename = "chain.pem"
+    pem = factory.LazyAttribute(lambda c: pki.pem_bundle(c.issued))
+    sha256 = factory.LazyAttribute(lambda c: hashlib.sha256(c.pem.encode()).hexdigest())
+    file = factory.LazyAttribute(_chain_file)
+
+    @factory.post_generation
+    def certificates(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if not create:
+            return
+        for position, cert in enumerate(x509.load_pem_x509_certificates(self.pem.encode())):
+            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+            Certificate.objects.create(
+                chain=self,
+                position=position,
+                subject=cert.subject.rfc4514_string(),
+                issuer=cert.issuer.rfc4514_string(),
+                serial=format(cert.serial_number, "X"),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+                key_description=f"RSA {cert.public_key().key_size}",
+                is_ca=constraints.ca,
+                self_signed=cert.subject == cert.issuer,
+                pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            )
+
+
+class RouteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Route
+
+    tenant = factory.SubFactory(ActiveTenantFactory)
+    display_name = factory.Sequence(lambda n: f"UMS {n}")
+    ums_hostname = factory.Sequence(lambda n: f"UMS{n}.Example.com")
+    ums_port = 8443
+    target = "ums"
+    identity_provider = factory.SubFactory(IdentityProviderFactory, tenant=factory.SelfAttribute("..tenant"))
+    certificate_chain = factory.SubFactory(CertificateChainFactory, tenant=factory.SelfAttribute("..tenant"))
+    enabled = True
+
+
+class MappedUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MappedUser
+
+    route = factory.SubFactory(RouteFactory)
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+
+
+class MappedDomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MappedDomain
+
+    route = factory.SubFactory(RouteFactory)
+    domain = factory.Sequence(lambda n: f"domain{n}.example")

@@ -1,0 +1,132 @@
+"""A small PKI for tests: real keys and certificates made with ``cryptography``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+_RSA_KEYS: dict[int, list[rsa.RSAPrivateKey]] = {}
+
+
+def rsa_key(bits: int = 2048, *, fresh: bool = False) -> rsa.RSAPrivateKey:
+    """An RSA key; reused from a small pool unless ``fresh`` (key generation is slow)."""
+    pool = _RSA_KEYS.setdefault(bits, [])
+    if fresh or len(pool) < 4:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        if not fresh:
+            pool.append(key)
+        return key
+    pool.append(pool.pop(0))
+    return pool[-1]
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@dataclass
+class Issued:
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def key_pem(self) -> str:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+
+def issue(
+    common_name: str,
+    *,
+    issuer: Issued | None = None,
+    ca: bool = True,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    days: int = 365,
+    hash_algorithm: hashes.HashAlgorithm | None = None,
+    san: list[str] | None = None,
+    path_length: int | None = None,
+) -> Issued:
+    """Issue a certificate; self-signed when ``issuer`` is None."""
+    key = key or rsa_key()
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")]
+    )
+    start = not_before or (now() - dt.timedelta(days=1))
+    end = not_after or (start + dt.timedelta(days=days))
+    signer = issuer.key if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=True,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if san:
+        names: list[x509.GeneralName] = []
+        for entry in san:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(entry)))
+            except ValueError:
+                names.append(x509.DNSName(entry))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    algorithm = hash_algorithm if hash_algorithm is not None else hashes.SHA256()
+    return Issued(builder.sign(signer, algorithm), key)
+
+
+def chain(*, intermediates: int = 1, leaf: str | None = None, san: list[str] | None = None) -> list[Issued]:
+    """A root, ``intermediates`` CAs below it and optionally a server leaf, root first."""
+    certs = [issue("Example Root CA", days=3650)]
+    for n in range(intermediates):
+        certs.append(issue(f"Example Intermediate CA {n + 1}", issuer=certs[-1], days=1825))
+    if leaf:
+        certs.append(issue(leaf, issuer=certs[-1], ca=False, san=san or [leaf]))
+    return certs
+
+
+def pem_bundle(certs: list[Issued]) -> str:
+    return "".join(c.pem for c in certs)
