@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 from django.db import models
 
 from tenants.models import Tenant
 
+#: Extensions kept on the stored file, so an operator browsing the storage can open it.
+CHAIN_FILE_EXTENSIONS = frozenset({".pem", ".crt", ".cer", ".der", ".p7b", ".p7c"})
+
 
 def chain_upload_path(instance: CertificateChain, filename: str) -> str:
     # The original name is kept in ``original_filename``; the stored name only has to be
-    # unique and never overwrite an earlier upload (storages are set to not overwrite).
-    return f"chains/{instance.tenant.slug}/{instance.sha256[:16]}.pem"
+    # unique and never overwrite an earlier upload (storages are set to not overwrite,
+    # so the same file uploaded twice gets a suffix). Nothing the customer typed goes
+    # into the path but a known extension.
+    extension = os.path.splitext(filename)[1].lower()
+    if extension not in CHAIN_FILE_EXTENSIONS:
+        extension = ".pem"
+    return f"chains/{instance.tenant.slug}/{instance.sha256[:16]}{extension}"
 
 
 class CertificateChain(models.Model):
@@ -23,23 +33,43 @@ class CertificateChain(models.Model):
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="certificate_chains")
-    name = models.CharField(max_length=200, help_text="A label, such as the UMS or ICG it belongs to.")
+    name = models.CharField(
+        max_length=200, help_text="A label, such as the UMS or ICG it belongs to."
+    )
     file = models.FileField(upload_to=chain_upload_path, max_length=255, editable=False)
     original_filename = models.CharField(max_length=255, blank=True, editable=False)
     sha256 = models.CharField(
-        "file SHA-256", max_length=64, editable=False, help_text="SHA-256 of the uploaded file, hex."
+        "file SHA-256",
+        max_length=64,
+        editable=False,
+        help_text="SHA-256 of the uploaded file, hex.",
     )
     pem = models.TextField(editable=False, help_text="The certificates, normalised, root first.")
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     replaced_at = models.DateTimeField(null=True, blank=True, editable=False)
     replaced_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     superseded_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes", editable=False
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supersedes",
+        editable=False,
     )
 
     class Meta:
@@ -54,15 +84,21 @@ class CertificateChain(models.Model):
 class Certificate(models.Model):
     """One certificate of a chain, as parsed at upload time. Read-only."""
 
-    chain = models.ForeignKey(CertificateChain, on_delete=models.CASCADE, related_name="certificates")
-    position = models.PositiveSmallIntegerField(help_text="0 is the root; each next one is issued by the one before.")
+    chain = models.ForeignKey(
+        CertificateChain, on_delete=models.CASCADE, related_name="certificates"
+    )
+    position = models.PositiveSmallIntegerField(
+        help_text="0 is the root; each next one is issued by the one before."
+    )
     subject = models.TextField()
     issuer = models.TextField()
     serial = models.CharField(max_length=100)
     not_before = models.DateTimeField()
     not_after = models.DateTimeField(db_index=True)
     sha256 = models.CharField("SHA-256 fingerprint", max_length=95)
-    key_description = models.CharField(max_length=40, help_text="Key type and size, such as RSA 4096.")
+    key_description = models.CharField(
+        max_length=40, help_text="Key type and size, such as RSA 4096."
+    )
     is_ca = models.BooleanField("CA")
     self_signed = models.BooleanField()
     pem = models.TextField()
@@ -70,7 +106,9 @@ class Certificate(models.Model):
     class Meta:
         ordering = ["chain", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["chain", "position"], name="certificate_unique_position"),
+            models.UniqueConstraint(
+                fields=["chain", "position"], name="certificate_unique_position"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -23,7 +23,9 @@ HOSTNAME_SCHEME = "Enter the hostname without a scheme such as https://."
 HOSTNAME_PATH = "Enter the hostname without a path ('/')."
 HOSTNAME_PORT = "Enter the hostname without a port; the port goes in the UMS Port field."
 HOSTNAME_BRACKETS = "Enter an IPv6 address without square brackets."
-HOSTNAME_EMPTY_LABEL = "The hostname has an empty label (two dots in a row, or a dot at the start or end)."
+HOSTNAME_EMPTY_LABEL = (
+    "The hostname has an empty label (two dots in a row, or a dot at the start or end)."
+)
 HOSTNAME_LABEL_TOO_LONG = "The hostname label '{label}' is longer than 63 characters."
 HOSTNAME_TOO_LONG = "The hostname is longer than 253 characters."
 HOSTNAME_BAD_LABEL = (
@@ -95,7 +97,9 @@ def _check_dns_name(value: str, *, hostname: bool) -> None:
         raise ValidationError(HOSTNAME_EMPTY_LABEL, code="empty_label")
     for label in labels:
         if len(label) > 63:
-            raise ValidationError(HOSTNAME_LABEL_TOO_LONG.format(label=label), code="label_too_long")
+            raise ValidationError(
+                HOSTNAME_LABEL_TOO_LONG.format(label=label), code="label_too_long"
+            )
     if len(value) > 253:
         raise ValidationError(HOSTNAME_TOO_LONG, code="too_long")
     for label in labels:
@@ -142,7 +146,9 @@ def normalize_domain(value: str) -> str:
                     idna.decode(label)
                 except idna.IDNAError:
                     raise ValidationError(
-                        DOMAIN_INVALID.format(value=value, reason=f"'{label}' is not a valid A-label."),
+                        DOMAIN_INVALID.format(
+                            value=value, reason=f"'{label}' is not a valid A-label."
+                        ),
                         code="idna",
                     ) from None
     try:

@@ -40,12 +40,15 @@ def _secret(name: str, dev_default: str) -> str:
 SECRET_KEY = _secret("SECRET_KEY", _DEV_SECRET_KEY)
 # Fernet keys (urlsafe base64, 32 bytes) for secrets stored in the database, newest
 # first, comma-separated: the first encrypts, all decrypt, so keys can be rotated.
-FIELD_ENCRYPTION_KEYS = [k.strip() for k in _secret("FIELD_ENCRYPTION_KEY", _DEV_FIELD_KEY).split(",") if k.strip()]
+FIELD_ENCRYPTION_KEYS = [
+    k.strip() for k in _secret("FIELD_ENCRYPTION_KEY", _DEV_FIELD_KEY).split(",") if k.strip()
+]
 
 BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _base_host = urlsplit(BASE_URL).hostname or "localhost"
 ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", _base_host] if DEBUG else [_base_host]
+    "ALLOWED_HOSTS",
+    default=["127.0.0.1", "localhost", "[::1]", _base_host] if DEBUG else [_base_host],
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[BASE_URL])
 
@@ -67,7 +70,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,6 +77,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if not DEBUG:
+    # Serves the admin's static files from STATIC_ROOT (filled by collectstatic) in
+    # production; runserver serves them itself during development.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -224,6 +231,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is the domain owner's decision (hard to undo), not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Number of proxies in front of the app whose X-Forwarded-For entries are trusted when

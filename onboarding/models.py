@@ -73,7 +73,9 @@ class Route(models.Model):
             "every certificate of the ICG's chain except the end certificate."
         ),
     )
-    enabled = models.BooleanField(default=True, help_text="Devices are routed only while the route is enabled.")
+    enabled = models.BooleanField(
+        default=True, help_text="Devices are routed only while the route is enabled."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,7 +83,11 @@ class Route(models.Model):
         ordering = ["tenant__name", "display_name"]
         verbose_name = "route"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "display_name"], name="route_unique_name_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "display_name"],
+                name="route_unique_name_per_tenant",
+                violation_error_message="This company account already has a route with this display name.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(ums_port__gte=1, ums_port__lte=65535), name="route_port_range"
             ),
@@ -99,7 +105,11 @@ class Route(models.Model):
         errors: dict[str, str] = {}
         if self.tenant_id and self._state.adding and not self.tenant.is_activated:
             errors["tenant"] = ROUTE_TENANT_NOT_ACTIVE
-        if self.tenant_id and self.identity_provider_id and self.identity_provider.tenant_id != self.tenant_id:
+        if (
+            self.tenant_id
+            and self.identity_provider_id
+            and self.identity_provider.tenant_id != self.tenant_id
+        ):
             errors["identity_provider"] = ROUTE_IDP_OTHER_TENANT
         if self.tenant_id and self.certificate_chain_id:
             if self.certificate_chain.tenant_id != self.tenant_id:
@@ -114,7 +124,7 @@ class MappedUser(models.Model):
     """One e-mail address routed to one route; unique across all company accounts."""
 
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_users")
-    email = models.EmailField(
+    email = models.CharField(
         "e-mail address",
         max_length=254,
         help_text="E-mail address of the user as it is known to your identity provider.",
@@ -125,8 +135,14 @@ class MappedUser(models.Model):
         ordering = ["email"]
         verbose_name = "mapped user"
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="mapped_user_unique_email"),
-            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="mapped_user_email_lowercase"),
+            models.UniqueConstraint(
+                Lower("email"),
+                name="mapped_user_unique_email",
+                violation_error_message="This e-mail address is already mapped to a route.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="mapped_user_email_lowercase"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -153,8 +169,14 @@ class MappedDomain(models.Model):
         ordering = ["domain"]
         verbose_name = "mapped domain"
         constraints = [
-            models.UniqueConstraint(Lower("domain"), name="mapped_domain_unique_domain"),
-            models.CheckConstraint(condition=models.Q(domain=Lower("domain")), name="mapped_domain_lowercase"),
+            models.UniqueConstraint(
+                Lower("domain"),
+                name="mapped_domain_unique_domain",
+                violation_error_message="This domain is already mapped to a route.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(domain=Lower("domain")), name="mapped_domain_lowercase"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -185,10 +207,14 @@ class OnboardingEvent(models.Model):
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="onboarding_events"
     )
-    route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    route = models.ForeignKey(
+        Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     action = models.CharField(max_length=16, choices=EventAction.choices)
     result = models.CharField(max_length=8, choices=EventResult.choices)
-    reason = models.CharField(max_length=64, blank=True, help_text="Why it failed, as a short code.")
+    reason = models.CharField(
+        max_length=64, blank=True, help_text="Why it failed, as a short code."
+    )
     detail = models.TextField(blank=True)
     email = models.CharField("e-mail", max_length=254, blank=True)
     structure_tag = models.CharField(max_length=128, blank=True)
@@ -205,4 +231,6 @@ class OnboardingEvent(models.Model):
         indexes = [models.Index(fields=["tenant", "-created_at"], name="event_tenant_created")]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()}: {self.get_result_display()} ({self.email or 'unknown'})"
+        return (
+            f"{self.get_action_display()}: {self.get_result_display()} ({self.email or 'unknown'})"
+        )

@@ -26,7 +26,9 @@ ALL_ROLES = frozenset(Role)
 
 
 class Tenant(models.Model):
-    slug = models.SlugField(max_length=63, unique=True, help_text="Short unique name of the company account.")
+    slug = models.SlugField(
+        max_length=63, unique=True, help_text="Short unique name of the company account."
+    )
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -51,7 +53,10 @@ class Membership(models.Model):
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
-    email = models.EmailField(help_text="The member's e-mail address, as their identity provider reports it.")
+    email = models.CharField(
+        max_length=254,
+        help_text="The member's e-mail address, as their identity provider reports it.",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -66,8 +71,15 @@ class Membership(models.Model):
     class Meta:
         ordering = ["tenant__name", "email"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), "tenant", name="membership_unique_email_per_tenant"),
-            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="membership_email_lowercase"),
+            models.UniqueConstraint(
+                Lower("email"),
+                "tenant",
+                name="membership_unique_email_per_tenant",
+                violation_error_message="This person is already a member of the account.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="membership_email_lowercase"
+            ),
             models.CheckConstraint(
                 condition=models.Q(role__in=[r.value for r in Role]), name="membership_role_valid"
             ),
@@ -91,7 +103,9 @@ class Activation(models.Model):
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    activated_by_email = models.EmailField(help_text="Who activated onboarding, kept even if the user is removed.")
+    activated_by_email = models.EmailField(
+        help_text="Who activated onboarding, kept even if the user is removed."
+    )
     activated_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 
 from certificates.models import Certificate, CertificateChain
 from identity.models import IdentityProvider, IdPKind
-from onboarding.models import MappedDomain, MappedUser, Route
+from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from tenants.models import Activation, Membership, Role, Tenant
 from tests import pki
 
@@ -47,6 +47,9 @@ class ActivationFactory(factory.django.DjangoModelFactory):
 
 
 class ActiveTenantFactory(TenantFactory):
+    class Meta:
+        skip_postgeneration_save = True
+
     activation = factory.RelatedFactory(ActivationFactory, factory_related_name="tenant")
 
 
@@ -56,7 +59,9 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(ActiveTenantFactory)
     user = factory.SubFactory(UserFactory)
-    email = factory.LazyAttribute(lambda m: m.user.email.lower() if m.user else "invitee@example.com")
+    email = factory.LazyAttribute(
+        lambda m: m.user.email.lower() if m.user else "invitee@example.com"
+    )
     role = Role.OBS_ADMIN
 
 
@@ -124,8 +129,12 @@ class RouteFactory(factory.django.DjangoModelFactory):
     ums_hostname = factory.Sequence(lambda n: f"UMS{n}.Example.com")
     ums_port = 8443
     target = "ums"
-    identity_provider = factory.SubFactory(IdentityProviderFactory, tenant=factory.SelfAttribute("..tenant"))
-    certificate_chain = factory.SubFactory(CertificateChainFactory, tenant=factory.SelfAttribute("..tenant"))
+    identity_provider = factory.SubFactory(
+        IdentityProviderFactory, tenant=factory.SelfAttribute("..tenant")
+    )
+    certificate_chain = factory.SubFactory(
+        CertificateChainFactory, tenant=factory.SelfAttribute("..tenant")
+    )
     enabled = True
 
 
@@ -135,6 +144,17 @@ class MappedUserFactory(factory.django.DjangoModelFactory):
 
     route = factory.SubFactory(RouteFactory)
     email = factory.Sequence(lambda n: f"person{n}@example.com")
+
+
+class OnboardingEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OnboardingEvent
+
+    tenant = factory.SubFactory(ActiveTenantFactory)
+    action = "authorize"
+    result = "failure"
+    reason = "no_route"
+    email = factory.Sequence(lambda n: f"someone{n}@example.com")
 
 
 class MappedDomainFactory(factory.django.DjangoModelFactory):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _RSA_KEYS: dict[int, list[rsa.RSAPrivateKey]] = {}
@@ -68,7 +69,10 @@ def issue(
     """Issue a certificate; self-signed when ``issuer`` is None."""
     key = key or rsa_key()
     subject = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, common_name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")]
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+        ]
     )
     start = not_before or (now() - dt.timedelta(days=1))
     end = not_after or (start + dt.timedelta(days=days))
@@ -81,28 +85,43 @@ def issue(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
+        .add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
         )
     if ca:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
     else:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -114,11 +133,63 @@ def issue(
             except ValueError:
                 names.append(x509.DNSName(entry))
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    if isinstance(hash_algorithm, hashes.SHA1):
+        return Issued(_sign_sha1(builder, signer), key)
     algorithm = hash_algorithm if hash_algorithm is not None else hashes.SHA256()
     return Issued(builder.sign(signer, algorithm), key)
 
 
-def chain(*, intermediates: int = 1, leaf: str | None = None, san: list[str] | None = None) -> list[Issued]:
+_SHA256_WITH_RSA = bytes.fromhex("06092A864886F70D01010B")
+_SHA1_WITH_RSA = bytes.fromhex("06092A864886F70D010105")
+
+
+def _sign_sha1(builder: x509.CertificateBuilder, signer: object) -> x509.Certificate:
+    """A SHA-1-signed certificate, which cryptography no longer builds itself.
+
+    Signed with SHA-256 first, then the algorithm identifier (same length) is swapped
+    for sha1WithRSAEncryption in the TBS part and the outer one, and the TBS part is
+    signed again with SHA-1 by the RSA primitive. The signature length is the key size,
+    so every DER length stays the same. RSA signers only.
+    """
+    assert isinstance(signer, rsa.RSAPrivateKey), "SHA-1 test certificates need an RSA signer"
+    der = builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    assert der.count(_SHA256_WITH_RSA) == 2
+    swapped = x509.load_der_x509_certificate(der.replace(_SHA256_WITH_RSA, _SHA1_WITH_RSA))
+    signature = signer.sign(swapped.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 - the point
+    raw = swapped.public_bytes(serialization.Encoding.DER)
+    return x509.load_der_x509_certificate(raw[: -len(signature)] + signature)
+
+
+def ec_key(curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(curve or ec.SECP256R1())
+
+
+def p7b(certs: list[Issued], *, pem: bool = True) -> bytes:
+    """A PKCS#7 bundle of ``certs``, as UMS Console exports can be."""
+    encoding = serialization.Encoding.PEM if pem else serialization.Encoding.DER
+    return pkcs7.serialize_certificates([c.cert for c in certs], encoding)
+
+
+def rsa_key_pem(
+    key: rsa.RSAPrivateKey, *, traditional: bool = False, password: bytes | None = None
+) -> str:
+    """A key as PEM: PKCS#8 (``PRIVATE KEY``), traditional (``RSA PRIVATE KEY``) or encrypted."""
+    fmt = (
+        serialization.PrivateFormat.TraditionalOpenSSL
+        if traditional
+        else serialization.PrivateFormat.PKCS8
+    )
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()
+
+
+def chain(
+    *, intermediates: int = 1, leaf: str | None = None, san: list[str] | None = None
+) -> list[Issued]:
     """A root, ``intermediates`` CAs below it and optionally a server leaf, root first."""
     certs = [issue("Example Root CA", days=3650)]
     for n in range(intermediates):

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from common.validators import normalize_email
+from tenants import services
+from tenants.admin_scoping import TenantScopedAdmin
+from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
+from tenants.selectors import tenants_for, user_has_role
+
+admin.site.site_header = "IGEL OS Onboarding"
+admin.site.site_title = "IGEL OS Onboarding"
+admin.site.index_title = "Configure Services › IGEL OS Onboarding"
+
+
+class ActivatedFilter(admin.SimpleListFilter):
+    title = "onboarding"
+    parameter_name = "activated"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return [("yes", "Activated"), ("no", "Not activated")]
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        if self.value() == "yes":
+            return queryset.filter(activation__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(activation__isnull=True)
+        return queryset
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    """Every member sees their company account; only super admins may rename it."""
+
+    roles = ALL_ROLES
+    list_display = ["name", "slug", "onboarding_status", "activated_by", "activated_at"]
+    list_filter = [ActivatedFilter]
+    search_fields = ["name", "slug"]
+    actions = ["activate_onboarding"]
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).select_related("activation")
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return ["slug"] if obj else []
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return tenants_for(request.user, roles={Role.SUPER_ADMIN}).exists()
+        return user_has_role(request.user, obj, roles={Role.SUPER_ADMIN})
+
+    @admin.display(description="IGEL OS Onboarding", boolean=True)
+    def onboarding_status(self, obj: Tenant) -> bool:
+        return hasattr(obj, "activation")
+
+    @admin.display(description="Activated by")
+    def activated_by(self, obj: Tenant) -> str:
+        return obj.activation.activated_by_email if hasattr(obj, "activation") else "—"
+
+    @admin.display(description="Activated at")
+    def activated_at(self, obj: Tenant):  # type: ignore[no-untyped-def]
+        return obj.activation.activated_at if hasattr(obj, "activation") else None
+
+    @admin.action(description="Activate IGEL OS Onboarding")
+    def activate_onboarding(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        for tenant in queryset:
+            if not (
+                request.user.is_superuser or user_has_role(request.user, tenant, roles=OBS_ROLES)
+            ):
+                self.message_user(
+                    request, f"{tenant}: {services.ACTIVATION_ROLE_REQUIRED}", level=messages.ERROR
+                )
+                continue
+            try:
+                _activation, created = services.onboarding_activate(
+                    tenant=tenant,
+                    by_email=request.user.email or f"{request.user.username}@invalid",
+                    by_user=request.user,
+                )
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{tenant}: {' '.join(exc.messages)}", level=messages.ERROR
+                )
+                continue
+            if created:
+                self.message_user(request, f"IGEL OS Onboarding is now active for {tenant}.")
+            else:
+                self.message_user(
+                    request,
+                    f"IGEL OS Onboarding was already active for {tenant}.",
+                    level=messages.WARNING,
+                )
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["tenant", "email", "role"]
+
+    def clean_email(self) -> str:
+        try:
+            return normalize_email(self.cleaned_data["email"])
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    """Account admins invite members by e-mail and give them roles."""
+
+    roles = MEMBER_ROLES
+    form = MembershipForm
+    list_display = ["email", "tenant", "role", "signed_in"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["email", "user__username"]
+    list_select_related = ["tenant", "user"]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return ["tenant", "email"] if obj else []
+
+    @admin.display(description="Linked account", boolean=True)
+    def signed_in(self, obj: Membership) -> bool:
+        return obj.user_id is not None
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        membership, _created = services.membership_save(
+            tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
+        )
+        obj.pk = membership.pk
+
+    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change, **kwargs)
+        user = request.user
+
+        class GuardedForm(form):  # type: ignore[valid-type,misc]
+            def clean(self):  # type: ignore[no-untyped-def]
+                data = super().clean()
+                tenant = data.get("tenant") or (obj.tenant if obj else None)
+                role = data.get("role")
+                if tenant and role:
+                    probe = obj or Membership(tenant=tenant, role="")
+                    if not services.may_change_role(user, probe, role):
+                        raise ValidationError({"role": services.SUPER_ADMIN_GRANT_REQUIRED})
+                return data
+
+        return GuardedForm
+
+
+@admin.register(Activation)
+class ActivationAdmin(TenantScopedAdmin):
+    """The record of who activated onboarding; made by the action, never edited."""
+
+    roles = OBS_ROLES
+    list_display = ["tenant", "activated_by_email", "activated_at"]
+    search_fields = ["tenant__name", "activated_by_email"]
+    readonly_fields = ["tenant", "activated_by_email", "activated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return request.user.is_superuser

@@ -1,0 +1,98 @@
+"""One mixin scopes the admin to the tenants a staff member may manage.
+
+After openwisp-users' multitenancy mixin: it restricts the change list, every object
+view (another tenant's id answers 404, not 403, so ids cannot be probed), and the
+choices of every foreign key in forms and inlines. Subclasses say which roles manage
+the model (``roles``); the tenant is found through ``tenants.selectors.tenant_lookup``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import Http404, HttpRequest
+
+from tenants.models import OBS_ROLES
+from tenants.selectors import scope_queryset, tenant_lookup, tenant_of, tenants_for
+
+
+def _can_manage(request: HttpRequest, roles: frozenset, obj: Any = None) -> bool:
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False
+    if user.is_superuser:
+        return True
+    allowed = _allowed_tenant_ids(request, roles)
+    if obj is None:
+        return bool(allowed)
+    tenant = tenant_of(obj)
+    return tenant is not None and tenant.pk in allowed
+
+
+def _allowed_tenant_ids(request: HttpRequest, roles: frozenset) -> set[int]:
+    # Cached on the request: the admin asks the same question many times per page.
+    cache: dict[frozenset, set[int]] = request.__dict__.setdefault("_tenant_scope", {})
+    if roles not in cache:
+        cache[roles] = set(tenants_for(request.user, roles=roles).values_list("pk", flat=True))
+    return cache[roles]
+
+
+class _ScopedFormFields:
+    roles: frozenset = OBS_ROLES
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        related = db_field.related_model
+        if tenant_lookup(related) is not None:
+            base = kwargs.get("queryset", related._default_manager.all())
+            kwargs["queryset"] = scope_queryset(base, request.user, roles=self.roles)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+class TenantScopedAdmin(_ScopedFormFields, admin.ModelAdmin):
+    """A ModelAdmin showing and accepting only objects of the user's permitted tenants."""
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return scope_queryset(super().get_queryset(request), request.user, roles=self.roles)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):  # type: ignore[no-untyped-def]
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            # Django would redirect with "doesn't exist"; an unknown id and another
+            # tenant's id must look the same, and both are "not found".
+            raise Http404("No such object.")
+        return obj
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _can_manage(request, self.roles)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _can_manage(request, self.roles)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+
+class TenantScopedInline(_ScopedFormFields):
+    """Mix into an InlineModelAdmin: permissions follow the parent object's tenant."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_manage(request, self.roles, obj)
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return scope_queryset(super().get_queryset(request), request.user, roles=self.roles)  # type: ignore[misc]

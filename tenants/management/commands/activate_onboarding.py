@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.management.commands.create_tenant import _one_line
+from tenants.selectors import tenant_by_slug
+from tenants.services import onboarding_activate
+
+
+class Command(BaseCommand):
+    help = (
+        "Activate IGEL OS Onboarding for a company account (once), on behalf of one of its admins."
+    )
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("slug")
+        parser.add_argument(
+            "--by",
+            required=True,
+            metavar="EMAIL",
+            help="E-mail of a member with the super_admin or obs_admin role.",
+        )
+
+    def handle(self, *args, slug: str, by: str, **options) -> None:  # type: ignore[no-untyped-def]
+        tenant = tenant_by_slug(slug)
+        if tenant is None:
+            raise CommandError(f"No company account with slug {slug!r}.")
+        try:
+            activation, created = onboarding_activate(tenant=tenant, by_email=by)
+        except ValidationError as exc:
+            raise CommandError(_one_line(exc)) from None
+        if created:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"IGEL OS Onboarding activated for {tenant.slug} by {activation.activated_by_email}."
+                )
+            )
+        else:
+            self.stdout.write(
+                f"IGEL OS Onboarding is already active for {tenant.slug} "
+                f"(activated by {activation.activated_by_email} on {activation.activated_at:%Y-%m-%d %H:%M} UTC)."
+            )

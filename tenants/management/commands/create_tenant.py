@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.services import tenant_create
+
+
+class Command(BaseCommand):
+    help = "Create a company account (tenant)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("slug", help="Short unique name: letters, digits, '-' and '_'.")
+        parser.add_argument("--name", required=True, help="The company's display name.")
+
+    def handle(self, *args, slug: str, name: str, **options) -> None:  # type: ignore[no-untyped-def]
+        try:
+            tenant = tenant_create(slug=slug, name=name)
+        except ValidationError as exc:
+            raise CommandError(_one_line(exc)) from None
+        self.stdout.write(
+            self.style.SUCCESS(f"Created company account {tenant.slug!r} ({tenant.name}).")
+        )
+
+
+def _one_line(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)

@@ -1,0 +1,108 @@
+"""Writes for company accounts: creating them, their members, activating onboarding."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from common.validators import normalize_email
+from tenants.models import OBS_ROLES, Activation, Membership, Role, Tenant
+
+ACTIVATION_ROLE_REQUIRED = (
+    "Only a member with the super_admin or obs_admin role can activate IGEL OS Onboarding."
+)
+SUPER_ADMIN_GRANT_REQUIRED = (
+    "Only a super admin of the account can grant or take away the super_admin role."
+)
+
+
+@transaction.atomic
+def tenant_create(*, slug: str, name: str) -> Tenant:
+    tenant = Tenant(slug=slug, name=name)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def _link_user(membership: Membership) -> None:
+    """Link a membership to the local account with the same e-mail, if exactly one exists."""
+    if membership.user_id:
+        return
+    users = list(
+        get_user_model().objects.filter(email__iexact=membership.email, is_active=True)[:2]
+    )
+    if len(users) == 1:
+        membership.user = users[0]
+        if not users[0].is_staff:
+            users[0].is_staff = True
+            users[0].save(update_fields=["is_staff"])
+
+
+@transaction.atomic
+def membership_save(
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role | str,
+    by=None,  # type: ignore[no-untyped-def]
+) -> tuple[Membership, bool]:
+    """Add a member (an invitation if they have no account yet) or change their role.
+
+    ``by`` is the staff user making the change (None for an operator command); only a
+    super admin may grant or revoke super_admin, so an account admin cannot raise
+    themselves above the role they were given.
+    """
+    email = normalize_email(email)
+    existing = Membership.objects.select_for_update().filter(tenant=tenant, email=email).first()
+    touches_super = role == Role.SUPER_ADMIN or (
+        existing is not None and existing.role == Role.SUPER_ADMIN
+    )
+    if by is not None and touches_super and not _is_super_admin(by, tenant):
+        raise ValidationError({"role": SUPER_ADMIN_GRANT_REQUIRED})
+    membership = existing or Membership(tenant=tenant, email=email)
+    membership.role = role
+    membership.full_clean()
+    _link_user(membership)
+    membership.save()
+    return membership, existing is None
+
+
+def _is_super_admin(user, tenant: Tenant) -> bool:  # type: ignore[no-untyped-def]
+    return (
+        bool(user.is_superuser)
+        or Membership.objects.filter(tenant=tenant, user=user, role=Role.SUPER_ADMIN).exists()
+    )
+
+
+def may_change_role(user, membership: Membership, new_role: str) -> bool:  # type: ignore[no-untyped-def]
+    touches_super = new_role == Role.SUPER_ADMIN or membership.role == Role.SUPER_ADMIN
+    return not touches_super or _is_super_admin(user, membership.tenant)
+
+
+def onboarding_activate(*, tenant: Tenant, by_email: str, by_user=None) -> tuple[Activation, bool]:  # type: ignore[no-untyped-def]
+    """Activate onboarding once. Returns (activation, created); a second call changes nothing.
+
+    The activator must hold super_admin or obs_admin in the tenant (platform operators
+    act through a member's e-mail, so the record always names a person of the company).
+    """
+    by_email = normalize_email(by_email)
+    existing = Activation.objects.filter(tenant=tenant).first()
+    if existing:
+        return existing, False
+    member = Membership.objects.filter(
+        tenant=tenant, email=by_email, role__in=list(OBS_ROLES)
+    ).first()
+    if member is None and not (by_user is not None and by_user.is_superuser):
+        raise ValidationError(ACTIVATION_ROLE_REQUIRED)
+    try:
+        with transaction.atomic():
+            activation = Activation.objects.create(
+                tenant=tenant,
+                activated_by=by_user or (member.user if member else None),
+                activated_by_email=by_email,
+            )
+    except IntegrityError:
+        # Two activations raced; the one-per-tenant constraint let exactly one through.
+        return Activation.objects.get(tenant=tenant), False
+    return activation, True

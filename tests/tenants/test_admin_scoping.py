@@ -1,0 +1,141 @@
+"""Tenant isolation in the admin: the cross-tenant matrix and the role matrix.
+
+Every model registered in the admin that belongs to a tenant is covered: a member of
+Acme asking for Globex's objects sees nothing in lists and gets 404 on change, delete
+and history pages, exactly as for an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib import admin
+from django.db import models
+from django.urls import reverse
+
+from tenants.models import Membership
+from tenants.selectors import tenant_lookup
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _objects_of(tenant) -> dict[type[models.Model], Callable[[], models.Model]]:
+    """How to make one object of each tenant-owned model for ``tenant``."""
+
+    def route():
+        return factories.RouteFactory(tenant=tenant)
+
+    return {
+        type(tenant): lambda: tenant,
+        Membership: lambda: factories.MembershipFactory(tenant=tenant),
+        **_extra_objects(tenant, route),
+    }
+
+
+def _extra_objects(tenant, route):
+    from certificates.models import Certificate, CertificateChain
+    from identity.models import IdentityProvider
+    from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
+    from tenants.models import Activation
+
+    made = {
+        Activation: lambda: tenant.activation,
+        IdentityProvider: lambda: factories.IdentityProviderFactory(tenant=tenant),
+        CertificateChain: lambda: factories.CertificateChainFactory(tenant=tenant),
+        Certificate: lambda: factories.CertificateChainFactory(tenant=tenant).certificates.first(),
+        Route: route,
+        MappedUser: lambda: factories.MappedUserFactory(route=route()),
+        MappedDomain: lambda: factories.MappedDomainFactory(route=route()),
+        OnboardingEvent: lambda: factories.OnboardingEventFactory(tenant=tenant),
+    }
+    made.update(getattr(factories, "EXTRA_TENANT_OBJECTS", lambda t, r: {})(tenant, route))
+    return made
+
+
+def scoped_admin_models() -> list[type[models.Model]]:
+    return [m for m in admin.site._registry if tenant_lookup(m) is not None]
+
+
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def test_every_tenant_owned_admin_model_is_covered_by_this_matrix(globex):
+    makers = _objects_of(globex)
+    missing = [m.__name__ for m in scoped_admin_models() if m not in makers]
+    assert not missing, f"add these models to the isolation matrix: {missing}"
+
+
+@pytest.mark.parametrize("model", scoped_admin_models(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("persona", ["alice", "bob", "carol"])
+def test_a_member_of_acme_never_reaches_globex_objects(client, request, globex, model, persona):
+    user = request.getfixturevalue(persona)
+    foreign = _objects_of(globex)[model]()
+    client.force_login(user)
+
+    changelist = client.get(_url(model, "changelist"))
+    if changelist.status_code == 200:
+        assert foreign not in changelist.context["cl"].queryset
+    else:
+        assert changelist.status_code == 403
+
+    for view in ("change", "delete", "history"):
+        response = client.get(_url(model, view, foreign.pk))
+        assert response.status_code == 404, f"{model.__name__} {view}: {response.status_code}"
+    post = client.post(_url(model, "delete", foreign.pk), {"post": "yes"})
+    assert post.status_code == 404
+    assert type(foreign).objects.filter(pk=foreign.pk).exists()
+
+
+@pytest.mark.parametrize("model", scoped_admin_models(), ids=lambda m: m.__name__)
+def test_an_unknown_id_answers_404_like_a_foreign_one(admin_client, model):
+    response = admin_client.get(_url(model, "change", 987654))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("model", scoped_admin_models(), ids=lambda m: m.__name__)
+def test_the_platform_operator_sees_every_tenants_objects(client, operator, globex, model):
+    foreign = _objects_of(globex)[model]()
+    client.force_login(operator)
+    assert client.get(_url(model, "change", foreign.pk)).status_code == 200
+
+
+def test_foreign_key_choices_offer_only_the_users_tenants(client, bob, acme, globex):
+    factories.IdentityProviderFactory(tenant=globex, name="Globex IdP")
+    factories.CertificateChainFactory(tenant=globex, name="Globex chain")
+    own_idp = factories.IdentityProviderFactory(tenant=acme, name="Acme IdP")
+    client.force_login(bob)
+    form = client.get(_url(factories.RouteFactory._meta.model, "add")).context["adminform"].form
+    assert list(form.fields["tenant"].queryset) == [acme]
+    assert list(form.fields["identity_provider"].queryset) == [own_idp]
+    assert "Globex chain" not in [c.name for c in form.fields["certificate_chain"].queryset]
+
+
+def test_a_route_posted_with_another_tenants_idp_is_refused(client, bob, acme, globex):
+    from onboarding.models import Route
+
+    foreign_idp = factories.IdentityProviderFactory(tenant=globex)
+    chain = factories.CertificateChainFactory(tenant=acme)
+    client.force_login(bob)
+    response = client.post(
+        _url(Route, "add"),
+        {
+            "tenant": acme.pk,
+            "display_name": "Sneaky",
+            "ums_hostname": "ums.acme.example",
+            "ums_port": 8443,
+            "target": "ums",
+            "identity_provider": foreign_idp.pk,
+            "certificate_chain": chain.pk,
+            "enabled": "on",
+            "mapped_users-TOTAL_FORMS": 0,
+            "mapped_users-INITIAL_FORMS": 0,
+            "mapped_domains-TOTAL_FORMS": 0,
+            "mapped_domains-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 200
+    assert "identity_provider" in response.context["adminform"].form.errors
+    assert not Route.objects.filter(display_name="Sneaky").exists()

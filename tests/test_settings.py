@@ -1,0 +1,80 @@
+"""Settings: runs with nothing configured; refuses to start in production without secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(ROOT)),
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_without_a_secret_key_refuses_to_start():
+    result = _run({"DEBUG": "False", "FIELD_ENCRYPTION_KEY": "k" * 40}, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_without_a_field_encryption_key_refuses_to_start():
+    result = _run({"DEBUG": "False", "SECRET_KEY": "x" * 60}, "check")
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
+
+
+def test_secrets_can_be_read_from_files(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("y" * 60)
+    result = _run(
+        {
+            "DEBUG": "False",
+            "SECRET_KEY_FILE": str(secret),
+            "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "BASE_URL": "https://obs.example.com",
+        },
+        "check",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_deploy_check_is_clean_behind_https(tmp_path):
+    result = _run(
+        {
+            "DEBUG": "False",
+            "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-1234567890",
+            "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "BASE_URL": "https://obs.example.com",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_with_nothing_configured_it_runs_on_sqlite_and_local_storage(settings):
+    assert settings.DATABASES["default"]["ENGINE"] in (
+        "django.db.backends.sqlite3",
+        "django.db.backends.postgresql",  # CI's second run sets DATABASE_URL
+    )
+    assert settings.STORAGES["default"]["BACKEND"] in (
+        "django.core.files.storage.FileSystemStorage",
+        "storages.backends.s3.S3Storage",
+    )
