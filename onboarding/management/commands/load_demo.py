@@ -1,0 +1,93 @@
+"""Load the demo company account from fixtures/demo.json (idempotent; used by `make run`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from certificates.models import CertificateChain
+from certificates.services import chain_create
+from identity.models import IdentityProvider
+from onboarding.models import MappedDomain, MappedUser, Route
+from tenants.models import Tenant
+from tenants.services import membership_save, onboarding_activate, tenant_create
+
+DEMO_FILE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
+
+
+class Command(BaseCommand):
+    help = "Load the demo company account, its route, chain and logins (changes nothing if already loaded)."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--file", type=Path, default=DEMO_FILE)
+
+    def handle(self, *args: Any, file: Path, **options: Any) -> None:
+        demo = json.loads(file.read_text())
+        with transaction.atomic():
+            created = self._load(demo, file.parent)
+        base = settings.BASE_URL
+        self.stdout.write(self.style.SUCCESS("Demo data loaded." if created else "Demo data already present."))
+        self.stdout.write(f"  Admin:    {base}/admin/")
+        op = demo["operator"]
+        self.stdout.write(f"  Operator (all tenants):      {op['username']} / {op['password']}")
+        for member in demo["members"]:
+            if member.get("password"):
+                self.stdout.write(
+                    f"  {demo['tenant']['name']} {member['role']}: {member['username']} / {member['password']}"
+                )
+
+    def _load(self, demo: dict[str, Any], folder: Path) -> bool:
+        User = get_user_model()
+        op = demo["operator"]
+        if not User.objects.filter(username=op["username"]).exists():
+            User.objects.create_superuser(op["username"], op["email"], op["password"])
+        if Tenant.objects.filter(slug=demo["tenant"]["slug"]).exists():
+            return False
+        tenant = tenant_create(**demo["tenant"])
+        for member in demo["members"]:
+            if member.get("username") and not User.objects.filter(username=member["username"]).exists():
+                User.objects.create_user(
+                    member["username"], member["email"], member["password"], is_staff=True
+                )
+            membership_save(tenant=tenant, email=member["email"], role=member["role"])
+        onboarding_activate(tenant=tenant, by_email=demo["members"][0]["email"])
+        idps = {}
+        for spec in demo["identity_providers"]:
+            idp = IdentityProvider(tenant=tenant, **spec)
+            idp.full_clean()
+            idp.save()
+            idps[idp.name] = idp
+        chains: dict[str, CertificateChain] = {}
+        for spec in demo["certificate_chains"]:
+            path = folder / spec["file"]
+            chains[spec["name"]] = chain_create(
+                tenant=tenant, name=spec["name"], data=path.read_bytes(), filename=path.name
+            )
+        for spec in demo["routes"]:
+            route = Route(
+                tenant=tenant,
+                display_name=spec["display_name"],
+                ums_hostname=spec["ums_hostname"],
+                ums_port=spec.get("ums_port", 8443),
+                target=spec.get("target", "ums"),
+                identity_provider=idps[spec["identity_provider"]],
+                certificate_chain=chains[spec["certificate_chain"]],
+                enabled=spec.get("enabled", True),
+            )
+            route.full_clean()
+            route.save()
+            for email in spec.get("mapped_users", []):
+                mapped = MappedUser(route=route, email=email)
+                mapped.full_clean()
+                mapped.save()
+            for domain in spec.get("mapped_domains", []):
+                mapped_domain = MappedDomain(route=route, domain=domain)
+                mapped_domain.full_clean()
+                mapped_domain.save()
+        return True

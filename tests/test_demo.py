@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from onboarding.models import Route
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_loads_a_working_route_once_and_prints_the_logins(client):
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    call_command("load_demo", stdout=out)
+    text = out.getvalue()
+    assert "Demo data loaded." in text and "Demo data already present." in text
+    assert "/admin/" in text and "operator / operator-demo" in text
+
+    route = Route.objects.get()
+    assert route.tenant.is_activated
+    assert route.ums_hostname == "UMS01.Acme.example"
+    assert route.mapped_users.get().email == "alice@acme.example"
+    assert route.mapped_domains.get().domain == "acme.example"
+    certificates = list(route.certificate_chain.certificates.order_by("position"))
+    assert len(certificates) == 2 and certificates[0].self_signed
+
+    assert client.login(username="alice", password="alice-demo")
+    assert client.get(f"/admin/onboarding/route/{route.pk}/change/").status_code == 200
