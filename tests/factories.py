@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import factory
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from certificates.models import Certificate, CertificateChain
+from certificates.models import CertificateChain
+from certificates.services import chain_create
 from identity.models import IdentityProvider, IdPKind
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from tenants.models import Activation, Membership, Role, Tenant
@@ -98,26 +97,20 @@ class CertificateChainFactory(factory.django.DjangoModelFactory):
     sha256 = factory.LazyAttribute(lambda c: hashlib.sha256(c.pem.encode()).hexdigest())
     file = factory.LazyAttribute(_chain_file)
 
-    @factory.post_generation
-    def certificates(self, create: bool, extracted: object, **kwargs: object) -> None:
-        if not create:
-            return
-        for position, cert in enumerate(x509.load_pem_x509_certificates(self.pem.encode())):
-            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-            Certificate.objects.create(
-                chain=self,
-                position=position,
-                subject=cert.subject.rfc4514_string(),
-                issuer=cert.issuer.rfc4514_string(),
-                serial=format(cert.serial_number, "X"),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
-                sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
-                key_description=f"RSA {cert.public_key().key_size}",
-                is_ca=constraints.ca,
-                self_signed=cert.subject == cert.issuer,
-                pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-            )
+    @classmethod
+    def _create(
+        cls, model_class: type[CertificateChain], *args: object, **kwargs: object
+    ) -> CertificateChain:
+        # Stored through the upload service, so tests see exactly what an upload makes.
+        pem = str(kwargs["pem"])
+        return chain_create(
+            tenant=kwargs["tenant"],
+            name=str(kwargs["name"]),
+            data=pem.encode(),
+            filename=str(kwargs.get("original_filename") or "chain.pem"),
+            uploaded_by=kwargs.get("uploaded_by"),
+            target=str(kwargs.get("target", "ums")),
+        )
 
 
 class RouteFactory(factory.django.DjangoModelFactory):
