@@ -32,7 +32,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._load(demo, file.parent)
         base = settings.BASE_URL
-        self.stdout.write(self.style.SUCCESS("Demo data loaded." if created else "Demo data already present."))
+        self.stdout.write(
+            self.style.SUCCESS("Demo data loaded." if created else "Demo data already present.")
+        )
         self.stdout.write(f"  Admin:    {base}/admin/")
         op = demo["operator"]
         self.stdout.write(f"  Operator (all tenants):      {op['username']} / {op['password']}")
@@ -51,7 +53,10 @@ class Command(BaseCommand):
             return False
         tenant = tenant_create(**demo["tenant"])
         for member in demo["members"]:
-            if member.get("username") and not User.objects.filter(username=member["username"]).exists():
+            if (
+                member.get("username")
+                and not User.objects.filter(username=member["username"]).exists()
+            ):
                 User.objects.create_user(
                     member["username"], member["email"], member["password"], is_staff=True
                 )
