@@ -46,7 +46,9 @@ def test_a_member_of_another_company_gets_not_found_for_acmes_route(page, live_s
     route = factories.RouteFactory(tenant=acme)
     globex = factories.ActiveTenantFactory(slug="globex", name="Globex")
     mallory = factories.UserFactory(username="mallory")
-    factories.MembershipFactory(tenant=globex, user=mallory, email=mallory.email, role="super_admin")
+    factories.MembershipFactory(
+        tenant=globex, user=mallory, email=mallory.email, role="super_admin"
+    )
 
     _login(page, live_server, "mallory", "correct horse battery staple")
     response = page.goto(f"{live_server.url}/admin/onboarding/route/{route.pk}/change/")

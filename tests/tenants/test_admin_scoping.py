@@ -139,3 +139,15 @@ def test_a_route_posted_with_another_tenants_idp_is_refused(client, bob, acme, g
     assert response.status_code == 200
     assert "identity_provider" in response.context["adminform"].form.errors
     assert not Route.objects.filter(display_name="Sneaky").exists()
+
+
+@pytest.mark.parametrize("model_name", ["user", "group"])
+def test_staff_without_account_rights_get_404_for_any_user_or_group_id(
+    client, bob, mallory, model_name
+):
+    from django.contrib.auth.models import Group
+
+    existing = mallory.pk if model_name == "user" else Group.objects.create(name="g").pk
+    client.force_login(bob)
+    for pk in (existing, 987654):
+        assert client.get(f"/admin/auth/{model_name}/{pk}/change/").status_code == 404
