@@ -121,7 +121,7 @@ def chain_create(
     # The storage is configured never to overwrite, so a second upload of the same
     # file gets a new name and history stays intact.
     chain.file.save(chain.original_filename, ContentFile(data), save=False)
-    storage, stored_name = chain.file.storage, chain.file.name
+    storage, stored_name = chain.file.storage, str(chain.file.name)
     tracker = _stored_files.get()
     if tracker is not None:
         tracker.append((storage, stored_name))

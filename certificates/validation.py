@@ -391,7 +391,7 @@ def _read(data: bytes) -> _Reading:
 # --- Judging the certificates -------------------------------------------------------
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Whether ``issuer``'s name and key issued ``cert`` (its signature verifies)."""
     if cert.issuer != issuer.subject:
         return False
@@ -568,7 +568,7 @@ def inspect_chain_bytes(
     self_signed: list[bool] = [False] * n
     for i, child in enumerate(certs):
         for j, parent in enumerate(certs):
-            if _signed_by(child.cert, parent.cert):
+            if signed_by(child.cert, parent.cert):
                 if i == j:
                     self_signed[i] = True
                 else:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from certificates.services import chain_create
+from certificates.services import chain_create, chain_replace
 from tests import factories, pki
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
@@ -71,7 +71,11 @@ def test_inspect_chain_refuses_an_icg_file_with_the_end_certificate_with_exit_1(
     data = json.loads(out)
     assert code == 1
     assert data["accepted"] is False
-    assert data["errors"][0] == {"code": "non_ca", "block": 3, "message": data["errors"][0]["message"]}
+    assert data["errors"][0] == {
+        "code": "non_ca",
+        "block": 3,
+        "message": data["errors"][0]["message"],
+    }
 
 
 def test_inspect_chain_refuses_a_private_key_in_text_mode(tmp_path, issued):
@@ -133,9 +137,9 @@ def test_check_certificates_is_quiet_and_exits_0_when_nothing_expires(acme):
 def test_check_certificates_ignores_replaced_chains(acme):
     root = pki.issue("Root")
     soon = pki.issue("Soon CA", issuer=root, days=3)
-    chain = chain_create(tenant=acme, name="Old", data=(root.pem + soon.pem).encode(), filename="o.pem")
-    from certificates.services import chain_replace
-
+    chain = chain_create(
+        tenant=acme, name="Old", data=(root.pem + soon.pem).encode(), filename="o.pem"
+    )
     chain_replace(route_chain=chain, data=root.pem.encode(), filename="n.pem")
 
     assert run("check_certificates")[0] == 0

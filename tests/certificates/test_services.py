@@ -43,7 +43,11 @@ def test_an_accepted_upload_keeps_the_original_file_and_the_parsed_certificates(
     acme, bob, settings, chain_bytes, issued
 ):
     chain = chain_create(
-        tenant=acme, name="Berlin UMS", data=chain_bytes, filename="C:\\certs\\berlin.pem", uploaded_by=bob
+        tenant=acme,
+        name="Berlin UMS",
+        data=chain_bytes,
+        filename="C:\\certs\\berlin.pem",
+        uploaded_by=bob,
     )
 
     chain.refresh_from_db()
@@ -144,7 +148,11 @@ def test_replacing_a_chain_keeps_the_old_one_in_history(acme, bob, settings, iss
     new_root = pki.issue("New Root CA")
 
     new = chain_replace(
-        route_chain=old, data=new_root.pem.encode(), filename="new.pem", replaced_by=bob, target="ums"
+        route_chain=old,
+        data=new_root.pem.encode(),
+        filename="new.pem",
+        replaced_by=bob,
+        target="ums",
     )
 
     old.refresh_from_db()

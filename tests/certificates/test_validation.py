@@ -171,13 +171,15 @@ def test_it_refuses_a_file_without_certificates(data):
         lambda k: pki.rsa_key_pem(k),
         lambda k: pki.rsa_key_pem(k, traditional=True),
         lambda k: pki.rsa_key_pem(k, password=b"secret"),
-        lambda k: pki.ec_key()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-        .decode(),
+        lambda k: (
+            pki.ec_key()
+            .private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+            .decode()
+        ),
     ],
     ids=["pkcs8", "rsa", "encrypted", "ec"],
 )
@@ -207,7 +209,9 @@ def test_it_refuses_a_der_private_key(intermediate):
 @pytest.mark.parametrize("password", [None, b"secret"], ids=["open", "encrypted"])
 def test_it_refuses_a_pkcs12_file(leaf, password):
     encryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
     )
     data = pkcs12.serialize_key_and_certificates(b"ums", leaf.key, leaf.cert, None, encryption)
 
@@ -383,7 +387,9 @@ def test_an_expired_intermediate_is_an_error(root):
 
 def test_an_expired_copy_of_a_renewed_intermediate_is_only_a_warning(root):
     key = pki.rsa_key()
-    old = pki.issue("Issuing CA", issuer=root, key=key, not_before=pki.now() - dt.timedelta(days=30), days=10)
+    old = pki.issue(
+        "Issuing CA", issuer=root, key=key, not_before=pki.now() - dt.timedelta(days=30), days=10
+    )
     renewed = pki.issue("Issuing CA", issuer=root, key=key)
 
     report = inspect_chain_bytes((root.pem + old.pem + renewed.pem).encode())

@@ -1,0 +1,372 @@
+"""Admin for root certificate chains: upload through the service, read every certificate.
+
+The upload form runs the same validation as every other entry point
+(:func:`certificates.validation.inspect_chain_bytes`) and shows its block-numbered
+errors on the form; the chain is then stored by :func:`certificates.services.chain_create`.
+A stored chain is read-only except for its name: what devices pin must not change
+silently (a replacement is a new chain, kept in history).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from certificates.models import Certificate, CertificateChain
+from certificates.services import chain_create, chain_files_atomic
+from certificates.validation import TARGETS, Problem, inspect_chain_bytes
+from tenants.admin_scoping import TenantScopedAdmin
+from tenants.models import OBS_ROLES
+
+_COPYABLE = "font-family:monospace;width:100%;min-width:40em;user-select:all"
+_WARNING_ROW = "background:#fff4e5"
+_ERROR_ROW = "background:#fde8e8"
+
+
+def _warning_days() -> int:
+    return int(getattr(settings, "CERTIFICATE_EXPIRY_WARNING_DAYS", 30))
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        days = _warning_days()
+        return [
+            ("soon", f"expiring within {days} days"),
+            ("expired", "expired"),
+            ("ok", f"valid for more than {days} days"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        horizon = now + dt.timedelta(days=_warning_days())
+        value = self.value()
+        if value is None:
+            return queryset
+        if queryset.model is Certificate:
+            if value == "soon":
+                return queryset.filter(not_after__gte=now, not_after__lte=horizon)
+            if value == "expired":
+                return queryset.filter(not_after__lt=now)
+            return queryset.filter(not_after__gt=horizon)
+        certs = Certificate.objects.filter(chain=OuterRef("pk"))
+        if value == "soon":
+            return queryset.filter(Exists(certs.filter(not_after__gte=now, not_after__lte=horizon)))
+        if value == "expired":
+            return queryset.filter(Exists(certs.filter(not_after__lt=now)))
+        return queryset.exclude(Exists(certs.filter(not_after__lte=horizon)))
+
+
+class CurrentFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("current", "current"), ("replaced", "replaced (history)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "current":
+            return queryset.filter(replaced_at__isnull=True)
+        if self.value() == "replaced":
+            return queryset.filter(replaced_at__isnull=False)
+        return queryset
+
+
+class ChainUploadForm(forms.ModelForm):
+    """ "Required - Upload" of the vendor guide: the chain file and what it is for."""
+
+    upload = forms.FileField(
+        label="Certificate chain file",
+        help_text=(
+            "The file from the UMS Web App (Download Certificate Chain), or for an ICG every "
+            "certificate of the ICG's chain except the end certificate (icg_chain.crt). PEM, DER "
+            "or PKCS#7 (.p7b); never a private key."
+        ),
+    )
+    target = forms.ChoiceField(
+        choices=[("ums", "UMS (devices connect directly)"), ("icg", "IGEL Cloud Gateway (ICG)")],
+        initial="ums",
+        help_text="An ICG chain must not include the end certificate.",
+    )
+
+    class Meta:
+        model = CertificateChain
+        fields = ["tenant", "name"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload = cleaned.get("upload")
+        target = cleaned.get("target") or "ums"
+        if upload is None or target not in TARGETS:
+            return cleaned
+        limit = int(getattr(settings, "CERTIFICATE_CHAIN_MAX_BYTES", 1024 * 1024))
+        # Read one byte past the limit: enough to refuse, without reading a huge upload.
+        data = upload.read(limit + 1)
+        report = inspect_chain_bytes(data, target=target, max_bytes=limit)
+        if not report.accepted:
+            for problem in report.errors:
+                self.add_error("upload", problem.message)
+        self.chain_data = data
+        self.chain_report = report
+        return cleaned
+
+
+class ChainChangeForm(forms.ModelForm):
+    class Meta:
+        model = CertificateChain
+        fields = ["name"]
+
+
+@admin.register(CertificateChain)
+class CertificateChainAdmin(TenantScopedAdmin):
+    roles = OBS_ROLES
+    list_display = [
+        "name",
+        "tenant",
+        "certificate_count",
+        "expires",
+        "status",
+        "uploaded_at",
+        "uploaded_by",
+    ]
+    list_filter = [ExpiryFilter, CurrentFilter, "tenant"]
+    list_select_related = ["tenant", "uploaded_by"]
+    search_fields = ["name", "original_filename", "certificates__subject", "certificates__sha256"]
+    readonly_fields = [
+        "tenant",
+        "original_filename",
+        "sha256",
+        "uploaded_by",
+        "uploaded_at",
+        "replaced_at",
+        "replaced_by",
+        "superseded_by",
+        "certificates_table",
+        "normalised_pem",
+    ]
+    fieldsets = [
+        (None, {"fields": ["tenant", "name"]}),
+        ("Certificates (root first)", {"fields": ["certificates_table", "normalised_pem"]}),
+        (
+            "Upload and history",
+            {
+                "fields": [
+                    "original_filename",
+                    "sha256",
+                    "uploaded_by",
+                    "uploaded_at",
+                    "replaced_at",
+                    "replaced_by",
+                    "superseded_by",
+                ]
+            },
+        ),
+    ]
+    add_fieldsets = [(None, {"fields": ["tenant", "name", "target", "upload"]})]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CertificateChain]:
+        return super().get_queryset(request).annotate(_first_expiry=Min("certificates__not_after"))
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        kwargs["form"] = ChainChangeForm if obj else ChainUploadForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fieldsets if obj else self.add_fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj else []
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Storage is not transactional: if anything after the upload fails, the stored
+        # file is removed along with the rolled-back rows.
+        with chain_files_atomic():
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        if change:
+            return form.save(commit=False)
+        # The upload goes through the one service every entry point uses.
+        return chain_create(
+            tenant=form.cleaned_data["tenant"],
+            name=form.cleaned_data["name"],
+            data=form.chain_data,
+            filename=form.cleaned_data["upload"].name,
+            uploaded_by=request.user,
+            target=form.cleaned_data["target"],
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: CertificateChain, form: Any, change: bool
+    ) -> None:
+        if change:
+            obj.full_clean(exclude=["file"])
+            obj.save(update_fields=["name"])
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The upload form has nothing related to save (the service saved the certificates).
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A chain in use by a route, or one that is history, is kept.
+        if obj is not None and (obj.replaced_at is not None or obj.routes.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # --- list columns ----------------------------------------------------------
+
+    @admin.display(description="certificates")
+    def certificate_count(self, obj: CertificateChain) -> int:
+        return obj.certificates.count()
+
+    @admin.display(description="first expiry", ordering="_first_expiry")
+    def expires(self, obj: CertificateChain) -> SafeString | str:
+        first = getattr(obj, "_first_expiry", None)
+        if first is None:
+            return "-"
+        return _expiry_html(first)
+
+    @admin.display(description="status")
+    def status(self, obj: CertificateChain) -> str:
+        return "replaced" if obj.replaced_at else "current"
+
+    # --- detail ------------------------------------------------------------------
+
+    @admin.display(description="certificates")
+    def certificates_table(self, obj: CertificateChain) -> SafeString:
+        target = "icg" if obj.routes.filter(target="icg").exists() else "ums"
+        # Judged again now: expiry warnings depend on today's date, not the upload's.
+        report = inspect_chain_bytes(obj.pem.encode(), target=target, max_bytes=10**8)
+        by_block: dict[int | None, list[tuple[str, Problem]]] = {}
+        for kind, found in (("error", report.errors), ("warning", report.warnings)):
+            for problem in found:
+                by_block.setdefault(problem.block, []).append((kind, problem))
+        rows = []
+        for position, cert in enumerate(obj.certificates.all()):
+            problems = by_block.get(position + 1, [])
+            style = (
+                _ERROR_ROW
+                if any(k == "error" for k, _ in problems)
+                else (_WARNING_ROW if problems else "")
+            )
+            notes = format_html_join(
+                "",
+                "<li><strong>{}</strong> <code>{}</code>: {}</li>",
+                ((kind, p.code, p.message) for kind, p in problems),
+            )
+            rows.append(
+                format_html(
+                    '<tr style="{}"><td>{}</td><td>{}<br><small>issued by {}</small></td><td>{}</td>'
+                    "<td>{}</td><td>{}<br>{}</td><td>{}</td>"
+                    '<td><input type="text" readonly value="{}" style="{}" aria-label="SHA-256 fingerprint">'
+                    "<br><small>serial {}</small>{}</td></tr>",
+                    style,
+                    position,
+                    cert.subject,
+                    cert.issuer,
+                    "root" if cert.self_signed else ("CA" if cert.is_ca else "end certificate"),
+                    cert.key_description,
+                    f"{cert.not_before:%Y-%m-%d}",
+                    _expiry_html(cert.not_after),
+                    "yes" if cert.is_ca else "no",
+                    cert.sha256,
+                    _COPYABLE,
+                    cert.serial,
+                    format_html('<ul style="margin:0.3em 0 0 1em">{}</ul>', notes)
+                    if problems
+                    else "",
+                )
+            )
+        return format_html(
+            '<table style="width:100%"><thead><tr><th>#</th><th>subject</th><th>kind</th><th>key</th>'
+            "<th>valid from / until</th><th>CA</th><th>SHA-256 fingerprint (as the UMS shows it)</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "{}", ((row,) for row in rows)),
+        )
+
+    @admin.display(description="chain as devices receive it (PEM, root first)")
+    def normalised_pem(self, obj: CertificateChain) -> SafeString:
+        return format_html(
+            '<textarea readonly rows="8" style="{}">{}</textarea>', _COPYABLE, obj.pem
+        )
+
+
+def _expiry_html(when: dt.datetime) -> SafeString:
+    now = timezone.now()
+    text = f"{when:%Y-%m-%d}"
+    if when < now:
+        return format_html('<strong style="color:#ba2121">{} (expired)</strong>', text)
+    if when <= now + dt.timedelta(days=_warning_days()):
+        return format_html(
+            '<strong style="color:#b35c00">{} (in {} days)</strong>', text, (when - now).days
+        )
+    return format_html("{}", text)
+
+
+@admin.register(Certificate)
+class CertificateAdmin(TenantScopedAdmin):
+    """Read-only: certificates are what was parsed from an upload and never change."""
+
+    roles = OBS_ROLES
+    list_display = ["subject", "chain", "tenant", "key_description", "is_ca", "not_after_display"]
+    list_filter = [ExpiryFilter, "is_ca", "self_signed"]
+    list_select_related = ["chain", "chain__tenant"]
+    search_fields = ["subject", "issuer", "sha256", "serial", "chain__name"]
+    readonly_fields = [
+        "chain",
+        "position",
+        "subject",
+        "issuer",
+        "serial",
+        "not_before",
+        "not_after",
+        "sha256_copyable",
+        "key_description",
+        "is_ca",
+        "self_signed",
+        "pem",
+    ]
+    fields = tuple(readonly_fields)
+
+    @admin.display(description="company account", ordering="chain__tenant__name")
+    def tenant(self, obj: Certificate) -> str:
+        return str(obj.chain.tenant)
+
+    @admin.display(description="not after", ordering="not_after")
+    def not_after_display(self, obj: Certificate) -> SafeString:
+        return _expiry_html(obj.not_after)
+
+    @admin.display(description="SHA-256 fingerprint")
+    def sha256_copyable(self, obj: Certificate) -> SafeString:
+        return format_html(
+            '<input type="text" readonly value="{}" style="{}">', obj.sha256, _COPYABLE
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
