@@ -183,6 +183,11 @@ OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid profile email")
 OIDC_USE_PKCE = True
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 STAFF_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and (OIDC_OP_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT))
+if STAFF_OIDC_ENABLED:
+    # Local username/password login stays (ModelBackend first); see docs/identity.md.
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "identity.staff.StaffOIDCBackend"]
+# A refused staff sign-in lands on the login page, which says so without details.
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?oidc=failed"
 
 # --- Identity providers of tenants ------------------------------------------------
 # Base URLs of the hosted IdP kinds; overridable so tests can point them at loopback.

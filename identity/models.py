@@ -26,7 +26,9 @@ class IdPKind(models.TextChoices):
 
 class IdentityProvider(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="identity_providers")
-    name = models.CharField(max_length=100, help_text="A name for this identity provider, unique within the account.")
+    name = models.CharField(
+        max_length=100, help_text="A name for this identity provider, unique within the account."
+    )
     kind = models.CharField(max_length=10, choices=IdPKind.choices)
     client_id = models.CharField(
         "client ID",
@@ -98,26 +100,40 @@ class IdentityProvider(models.Model):
                 try:
                     self.entra_tenant_id = str(uuid.UUID(tid))
                 except ValueError:
-                    errors["entra_tenant_id"] = "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
+                    errors["entra_tenant_id"] = (
+                        "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
+                    )
         elif self.kind == IdPKind.OKTA:
             domain = (self.okta_domain or "").strip().lower()
             if not domain or "/" in domain or " " in domain:
-                errors["okta_domain"] = "Enter your Okta domain without https://, such as example.okta.com."
+                errors["okta_domain"] = (
+                    "Enter your Okta domain without https://, such as example.okta.com."
+                )
             else:
                 self.okta_domain = domain
             if self.okta_auth_server and not re.fullmatch(r"[A-Za-z0-9_-]+", self.okta_auth_server):
-                errors["okta_auth_server"] = "An authorization server ID has only letters, digits, '-' and '_'."
+                errors["okta_auth_server"] = (
+                    "An authorization server ID has only letters, digits, '-' and '_'."
+                )
         elif self.kind == IdPKind.PING:
             if not self.issuer:
-                errors["issuer"] = "Enter the issuer URL of your PingOne environment or PingFederate server."
+                errors["issuer"] = (
+                    "Enter the issuer URL of your PingOne environment or PingFederate server."
+                )
         elif self.kind == IdPKind.OIDC:
             explicit = [self.authorization_endpoint, self.token_endpoint, self.jwks_uri]
             if not self.issuer:
-                errors["issuer"] = "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
-            if any(explicit) and not all(explicit):
-                errors["jwks_uri" if not self.jwks_uri else "token_endpoint" if not self.token_endpoint else "authorization_endpoint"] = (
-                    "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all needed."
+                errors["issuer"] = (
+                    "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
                 )
+            if any(explicit) and not all(explicit):
+                errors[
+                    "jwks_uri"
+                    if not self.jwks_uri
+                    else "token_endpoint"
+                    if not self.token_endpoint
+                    else "authorization_endpoint"
+                ] = "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all needed."
         if "openid" not in (self.scopes or "").split():
             errors["scopes"] = "The scopes must include 'openid'."
         if errors:
@@ -136,3 +152,33 @@ class IdentityProvider(models.Model):
     @property
     def uses_discovery(self) -> bool:
         return not (self.kind == IdPKind.OIDC and self.jwks_uri and self.token_endpoint)
+
+
+class ExternalIdentity(models.Model):
+    """A staff user's account at the platform IdP: matched by (issuer, subject).
+
+    Never by e-mail: an e-mail address can be reassigned or, at some IdPs, edited by the
+    user; ``sub`` is stable and unique per issuer (OIDC Core 2), so it is what a returning
+    person is recognised by. The e-mail is used once, to accept membership invitations.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    email = models.EmailField(blank=True, help_text="The verified e-mail at the last sign-in.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "external identity"
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="external_identity_unique_issuer_subject"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

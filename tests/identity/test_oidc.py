@@ -1,0 +1,301 @@
+"""The OIDC client against a real OpenID provider on loopback: the happy paths."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from identity import oidc
+from identity.models import IdPKind
+from identity.oidc import OIDCError, ProviderConfig
+from tests.factories import IdentityProviderFactory
+from tests.idp_server import CLIENT_ID, CLIENT_SECRET, IdPServer, loopback_settings
+
+REDIRECT_URI = "https://obs.example.com/oidc/callback/"
+ENTRA_TID = str(uuid.UUID("72f988bf-86f1-41af-91ab-2d7cd011db47"))
+
+
+def sign_in(config: ProviderConfig, *, login_hint: str | None = None) -> oidc.Authentication:
+    """Drive the code flow as a browser would: our URL → IdP → back with code and state."""
+    request = oidc.authorization_request(config, redirect_uri=REDIRECT_URI, login_hint=login_hint)
+    response = requests.get(request.url, allow_redirects=False, timeout=5)
+    assert response.status_code == 302
+    back = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert back["state"] == [request.state]
+    return oidc.complete_authentication(
+        config,
+        code=back["code"][0],
+        code_verifier=request.code_verifier,
+        redirect_uri=REDIRECT_URI,
+        nonce=request.nonce,
+    )
+
+
+def idp_row(kind: str, **fields):
+    return IdentityProviderFactory(
+        kind=kind, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **fields
+    )
+
+
+@pytest.fixture
+def server(settings):
+    with IdPServer() as idp:
+        loopback_settings(settings, idp)
+        yield idp
+
+
+def test_an_entra_user_signs_in_with_the_email_claim(server, db):
+    server.issuer_path = f"/{ENTRA_TID}/v2.0"
+    server.add_user("Alice@Acme.example", sub="alice", tid=ENTRA_TID)
+    idp = idp_row(IdPKind.ENTRA, entra_tenant_id=ENTRA_TID, issuer="")
+    config = oidc.provider_config(idp)
+    assert config.issuer == f"{server.base_url}/{ENTRA_TID}/v2.0"
+
+    result = sign_in(config, login_hint="alice@acme.example")
+
+    assert result.email == "alice@acme.example"
+    assert result.claims["tid"] == ENTRA_TID
+    grant = next(iter(server.authorizations.values()))
+    assert grant.login_hint == "alice@acme.example"
+    assert grant.code_challenge_method == "S256"
+
+
+def test_an_okta_user_signs_in_through_a_custom_authorization_server(server, db):
+    server.issuer_path = "/okta/acme.okta.com/oauth2/default"
+    server.add_user("bob@acme.example", sub="bob")
+    idp = idp_row(IdPKind.OKTA, okta_domain="acme.okta.com", okta_auth_server="default", issuer="")
+    assert sign_in(oidc.provider_config(idp)).email == "bob@acme.example"
+
+
+def test_an_okta_org_server_issuer_is_the_domain_itself(server, db):
+    server.issuer_path = "/okta/acme.okta.com"
+    server.add_user("bob@acme.example", sub="bob")
+    idp = idp_row(IdPKind.OKTA, okta_domain="acme.okta.com", issuer="")
+    assert sign_in(oidc.provider_config(idp)).claims["sub"] == "bob"
+
+
+def test_a_ping_user_signs_in_with_client_secret_post(server, db):
+    server.issuer_path = "/env-1234/as"
+    server.auth_methods = ("client_secret_post",)
+    server.add_user("carol@acme.example", sub="carol")
+    idp = idp_row(IdPKind.PING, issuer=server.issuer)
+
+    assert sign_in(oidc.provider_config(idp)).email == "carol@acme.example"
+    sent = server.token_requests[-1]
+    assert sent["authorization"] is None and sent["form"]["client_secret"] == CLIENT_SECRET
+
+
+def test_client_secret_basic_is_the_default(server, db):
+    server.add_user("dave@acme.example")
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+    sign_in(oidc.provider_config(idp))
+    sent = server.token_requests[-1]
+    assert sent["authorization"].startswith("Basic ") and "client_secret" not in sent["form"]
+
+
+def test_a_generic_provider_works_without_discovery(server, db):
+    server.add_user("erin@acme.example")
+    idp = idp_row(
+        IdPKind.OIDC,
+        issuer=server.issuer,
+        authorization_endpoint=server.url("/authorize"),
+        token_endpoint=server.url("/token"),
+        jwks_uri=server.url("/jwks"),
+        userinfo_endpoint=server.url("/userinfo"),
+    )
+    assert sign_in(oidc.provider_config(idp)).email == "erin@acme.example"
+    assert server.requests["/.well-known/openid-configuration"] == 0
+
+
+def test_an_es256_provider_is_accepted(settings, db):
+    with IdPServer(alg="ES256") as server:
+        loopback_settings(settings, server)
+        server.add_user("frank@acme.example")
+        idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+        assert sign_in(oidc.provider_config(idp)).email == "frank@acme.example"
+
+
+def test_the_email_comes_from_userinfo_when_the_id_token_lacks_it(server, db):
+    server.id_token_omit = {"email", "preferred_username"}
+    server.add_user("grace@acme.example", sub="grace")
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+
+    assert sign_in(oidc.provider_config(idp)).email == "grace@acme.example"
+    assert server.requests["/userinfo"] == 1
+
+
+def test_userinfo_about_another_subject_is_refused(server, db):
+    server.id_token_omit = {"email", "preferred_username"}
+    server.userinfo_overrides = {"sub": "someone-else"}
+    server.add_user("grace@acme.example", sub="grace")
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+
+    with pytest.raises(OIDCError) as exc:
+        sign_in(oidc.provider_config(idp))
+    assert exc.value.code == oidc.USERINFO_SUBJECT_MISMATCH
+
+
+def test_a_configured_email_claim_is_used(server, db):
+    server.add_user("ignored@acme.example", upn="Heidi@Acme.example")
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer, email_claim="upn")
+    assert sign_in(oidc.provider_config(idp)).email == "heidi@acme.example"
+
+
+def test_preferred_username_is_the_fallback(server, db):
+    server.id_token_omit = {"email"}
+    server.userinfo_overrides = {"email": None}
+    server.add_user("ivan@acme.example")
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+    assert sign_in(oidc.provider_config(idp)).email == "ivan@acme.example"
+
+
+def test_an_email_marked_unverified_is_not_used():
+    config = ProviderConfig(issuer="https://idp.example", client_id="c")
+    claims = {
+        "sub": "s",
+        "email": "x@evil.example",
+        "email_verified": False,
+        "preferred_username": "x@acme.example",
+    }
+    assert oidc.email_from_claims(config, claims) == "x@acme.example"
+    with pytest.raises(OIDCError) as exc:
+        oidc.email_from_claims(
+            config, {"sub": "s", "email": "x@evil.example", "email_verified": False}
+        )
+    assert exc.value.code == oidc.NO_EMAIL
+
+
+def test_a_claim_that_is_not_an_email_is_refused():
+    config = ProviderConfig(issuer="https://idp.example", client_id="c")
+    with pytest.raises(OIDCError) as exc:
+        oidc.email_from_claims(config, {"sub": "s", "email": "not an address"})
+    assert exc.value.code == oidc.INVALID_EMAIL
+
+
+def test_the_authorization_url_carries_state_nonce_pkce_and_login_hint(server):
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    request = oidc.authorization_request(
+        config, redirect_uri=REDIRECT_URI, login_hint="a@b.example"
+    )
+    query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+    assert query["state"] == request.state and query["nonce"] == request.nonce
+    assert query["code_challenge"] == oidc.pkce_challenge(request.code_verifier)
+    assert query["code_challenge_method"] == "S256"
+    assert query["login_hint"] == "a@b.example"
+    assert query["scope"] == "openid profile email"
+    assert 43 <= len(request.code_verifier) <= 128
+
+
+def test_a_code_cannot_be_redeemed_with_the_wrong_pkce_verifier(server):
+    server.add_user("judy@acme.example")
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    request = oidc.authorization_request(config, redirect_uri=REDIRECT_URI)
+    location = requests.get(request.url, allow_redirects=False, timeout=5).headers["Location"]
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    with pytest.raises(OIDCError) as exc:
+        oidc.redeem_code(config, code=code, code_verifier="x" * 64, redirect_uri=REDIRECT_URI)
+    assert exc.value.code == oidc.TOKEN_REQUEST_FAILED
+    assert "PKCE" in exc.value.message
+
+
+def test_a_wrong_client_secret_is_reported_by_the_token_endpoint(server):
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID, client_secret="wrong")
+    with pytest.raises(OIDCError) as exc:
+        oidc.redeem_code(config, code="whatever", code_verifier="v" * 50, redirect_uri=REDIRECT_URI)
+    assert exc.value.code == oidc.TOKEN_REQUEST_FAILED
+    assert "invalid_client" in exc.value.message
+
+
+def test_discovery_is_cached_between_calls(server):
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    oidc.discover(config)
+    oidc.discover(config)
+    oidc.provider_metadata(config)
+    assert server.requests["/.well-known/openid-configuration"] == 1
+
+
+def test_discovery_naming_another_issuer_is_refused(server):
+    server.discovery_overrides = {"issuer": server.issuer + "/"}
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    with pytest.raises(OIDCError) as exc:
+        oidc.discover(config)
+    assert exc.value.code == oidc.ISSUER_MISMATCH
+
+
+def test_a_redirect_is_not_followed(server):
+    # A redirect could lead past the address check to an internal host.
+    server.redirects["/.well-known/openid-configuration"] = "http://169.254.169.254/latest/"
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    with pytest.raises(OIDCError) as exc:
+        oidc.discover(config)
+    assert exc.value.code == oidc.DISCOVERY_FAILED
+    assert "redirect" in exc.value.message
+
+
+def test_an_oversized_response_is_refused(server, settings):
+    settings.OUTBOUND_MAX_RESPONSE_BYTES = 300
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    with pytest.raises(OIDCError) as exc:
+        oidc.discover(config)
+    assert exc.value.code == oidc.RESPONSE_TOO_LARGE
+
+
+def test_the_probe_reports_what_it_found(server):
+    report = oidc.probe(ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID))
+    assert report.ok, report.problems
+    assert any("RS256" in line for line in report.found)
+    assert any(server.active_key.kid in line for line in report.found)
+
+
+def test_the_probe_reports_exactly_what_failed(server):
+    server.down = True
+    report = oidc.probe(ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID))
+    assert not report.ok
+    assert "could not be reached" in report.problems[0]
+
+
+# --- where requests may go (production settings) -------------------------------------------
+
+
+def test_private_addresses_are_refused_in_production(server, settings):
+    settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES = True
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    with pytest.raises(OIDCError) as exc:
+        oidc.discover(config)
+    assert exc.value.code == oidc.DESTINATION_REFUSED
+    assert "non-public" in exc.value.message
+    assert sum(server.requests.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.1", "http://169.254.169.254", "http://[::1]:8080", "http://localhost"]
+)
+def test_internal_issuers_are_never_contacted(settings, url):
+    settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES = True
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    settings.OUTBOUND_REQUIRE_HTTPS = False
+    with pytest.raises(OIDCError) as exc:
+        oidc.discover(ProviderConfig(issuer=url, client_id=CLIENT_ID))
+    assert exc.value.code == oidc.DESTINATION_REFUSED
+
+
+def test_plain_http_is_refused_when_https_is_required(server, settings):
+    settings.OUTBOUND_REQUIRE_HTTPS = True
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    with pytest.raises(OIDCError) as exc:
+        oidc.discover(config)
+    assert exc.value.code == oidc.DESTINATION_REFUSED
+    assert "https" in exc.value.message
+    assert sum(server.requests.values()) == 0
+
+
+def test_a_jwks_uri_pointing_inside_is_refused_even_from_valid_discovery(server, settings):
+    server.discovery_overrides = {"jwks_uri": "http://10.1.2.3/keys"}
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    with pytest.raises(OIDCError) as exc:
+        oidc.validate_id_token(config, server.id_token())
+    assert exc.value.code == oidc.JWKS_UNAVAILABLE
