@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from certificates.models import CertificateChain
 from common.validators import normalize_domain, normalize_email, validate_hostname
@@ -21,6 +24,10 @@ ROUTE_TENANT_NOT_ACTIVE = (
 ROUTE_IDP_OTHER_TENANT = "This identity provider belongs to another company account."
 ROUTE_CHAIN_OTHER_TENANT = "This certificate chain belongs to another company account."
 ROUTE_CHAIN_REPLACED = "This certificate chain has been replaced; choose the current one."
+ROUTE_ICG_END_CERTIFICATE = (
+    "For an ICG, the chain must hold every certificate of the ICG's chain except the end "
+    "certificate; certificate {position} ({subject}) is an end certificate. Upload the chain without it."
+)
 
 
 class Target(models.TextChoices):
@@ -116,6 +123,14 @@ class Route(models.Model):
                 errors["certificate_chain"] = ROUTE_CHAIN_OTHER_TENANT
             elif self.certificate_chain.replaced_at is not None:
                 errors["certificate_chain"] = ROUTE_CHAIN_REPLACED
+            elif self.target == Target.ICG:
+                # A chain accepted for a UMS may include the server's own certificate; the
+                # vendor guide forbids that for an ICG, so switching the target re-checks.
+                leaf = self.certificate_chain.certificates.filter(is_ca=False).first()
+                if leaf is not None:
+                    errors["certificate_chain"] = ROUTE_ICG_END_CERTIFICATE.format(
+                        position=leaf.position + 1, subject=leaf.subject
+                    )
         if errors:
             raise ValidationError(errors)
 
@@ -234,3 +249,92 @@ class OnboardingEvent(models.Model):
         return (
             f"{self.get_action_display()}: {self.get_result_display()} ({self.email or 'unknown'})"
         )
+
+
+class DeviceAuthorizationState(models.TextChoices):
+    PENDING = "pending", "Waiting for the user to sign in"
+    APPROVED = "approved", "Signed in; waiting for the device to poll"
+    DENIED = "denied", "Denied"
+    CONSUMED = "consumed", "Route delivered to the device"
+
+
+class DeviceAuthorization(models.Model):
+    """One device's onboarding in progress (RFC 8628 device authorization).
+
+    Only the SHA-256 of the ``device_code`` is stored: a database leak must not let
+    anyone poll for another company's route. The ``user_code`` is stored as its 8
+    characters without the dash. State changes happen through conditional UPDATEs in
+    ``onboarding.device_flow`` so that several server processes never both win a race
+    (two polls consuming one code, two callbacks using one OIDC state).
+    """
+
+    device_code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    user_code = models.CharField(max_length=8, unique=True, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="device_authorizations"
+    )
+    route = models.ForeignKey(
+        Route,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The requested e-mail's route; after sign-in, the signed-in user's route.",
+    )
+    email = models.CharField("requested e-mail", max_length=254)
+    structure_tag = models.CharField(max_length=128, blank=True)
+    device_hostname = models.CharField(max_length=128, blank=True)
+    device_serial = models.CharField(max_length=128, blank=True)
+    device_model = models.CharField(max_length=128, blank=True)
+    device_os_version = models.CharField(max_length=128, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    state = models.CharField(
+        max_length=10,
+        choices=DeviceAuthorizationState.choices,
+        default=DeviceAuthorizationState.PENDING,
+    )
+    interval = models.PositiveIntegerField(help_text="Minimum seconds between polls.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+
+    # The sign-in in progress: the OIDC state (hashed, single use) is bound to this
+    # authorization and to the identity provider the browser was sent to.
+    oidc_state_hash = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+    oidc_nonce = models.CharField(max_length=128, blank=True, editable=False)
+    oidc_code_verifier = models.CharField(max_length=128, blank=True, editable=False)
+    oidc_identity_provider = models.ForeignKey(
+        IdentityProvider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    oidc_started_at = models.DateTimeField(null=True, blank=True)
+
+    authenticated_email = models.CharField(max_length=254, blank=True)
+    failure_reason = models.CharField(max_length=64, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "device authorization"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=[s.value for s in DeviceAuthorizationState]),
+                name="device_authorization_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(interval__gte=1), name="device_authorization_interval_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_user_code} ({self.get_state_display()})"
+
+    @property
+    def display_user_code(self) -> str:
+        return f"{self.user_code[:4]}-{self.user_code[4:]}"
+
+    def is_expired(self, now: datetime.datetime | None = None) -> bool:
+        return (now or timezone.now()) >= self.expires_at

@@ -1,0 +1,691 @@
+"""The device API (spec section 3): one small view per operation, JSON errors only.
+
+Every answer of these views, including framework errors, is JSON
+``{"error": ..., "error_description": ...}``; nothing ever renders a stack trace or a
+browsable page. Bodies are read by :meth:`DeviceAPIView.read_payload` and not by DRF's
+parsers, so the 64 KiB cap holds before a byte is read (``Content-Length``) and while
+reading (a capped ``read``), and every malformed body is a 400, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.views import defaults
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import exceptions, serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, set_rollback
+
+from onboarding import conf, device_flow, ratelimit
+from onboarding.events import REASON_RATE_LIMITED, DeviceInfo, record_event
+from onboarding.models import EventAction, EventResult
+
+logger = logging.getLogger(__name__)
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+# Error descriptions, as constants the tests reuse.
+NOT_ROUTABLE = (
+    "This e-mail address cannot be onboarded. Check it, or ask your administrator "
+    "to register it for IGEL OS onboarding."
+)
+BODY_TOO_LARGE = "The request body is larger than {limit} bytes."
+BODY_NOT_JSON = "The request body is not valid JSON."
+BODY_NOT_OBJECT = "The request body must be a JSON object."
+BODY_BAD_FORM = "The request body is not a valid form."
+BODY_CONTENT_TYPE = "Send the body as application/json or application/x-www-form-urlencoded."
+RATE_LIMITED = "Too many requests; try again in {seconds} seconds."
+METHOD_NOT_ALLOWED = "This endpoint accepts {methods} only."
+NOT_FOUND = "There is nothing at this address."
+SERVER_ERROR = "The server could not answer this request; try again later."
+UNSUPPORTED_GRANT = f"The grant_type must be {DEVICE_CODE_GRANT}."
+UNKNOWN_DEVICE_CODE = "The device code is not known."
+TOKEN_DESCRIPTIONS = {
+    device_flow.AUTHORIZATION_PENDING: "The user has not finished signing in yet.",
+    device_flow.SLOW_DOWN: "Polling too fast; wait {interval} seconds between requests.",
+    device_flow.EXPIRED_TOKEN: "The device code has expired or was already used; start again.",
+    device_flow.ACCESS_DENIED: "The user could not be onboarded; start again.",
+    device_flow.INVALID_GRANT: UNKNOWN_DEVICE_CODE,
+}
+INVALID_TOKEN = "The ID token is not valid for any identity provider of this service."  # noqa: S105 (an error message)
+NO_ROUTE = "The signed-in user is not registered for onboarding."
+
+
+class APIError(Exception):
+    """An error answer: ``{"error": error, "error_description": description}``."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+        self.headers = headers or {}
+
+
+def error_body(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
+
+
+def rate_limited(verdict: ratelimit.Verdict) -> APIError:
+    return APIError(
+        "slow_down",
+        RATE_LIMITED.format(seconds=verdict.retry_after),
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(verdict.retry_after)},
+    )
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Every exception of a device endpoint as a JSON error; unexpected ones are logged."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ratelimit.RateLimited):
+        exc = rate_limited(exc.verdict)
+    if isinstance(exc, APIError):
+        code, body, headers = exc.status_code, error_body(exc.error, exc.description), exc.headers
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        view = context.get("view")
+        methods = ", ".join(m for m in getattr(view, "allowed_methods", []) if m != "OPTIONS")
+        code = exc.status_code
+        body = error_body("invalid_request", METHOD_NOT_ALLOWED.format(methods=methods or "POST"))
+    elif isinstance(exc, Http404 | exceptions.NotFound):
+        code, body = 404, error_body("not_found", NOT_FOUND)
+    elif isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
+        code, body = 403, error_body("access_denied", "Not allowed.")
+    elif isinstance(exc, exceptions.Throttled):
+        code, body = 429, error_body("slow_down", RATE_LIMITED.format(seconds=exc.wait or 60))
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.status_code
+        body = error_body(
+            "invalid_request", str(exc.detail) if isinstance(exc.detail, str) else "Bad request."
+        )
+    elif isinstance(exc, SuspiciousOperation):
+        code, body = 400, error_body("invalid_request", "Bad request.")
+    else:
+        logger.exception("Unexpected error in a device API view", exc_info=exc)
+        code, body = 500, error_body("server_error", SERVER_ERROR)
+    set_rollback()
+    return Response(body, status=code, headers=headers)
+
+
+class JSONOnlyNegotiation(BaseContentNegotiation):
+    """Always JSON: a device or a hostile client cannot ask for HTML (or get a 406)."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
+# --- Serializers ------------------------------------------------------------------------
+
+
+class TextField(serializers.CharField):
+    """A string and nothing else: numbers, booleans, lists are refused, not converted.
+
+    DRF's CharField already refuses NUL and lone surrogates (PostgreSQL could not store
+    them, which would otherwise become a 500).
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _device_field(label: str) -> TextField:
+    return TextField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default="",
+        help_text=f"The device's {label}, as it reports it; at most 128 characters.",
+    )
+
+
+class DeviceSerializer(serializers.Serializer):
+    hostname = _device_field("hostname")
+    serial = _device_field("serial number")
+    model = _device_field("model")
+    os_version = _device_field("IGEL OS version")
+
+
+class AuthorizeInputSerializer(serializers.Serializer):
+    email = TextField(help_text="The user's e-mail address; decides the route and the IdP.")
+    structure_tag = TextField(
+        max_length=128, required=False, allow_blank=True, allow_null=True, default=""
+    )
+    device = DeviceSerializer(required=False, allow_null=True)
+
+
+class AuthorizeFormSerializer(serializers.Serializer):
+    """The same request form-encoded; the device fields are flattened."""
+
+    email = TextField()
+    structure_tag = TextField(max_length=128, required=False, allow_blank=True)
+    device_hostname = _device_field("hostname")
+    device_serial = _device_field("serial number")
+    device_model = _device_field("model")
+    device_os_version = _device_field("IGEL OS version")
+
+
+class AuthorizeOutputSerializer(serializers.Serializer):
+    device_code = serializers.CharField(
+        help_text="Secret; the device polls the token endpoint with it."
+    )
+    user_code = serializers.CharField(help_text="8 characters shown as XXXX-XXXX.")
+    verification_uri = serializers.URLField()
+    verification_uri_complete = serializers.URLField()
+    expires_in = serializers.IntegerField(help_text="Seconds until the codes expire.")
+    interval = serializers.IntegerField(help_text="Minimum seconds between two polls.")
+
+
+class TokenInputSerializer(serializers.Serializer):
+    grant_type = serializers.ChoiceField(choices=[DEVICE_CODE_GRANT])
+    device_code = TextField(max_length=512)
+
+
+class LookupInputSerializer(serializers.Serializer):
+    id_token = TextField(
+        allow_blank=True,
+        help_text="An ID token from the tenant's IdP, issued for this service's client ID.",
+    )
+    structure_tag = TextField(
+        max_length=128, required=False, allow_blank=True, allow_null=True, default=""
+    )
+
+
+class OnboardingSerializer(serializers.Serializer):
+    display_name = serializers.CharField()
+    ums_hostname = serializers.CharField(help_text="Exactly as configured; case is significant.")
+    ums_port = serializers.IntegerField(min_value=1, max_value=65535)
+    target = serializers.ChoiceField(choices=["ums", "icg"])
+    root_certificate_chain = serializers.CharField(help_text="PEM, root certificate first.")
+    certificate_fingerprints_sha256 = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="SHA-256 of each certificate, AB:CD:... form, root first.",
+    )
+    user = serializers.CharField(help_text="The signed-in user's e-mail address.")
+    structure_tag = serializers.CharField(allow_blank=True)
+
+
+class OnboardingAnswerSerializer(serializers.Serializer):
+    onboarding = OnboardingSerializer()
+
+
+def _error_serializer(name: str, codes: list[str]) -> type[serializers.Serializer]:
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "error": serializers.ChoiceField(choices=codes),
+            "error_description": serializers.CharField(),
+            "__module__": __name__,
+        },
+    )
+
+
+AuthorizeErrorSerializer = _error_serializer("AuthorizeError", ["invalid_request"])
+TokenErrorSerializer = _error_serializer(
+    "TokenError",
+    [
+        "authorization_pending",
+        "slow_down",
+        "expired_token",
+        "access_denied",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_request",
+    ],
+)
+LookupErrorSerializer = _error_serializer(
+    "LookupError", ["invalid_request", "invalid_token", "no_route"]
+)
+GenericErrorSerializer = _error_serializer(
+    "Error", ["invalid_request", "slow_down", "not_found", "server_error"]
+)
+
+_COMMON_ERRORS = {
+    405: OpenApiResponse(GenericErrorSerializer, description="Only POST is accepted."),
+    413: OpenApiResponse(
+        GenericErrorSerializer,
+        description="The body is larger than 64 KiB; it is not read.",
+        examples=[
+            OpenApiExample(
+                "too large", value=error_body("invalid_request", BODY_TOO_LARGE.format(limit=65536))
+            )
+        ],
+    ),
+    429: OpenApiResponse(
+        GenericErrorSerializer,
+        description="Rate limited per client address or per e-mail; see Retry-After.",
+        examples=[
+            OpenApiExample(
+                "rate limited", value=error_body("slow_down", RATE_LIMITED.format(seconds=42))
+            )
+        ],
+    ),
+    500: OpenApiResponse(
+        GenericErrorSerializer, description="An unexpected error; never carries details."
+    ),
+}
+
+_EXAMPLE_ANSWER = {
+    "onboarding": {
+        "display_name": "Berlin UMS",
+        "ums_hostname": "UMS01.Example.com",
+        "ums_port": 8443,
+        "target": "ums",
+        "root_certificate_chain": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n",
+        "certificate_fingerprints_sha256": ["AB:CD:EF:..."],
+        "user": "user@example.com",
+        "structure_tag": "berlin/floor-2",
+    }
+}
+
+
+# --- Views -----------------------------------------------------------------------------
+
+
+class DeviceAPIView(APIView):
+    """Base of the device endpoints: no auth, JSON only, bodies read with a hard cap."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+    # Listed for the OpenAPI document; the body is parsed by ``read_payload``.
+    parser_classes = [JSONParser, FormParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
+    #: Name of the per-address rate limit (see ``onboarding.conf``).
+    address_limit = ""
+    #: The action recorded when a client is rate limited.
+    event_action: str = EventAction.AUTHORIZE
+
+    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+        return api_exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.client_address = ratelimit.client_address(request._request)
+        if self.address_limit and request.method == "POST":
+            verdict = ratelimit.hit(self.address_limit, self.client_address)
+            if not verdict.allowed:
+                if verdict.first_refusal:
+                    # Once per window, so a flood does not also flood the event table.
+                    record_event(
+                        action=self.event_action,
+                        result=EventResult.FAILURE,
+                        reason=REASON_RATE_LIMITED,
+                        detail=f"Limit {self.address_limit} reached.",
+                        client_address=self.client_address,
+                    )
+                raise rate_limited(verdict)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Device codes and routes must never sit in a shared cache (RFC 6749 5.1).
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+    def read_payload(self, request: Request) -> dict[str, Any]:
+        """The body as a dict, from JSON or a form; APIError for anything else."""
+        raw: HttpRequest = request._request
+        limit = conf.max_body_bytes()
+        too_large = APIError(
+            "invalid_request",
+            BODY_TOO_LARGE.format(limit=limit),
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+        try:
+            declared = int(raw.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise too_large  # refused before reading a byte
+        environ = getattr(raw, "environ", {})
+        if not raw.META.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
+            # A chunked body (no Content-Length): Django would see it as empty, but
+            # gunicorn terminates the stream, so it can be read here, capped all the same.
+            body = environ["wsgi.input"].read(limit + 1)
+        else:
+            body = raw.read(limit + 1)
+        if len(body) > limit:
+            raise too_large
+        if not body.strip():
+            return {}
+        content_type = (raw.content_type or "").lower()
+        charset = (raw.content_params or {}).get("charset") or "utf-8"
+        if content_type == "application/json" or content_type.endswith("+json"):
+            try:
+                data = json.loads(body)
+            except (ValueError, RecursionError, UnicodeDecodeError):
+                raise APIError("invalid_request", BODY_NOT_JSON) from None
+            if not isinstance(data, dict):
+                raise APIError("invalid_request", BODY_NOT_OBJECT)
+            return data
+        if content_type == "application/x-www-form-urlencoded":
+            try:
+                form = QueryDict(body, encoding=charset)
+            except (SuspiciousOperation, ValueError, LookupError, UnicodeDecodeError):
+                raise APIError("invalid_request", BODY_BAD_FORM) from None
+            return {key: form.get(key) for key in form}
+        if content_type == "multipart/form-data":
+            # What curl -F and many HTTP libraries send for "a form"; files are ignored.
+            try:
+                fields, _files = MultiPartParser(
+                    {**raw.META, "CONTENT_LENGTH": str(len(body))},
+                    io.BytesIO(body),
+                    [MemoryFileUploadHandler()],
+                    charset,
+                ).parse()
+            except (
+                MultiPartParserError,
+                SuspiciousOperation,
+                ValueError,
+                LookupError,
+                UnicodeDecodeError,
+            ):
+                raise APIError("invalid_request", BODY_BAD_FORM) from None
+            return {key: fields.get(key) for key in fields}
+        raise APIError("invalid_request", BODY_CONTENT_TYPE)
+
+    def validate(
+        self, serializer_class: type[serializers.Serializer], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        serializer = serializer_class(data=data)
+        if not serializer.is_valid():
+            raise APIError("invalid_request", _describe(serializer.errors))
+        return dict(serializer.validated_data)
+
+
+def _describe(errors: Any, prefix: str = "") -> str:
+    """The first validation error as ``field: message`` (``device.hostname: ...``)."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = "body" if key == "non_field_errors" else f"{prefix}{key}"
+            return (
+                _describe(value, f"{name}.")
+                if isinstance(value, dict)
+                else f"{name}: {_describe(value)}"
+            )
+    if isinstance(errors, list) and errors:
+        return _describe(errors[0], prefix)
+    return str(errors)
+
+
+def _authorize_input(data: dict[str, Any]) -> dict[str, Any]:
+    """Fold the form spelling (``device_hostname``, ...) into the JSON shape."""
+    if "device" in data:
+        return data
+    flat = {
+        name: data[f"device_{name}"]
+        for name in ("hostname", "serial", "model", "os_version")
+        if f"device_{name}" in data
+    }
+    return {
+        **{k: v for k, v in data.items() if not k.startswith("device_")},
+        **({"device": flat} if flat else {}),
+    }
+
+
+class DeviceAuthorizeView(DeviceAPIView):
+    address_limit = "authorize_address"
+    event_action = EventAction.AUTHORIZE
+
+    @extend_schema(
+        operation_id="device_authorize",
+        summary="Start onboarding a device (RFC 8628 device authorization request)",
+        description=(
+            "The device sends its user's e-mail; the answer carries the codes to show the user. "
+            "Any e-mail that cannot be onboarded gets the same 400 answer, whatever the reason."
+        ),
+        request={
+            "application/json": AuthorizeInputSerializer,
+            "application/x-www-form-urlencoded": AuthorizeFormSerializer,
+        },
+        responses={
+            200: OpenApiResponse(
+                AuthorizeOutputSerializer,
+                examples=[
+                    OpenApiExample(
+                        "started",
+                        value={
+                            "device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+                            "user_code": "WDJB-MJHT",
+                            "verification_uri": "https://obs.example.com/device",
+                            "verification_uri_complete": "https://obs.example.com/device?user_code=WDJB-MJHT",
+                            "expires_in": 600,
+                            "interval": 5,
+                        },
+                    )
+                ],
+            ),
+            400: OpenApiResponse(
+                AuthorizeErrorSerializer,
+                description="Malformed request, or an e-mail that cannot be onboarded.",
+                examples=[
+                    OpenApiExample(
+                        "not routable", value=error_body("invalid_request", NOT_ROUTABLE)
+                    ),
+                    OpenApiExample(
+                        "malformed",
+                        value=error_body("invalid_request", "email: This field is required."),
+                    ),
+                ],
+            ),
+            **_COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.validate(AuthorizeInputSerializer, _authorize_input(self.read_payload(request)))
+        email: str = data["email"]
+        verdict = ratelimit.hit("authorize_email", email.strip().lower())
+        if not verdict.allowed:
+            raise rate_limited(verdict)
+        device = data.get("device") or {}
+        try:
+            started = device_flow.device_authorization_start(
+                email=email.strip(),
+                structure_tag=data.get("structure_tag") or "",
+                device=DeviceInfo(**{k: v or "" for k, v in device.items()}),
+                client_address=self.client_address,
+            )
+        except device_flow.NotRoutable:
+            raise APIError("invalid_request", NOT_ROUTABLE) from None
+        authorization = started.authorization
+        verification_uri = conf.verification_uri()
+        output = AuthorizeOutputSerializer(
+            {
+                "device_code": started.device_code,
+                "user_code": authorization.display_user_code,
+                "verification_uri": verification_uri,
+                "verification_uri_complete": f"{verification_uri}?user_code={authorization.display_user_code}",
+                "expires_in": conf.device_code_expires_in(),
+                "interval": authorization.interval,
+            }
+        )
+        return Response(output.data)
+
+
+class DeviceTokenView(DeviceAPIView):
+    address_limit = "token_address"
+    event_action = EventAction.TOKEN
+
+    @extend_schema(
+        operation_id="device_token",
+        summary="Poll for the route (RFC 8628 device access token request)",
+        description=(
+            "Poll no faster than `interval` seconds. Answers 400 with `authorization_pending` until "
+            "the user has signed in, `slow_down` when polled too fast (the interval grows by 5 s), "
+            "`access_denied` when the user failed or has no route, `expired_token` when the code "
+            "expired or was already used; 200 once with the route."
+        ),
+        request={
+            "application/json": TokenInputSerializer,
+            "application/x-www-form-urlencoded": TokenInputSerializer,
+        },
+        responses={
+            200: OpenApiResponse(
+                OnboardingAnswerSerializer,
+                examples=[OpenApiExample("onboarded", value=_EXAMPLE_ANSWER)],
+            ),
+            400: OpenApiResponse(
+                TokenErrorSerializer,
+                description="Not (yet) answered; `error` says why.",
+                examples=[
+                    OpenApiExample(code, value=error_body(code, text.format(interval=10)))
+                    for code, text in TOKEN_DESCRIPTIONS.items()
+                ]
+                + [
+                    OpenApiExample(
+                        "unsupported_grant_type",
+                        value=error_body("unsupported_grant_type", UNSUPPORTED_GRANT),
+                    ),
+                ],
+            ),
+            **_COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = self.read_payload(request)
+        grant_type = data.get("grant_type")
+        if isinstance(grant_type, str) and grant_type and grant_type != DEVICE_CODE_GRANT:
+            raise APIError("unsupported_grant_type", UNSUPPORTED_GRANT)
+        values = self.validate(TokenInputSerializer, data)
+        outcome = device_flow.device_token_poll(
+            device_code=values["device_code"], client_address=self.client_address
+        )
+        if outcome.answer is None:
+            description = TOKEN_DESCRIPTIONS[outcome.error].format(interval=outcome.interval)
+            raise APIError(outcome.error, description)
+        return Response(OnboardingAnswerSerializer(outcome.answer).data)
+
+
+class OnboardingLookupView(DeviceAPIView):
+    address_limit = "lookup_address"
+    event_action = EventAction.LOOKUP
+
+    @extend_schema(
+        operation_id="onboarding_lookup",
+        summary="Look up the route with an ID token the device obtained itself",
+        description=(
+            "The ID token is validated against the identity provider whose issuer and client ID it "
+            "names (signature, iss, aud, exp, Entra tid; issued at most 10 minutes ago)."
+        ),
+        request={
+            "application/json": LookupInputSerializer,
+            "application/x-www-form-urlencoded": LookupInputSerializer,
+        },
+        responses={
+            200: OpenApiResponse(
+                OnboardingAnswerSerializer,
+                examples=[OpenApiExample("onboarded", value=_EXAMPLE_ANSWER)],
+            ),
+            400: OpenApiResponse(
+                LookupErrorSerializer,
+                description="Malformed request.",
+                examples=[
+                    OpenApiExample(
+                        "malformed",
+                        value=error_body("invalid_request", "id_token: This field is required."),
+                    )
+                ],
+            ),
+            401: OpenApiResponse(
+                LookupErrorSerializer,
+                description="The ID token is not valid.",
+                examples=[
+                    OpenApiExample(
+                        "invalid_token", value=error_body("invalid_token", INVALID_TOKEN)
+                    )
+                ],
+            ),
+            404: OpenApiResponse(
+                LookupErrorSerializer,
+                description="The token is valid but its user has no route.",
+                examples=[OpenApiExample("no_route", value=error_body("no_route", NO_ROUTE))],
+            ),
+            **_COMMON_ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        values = self.validate(LookupInputSerializer, self.read_payload(request))
+        outcome = device_flow.onboarding_lookup(
+            id_token=values["id_token"],
+            structure_tag=values.get("structure_tag") or "",
+            client_address=self.client_address,
+        )
+        if outcome.error == device_flow.INVALID_TOKEN:
+            raise APIError(
+                "invalid_token",
+                INVALID_TOKEN,
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if outcome.error == device_flow.NO_ROUTE:
+            raise APIError("no_route", NO_ROUTE, status_code=status.HTTP_404_NOT_FOUND)
+        return Response(OnboardingAnswerSerializer(outcome.answer).data)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 document; JSON unless ``?format=yaml`` (JSON is also valid YAML)."""
+
+    renderer_classes = [OpenApiJsonRenderer, OpenApiYamlRenderer]
+
+
+# --- Framework-level errors under /api/ ---------------------------------------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Unknown addresses under ``/api/``: JSON 404 even with DEBUG on."""
+    return JsonResponse(error_body("not_found", NOT_FOUND), status=404)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("invalid_request", "Bad request."), status=400)
+    return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", SERVER_ERROR), status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,700 @@
+"""Writes of the device flow (RFC 8628 in shape): start, sign-in, poll, and the ID-token lookup.
+
+Every state change is a conditional UPDATE (``filter(pk=..., state=...).update(...)``)
+whose row count says whether this process won: with several server processes behind a
+load balancer, two polls of one device code or two callbacks with one OIDC state can
+run at the same moment, and exactly one of them may succeed. All state lives in the
+database, so any request of an onboarding may reach any process.
+
+The only HTTP to identity providers goes through ``identity.oidc``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from common.validators import normalize_email
+from identity import oidc
+from identity.models import IdentityProvider
+from onboarding import conf, events, ratelimit
+from onboarding.events import DeviceInfo
+from onboarding.models import (
+    DeviceAuthorization,
+    DeviceAuthorizationState,
+    EventAction,
+    EventResult,
+    Route,
+)
+from onboarding.selectors import (
+    USER_CODE_ALPHABET,
+    USER_CODE_LENGTH,
+    authorization_for_device_code,
+    authorization_for_state,
+    hash_secret,
+    route_for_email,
+    route_lookup,
+)
+
+logger = logging.getLogger(__name__)
+
+State = DeviceAuthorizationState
+
+# RFC 8628 section 3.5 / RFC 6749 section 5.2 error codes of the token endpoint.
+AUTHORIZATION_PENDING = "authorization_pending"
+SLOW_DOWN = "slow_down"
+EXPIRED_TOKEN = "expired_token"  # noqa: S105 (an RFC 8628 error code)
+ACCESS_DENIED = "access_denied"
+INVALID_GRANT = "invalid_grant"
+
+#: OIDC failures that say nothing about the user (the IdP or our configuration is at
+#: fault): the authorization stays pending so the user can simply try again.
+TRANSIENT_OIDC_ERRORS = frozenset(
+    {
+        oidc.CONFIG_ERROR,
+        oidc.DESTINATION_REFUSED,
+        oidc.HTTP_ERROR,
+        oidc.RESPONSE_TOO_LARGE,
+        oidc.INVALID_RESPONSE,
+        oidc.DISCOVERY_FAILED,
+        oidc.ISSUER_MISMATCH,
+        oidc.JWKS_UNAVAILABLE,
+        oidc.TOKEN_REQUEST_FAILED,
+        oidc.USERINFO_FAILED,
+    }
+)
+#: Errors an IdP may send to the callback that mean "try again later", not "no".
+TRANSIENT_IDP_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+
+
+class NotRoutable(Exception):
+    """The e-mail resolves to no enabled route of an activated tenant; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SignInUnavailable(Exception):
+    """The sign-in cannot start; ``reason`` is an event reason, ``denied`` if final."""
+
+    def __init__(self, reason: str, *, denied: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.denied = denied
+
+
+# --- The answer ---------------------------------------------------------------------
+
+
+def onboarding_answer(route: Route, *, user: str, structure_tag: str) -> dict[str, Any]:
+    """The success body of spec section 3: chain as PEM root first, fingerprints alike.
+
+    ``route`` must come from ``route_for_email`` (chain and certificates loaded).
+    """
+    chain = route.certificate_chain
+    return {
+        "onboarding": {
+            "display_name": route.display_name,
+            "ums_hostname": route.ums_hostname,
+            "ums_port": route.ums_port,
+            "target": route.target,
+            "root_certificate_chain": chain.pem,
+            "certificate_fingerprints_sha256": [c.sha256 for c in chain.certificates.all()],
+            "user": user,
+            "structure_tag": structure_tag,
+        }
+    }
+
+
+# --- 1. Start -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    authorization: DeviceAuthorization
+    #: The only copy of the device code: the database keeps its hash.
+    device_code: str
+
+
+def _new_user_code() -> str:
+    return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+
+
+def device_authorization_start(
+    *,
+    email: str,
+    structure_tag: str = "",
+    device: DeviceInfo | None = None,
+    client_address: str | None = None,
+) -> Started:
+    """Create a device authorization for ``email``; raise :class:`NotRoutable` if none."""
+    device = device or DeviceInfo()
+    lookup = route_lookup(email)
+    if lookup.route is None:
+        matched = lookup.matched
+        events.record_event(
+            action=EventAction.AUTHORIZE,
+            result=EventResult.FAILURE,
+            reason=lookup.reason,
+            tenant=matched.tenant if matched else None,
+            route=matched,
+            email=email,
+            structure_tag=structure_tag,
+            device=device,
+            client_address=client_address,
+        )
+        raise NotRoutable(lookup.reason)
+    route = lookup.route
+    email = normalize_email(email)  # routable, so valid: stored as it was routed
+    now = timezone.now()
+    for attempt in range(8):
+        # 256 bits: guessing a device code is hopeless, so only its hash is kept.
+        device_code = secrets.token_urlsafe(32)
+        try:
+            with transaction.atomic():
+                authorization = DeviceAuthorization.objects.create(
+                    device_code_hash=hash_secret(device_code),
+                    user_code=_new_user_code(),
+                    tenant=route.tenant,
+                    route=route,
+                    email=email,
+                    structure_tag=structure_tag,
+                    device_hostname=device.hostname,
+                    device_serial=device.serial,
+                    device_model=device.model,
+                    device_os_version=device.os_version,
+                    client_address=events.normalize_address(client_address),
+                    interval=conf.device_code_interval(),
+                    created_at=now,
+                    expires_at=now + datetime.timedelta(seconds=conf.device_code_expires_in()),
+                )
+            break
+        except IntegrityError:
+            # A user code collision (1 in 2^34 per live code): draw again.
+            if attempt == 7:
+                raise
+    events.record_for_authorization(
+        authorization,
+        action=EventAction.AUTHORIZE,
+        result=EventResult.SUCCESS,
+        route=route,
+        client_address=client_address,
+    )
+    return Started(authorization=authorization, device_code=device_code)
+
+
+# --- 2. Sign-in ---------------------------------------------------------------------
+
+
+def _deny(
+    authorization: DeviceAuthorization,
+    *,
+    reason: str,
+    detail: str = "",
+    email: str | None = None,
+    client_address: str | None = None,
+    from_states: tuple[str, ...] = (State.PENDING,),
+    action: str = EventAction.SIGN_IN,
+) -> None:
+    DeviceAuthorization.objects.filter(pk=authorization.pk, state__in=from_states).update(
+        state=State.DENIED,
+        failure_reason=reason,
+        decided_at=timezone.now(),
+        oidc_state_hash=None,
+        oidc_nonce="",
+        oidc_code_verifier="",
+    )
+    events.record_for_authorization(
+        authorization,
+        action=action,
+        result=EventResult.FAILURE,
+        reason=reason,
+        detail=detail,
+        email=email,
+        client_address=client_address,
+    )
+
+
+def sign_in_reject(
+    authorization: DeviceAuthorization, *, client_address: str | None = None
+) -> None:
+    """The user said the device is not theirs (RFC 8628 section 5.4): deny it."""
+    _deny(
+        authorization,
+        reason=events.REASON_DEVICE_REJECTED,
+        client_address=client_address,
+    )
+
+
+def sign_in_begin(authorization: DeviceAuthorization, *, client_address: str | None = None) -> str:
+    """Bind a fresh OIDC state to ``authorization`` and return the IdP URL to go to.
+
+    The route is resolved again (it may have been disabled since the device asked), and
+    the state, nonce and PKCE verifier are stored with the IdP they are meant for; a
+    later begin replaces them, so only the newest sign-in of an authorization counts.
+    """
+    lookup = route_lookup(authorization.email)
+    route = lookup.route
+    if route is None or route.tenant_id != authorization.tenant_id:
+        reason = lookup.reason or events.REASON_OTHER_TENANT
+        _deny(authorization, reason=reason, client_address=client_address)
+        raise SignInUnavailable(reason, denied=True)
+    idp = route.identity_provider
+    try:
+        request = oidc.authorization_request(
+            oidc.provider_config(idp),
+            redirect_uri=conf.redirect_uri(),
+            login_hint=authorization.email,
+        )
+    except oidc.OIDCError as exc:
+        events.record_for_authorization(
+            authorization,
+            action=EventAction.SIGN_IN,
+            result=EventResult.FAILURE,
+            reason=events.REASON_IDP_UNAVAILABLE,
+            detail=exc.message,
+            route=route,
+            client_address=client_address,
+        )
+        raise SignInUnavailable(events.REASON_IDP_UNAVAILABLE, denied=False) from None
+    now = timezone.now()
+    bound = DeviceAuthorization.objects.filter(
+        pk=authorization.pk, state=State.PENDING, expires_at__gt=now
+    ).update(
+        oidc_state_hash=hash_secret(request.state),
+        oidc_nonce=request.nonce,
+        oidc_code_verifier=request.code_verifier,
+        oidc_identity_provider=idp,
+        oidc_started_at=now,
+    )
+    if not bound:
+        raise SignInUnavailable(events.REASON_EXPIRED, denied=False)
+    return request.url
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """What the callback page shows: ``result`` is one of the ``SIGN_IN_*`` constants."""
+
+    result: str
+    authorization: DeviceAuthorization | None = None
+    email: str = ""
+
+
+SIGN_IN_OK = "ok"
+SIGN_IN_INVALID = "invalid"  # unknown, replayed or malformed state
+SIGN_IN_EXPIRED = "expired"
+SIGN_IN_CANCELLED = "cancelled"
+SIGN_IN_NOT_REGISTERED = "not_registered"
+SIGN_IN_NO_EMAIL = "no_email"
+SIGN_IN_FAILED = "failed"  # denied for a reason the user cannot fix here
+SIGN_IN_RETRY = "retry"  # the IdP could not be reached; the device is still waiting
+
+
+def sign_in_complete(
+    *,
+    state: object,
+    code: object,
+    error: object,
+    client_address: str | None = None,
+) -> SignInOutcome:
+    """Handle ``/oidc/callback/``: check the state, redeem, validate, route again.
+
+    The state is claimed (cleared) by a conditional UPDATE before anything else, so a
+    replayed callback — even one racing the first on another process — finds nothing.
+    """
+    if not isinstance(state, str) or not state or len(state) > 512:
+        events.record_event(
+            action=EventAction.SIGN_IN,
+            result=EventResult.FAILURE,
+            reason=events.REASON_STATE_UNKNOWN,
+            detail="The callback has no usable state parameter.",
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_INVALID)
+    authorization = authorization_for_state(state)
+    claimed = 0
+    if authorization is not None:
+        claimed = DeviceAuthorization.objects.filter(
+            pk=authorization.pk,
+            oidc_state_hash=authorization.oidc_state_hash,
+            state=State.PENDING,
+        ).update(oidc_state_hash=None, oidc_nonce="", oidc_code_verifier="")
+    if authorization is None or not claimed:
+        events.record_event(
+            action=EventAction.SIGN_IN,
+            result=EventResult.FAILURE,
+            reason=events.REASON_STATE_UNKNOWN,
+            detail="The sign-in response is unknown or was already used.",
+            tenant=authorization.tenant if authorization else None,
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_INVALID, authorization)
+
+    now = timezone.now()
+    started = authorization.oidc_started_at
+    if authorization.is_expired(now) or (
+        started is not None and (now - started).total_seconds() > conf.sign_in_timeout()
+    ):
+        events.record_for_authorization(
+            authorization,
+            action=EventAction.SIGN_IN,
+            result=EventResult.FAILURE,
+            reason=events.REASON_EXPIRED,
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_EXPIRED, authorization)
+
+    if error:
+        error_code = str(error)[:64]
+        if error_code == "access_denied":
+            _deny(
+                authorization, reason=events.REASON_SIGN_IN_CANCELLED, client_address=client_address
+            )
+            return SignInOutcome(SIGN_IN_CANCELLED, authorization)
+        if error_code in TRANSIENT_IDP_ERRORS:
+            events.record_for_authorization(
+                authorization,
+                action=EventAction.SIGN_IN,
+                result=EventResult.FAILURE,
+                reason=events.REASON_IDP_UNAVAILABLE,
+                detail=f"The identity provider answered {error_code}.",
+                client_address=client_address,
+            )
+            return SignInOutcome(SIGN_IN_RETRY, authorization)
+        _deny(
+            authorization,
+            reason=events.REASON_IDP_ERROR,
+            detail=f"The identity provider answered {error_code}.",
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_FAILED, authorization)
+
+    idp: IdentityProvider | None = authorization.oidc_identity_provider
+    if not isinstance(code, str) or not code or len(code) > 4096 or idp is None:
+        reason = events.REASON_NO_IDP if idp is None else events.REASON_IDP_ERROR
+        _deny(
+            authorization,
+            reason=reason,
+            detail="The callback carries no authorization code.",
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_FAILED, authorization)
+
+    config = oidc.provider_config(idp)
+    try:
+        authentication = oidc.complete_authentication(
+            config,
+            code=code,
+            code_verifier=authorization.oidc_code_verifier,
+            redirect_uri=conf.redirect_uri(),
+            nonce=authorization.oidc_nonce,
+        )
+    except oidc.OIDCError as exc:
+        if exc.code in TRANSIENT_OIDC_ERRORS:
+            events.record_for_authorization(
+                authorization,
+                action=EventAction.SIGN_IN,
+                result=EventResult.FAILURE,
+                reason=events.REASON_IDP_UNAVAILABLE,
+                detail=f"{exc.code}: {exc.message}",
+                client_address=client_address,
+            )
+            return SignInOutcome(SIGN_IN_RETRY, authorization)
+        if exc.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
+            _deny(
+                authorization,
+                reason=events.REASON_NO_EMAIL,
+                detail=exc.message,
+                client_address=client_address,
+            )
+            return SignInOutcome(SIGN_IN_NO_EMAIL, authorization)
+        _deny(
+            authorization,
+            reason=events.REASON_INVALID_ID_TOKEN,
+            detail=f"{exc.code}: {exc.message}",
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_FAILED, authorization)
+
+    email = authentication.email
+    lookup = route_lookup(email)
+    route = lookup.route
+    if route is None or route.tenant_id != authorization.tenant_id:
+        # Said the same way to the user whatever the cause: another company's address
+        # (tenant A's e-mail signed in at tenant B's IdP) must not be confirmed as such.
+        reason = events.REASON_OTHER_TENANT if route is not None else events.REASON_NOT_REGISTERED
+        _deny(
+            authorization,
+            reason=reason,
+            detail=lookup.reason,
+            email=email,
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_NOT_REGISTERED, authorization, email)
+    if route.identity_provider_id != idp.pk:
+        # The user's route says they sign in elsewhere; this IdP's word about them is
+        # not what the company configured.
+        _deny(
+            authorization,
+            reason=events.REASON_OTHER_IDP,
+            email=email,
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_NOT_REGISTERED, authorization, email)
+
+    approved = DeviceAuthorization.objects.filter(
+        pk=authorization.pk, state=State.PENDING, expires_at__gt=now
+    ).update(
+        state=State.APPROVED,
+        authenticated_email=email,
+        route=route,
+        decided_at=now,
+    )
+    if not approved:
+        return SignInOutcome(SIGN_IN_EXPIRED, authorization, email)
+    events.record_for_authorization(
+        authorization,
+        action=EventAction.SIGN_IN,
+        result=EventResult.SUCCESS,
+        email=email,
+        route=route,
+        client_address=client_address,
+    )
+    return SignInOutcome(SIGN_IN_OK, authorization, email)
+
+
+# --- 3. Poll ------------------------------------------------------------------------
+
+
+def _slower(interval: int) -> int:
+    """The interval after a ``slow_down``: +5 s (RFC 8628 section 3.5), within a cap."""
+    return max(interval, min(interval + conf.slow_down_step(), conf.max_interval()))
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """Either ``error`` (an RFC 8628 code) or ``answer`` (the success body)."""
+
+    error: str = ""
+    answer: dict[str, Any] | None = None
+    #: With ``slow_down``: the code's interval from now on.
+    interval: int = 0
+
+
+def device_token_poll(*, device_code: str, client_address: str | None = None) -> PollOutcome:
+    """One poll of the token endpoint (RFC 8628 section 3.4/3.5)."""
+    authorization = authorization_for_device_code(device_code)
+    if authorization is None:
+        events.record_event(
+            action=EventAction.TOKEN,
+            result=EventResult.FAILURE,
+            reason=events.REASON_UNKNOWN_DEVICE_CODE,
+            client_address=client_address,
+        )
+        return PollOutcome(INVALID_GRANT)
+
+    def fail(error: str, reason: str) -> PollOutcome:
+        events.record_for_authorization(
+            authorization,
+            action=EventAction.TOKEN,
+            result=EventResult.FAILURE,
+            reason=reason,
+            email=authorization.authenticated_email or authorization.email,
+            client_address=client_address,
+        )
+        return PollOutcome(error)
+
+    now = timezone.now()
+    if authorization.state == State.CONSUMED:
+        return fail(EXPIRED_TOKEN, events.REASON_ALREADY_USED)
+    if authorization.is_expired(now):
+        return fail(EXPIRED_TOKEN, events.REASON_EXPIRED)
+    if authorization.state == State.DENIED:
+        return fail(ACCESS_DENIED, authorization.failure_reason or events.REASON_DENIED)
+
+    verdict = ratelimit.hit("token_email", authorization.email)
+    if not verdict.allowed:
+        raise ratelimit.RateLimited(verdict)
+
+    # Polling rate: the conditional UPDATE on the last poll time makes two concurrent
+    # polls of one code see each other (the loser is told to slow down).
+    previous = authorization.last_polled_at
+    too_fast = (
+        previous is not None
+        and (now - previous).total_seconds() < authorization.interval - conf.poll_slack()
+    )
+    won = DeviceAuthorization.objects.filter(pk=authorization.pk, last_polled_at=previous).update(
+        last_polled_at=now,
+        interval=_slower(authorization.interval) if too_fast else authorization.interval,
+    )
+    if not won:
+        # Another poll of this code got in between: polling too fast by definition.
+        DeviceAuthorization.objects.filter(pk=authorization.pk).update(
+            interval=_slower(authorization.interval)
+        )
+    if too_fast or not won:
+        return PollOutcome(SLOW_DOWN, interval=_slower(authorization.interval))
+
+    if authorization.state == State.PENDING:
+        return PollOutcome(AUTHORIZATION_PENDING)
+
+    # Approved: route the signed-in user again (the mapping may have changed since), then
+    # consume the code; only the process whose UPDATE changes the row answers.
+    route = route_for_email(authorization.authenticated_email)
+    if (
+        route is None
+        or route.tenant_id != authorization.tenant_id
+        or route.identity_provider_id != authorization.oidc_identity_provider_id
+    ):
+        _deny(
+            authorization,
+            reason=events.REASON_ROUTE_UNAVAILABLE,
+            email=authorization.authenticated_email,
+            client_address=client_address,
+            from_states=(State.APPROVED,),
+            action=EventAction.TOKEN,
+        )
+        return PollOutcome(ACCESS_DENIED)
+    consumed = DeviceAuthorization.objects.filter(
+        pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
+    ).update(state=State.CONSUMED, consumed_at=now, route=route)
+    if not consumed:
+        return fail(EXPIRED_TOKEN, events.REASON_ALREADY_USED)
+    events.record_for_authorization(
+        authorization,
+        action=EventAction.TOKEN,
+        result=EventResult.SUCCESS,
+        email=authorization.authenticated_email,
+        route=route,
+        client_address=client_address,
+    )
+    return PollOutcome(
+        answer=onboarding_answer(
+            route, user=authorization.authenticated_email, structure_tag=authorization.structure_tag
+        )
+    )
+
+
+# --- 4. Lookup with an ID token -----------------------------------------------------
+
+INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code)
+NO_ROUTE = "no_route"
+#: A token naming more audiences than this is not one of ours to look at.
+MAX_AUDIENCES = 10
+
+
+def _identity_providers_for(token: object) -> list[IdentityProvider]:
+    """The IdPs whose issuer and client ID the token names, to validate it against.
+
+    This reads the unverified claims only to choose candidates; the token is validated
+    by ``identity.oidc.validate_id_token`` against each candidate's own configuration.
+    """
+    if not isinstance(token, str) or not token or len(token) > oidc.MAX_ID_TOKEN_BYTES:
+        return []
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return []
+    issuer = claims.get("iss")
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    audiences = [a for a in audiences[:MAX_AUDIENCES] if isinstance(a, str) and len(a) <= 255]
+    if not isinstance(issuer, str) or not audiences:
+        return []
+    candidates = IdentityProvider.objects.select_related("tenant").filter(client_id__in=audiences)
+    return [idp for idp in candidates[:20] if idp.effective_issuer == issuer]
+
+
+@dataclass(frozen=True)
+class LookupOutcome:
+    error: str = ""
+    answer: dict[str, Any] | None = None
+
+
+def onboarding_lookup(
+    *, id_token: object, structure_tag: str = "", client_address: str | None = None
+) -> LookupOutcome:
+    """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4)."""
+
+    def record(result: str, reason: str, **kwargs: Any) -> None:
+        events.record_event(
+            action=EventAction.LOOKUP,
+            result=result,
+            reason=reason,
+            structure_tag=structure_tag,
+            client_address=client_address,
+            **kwargs,
+        )
+
+    candidates = _identity_providers_for(id_token)
+    if not candidates:
+        record(
+            EventResult.FAILURE,
+            events.REASON_NO_IDP,
+            detail="No identity provider has this issuer and client ID.",
+        )
+        return LookupOutcome(INVALID_TOKEN)
+    assert isinstance(id_token, str)
+    failure: oidc.OIDCError | None = None
+    for idp in candidates:
+        config = oidc.provider_config(idp)
+        try:
+            claims = oidc.validate_id_token(
+                config, id_token, max_age_iat=conf.lookup_max_token_age()
+            )
+            email = oidc.email_from_claims(config, claims)
+        except oidc.OIDCError as exc:
+            failure = exc
+            continue
+        verdict = ratelimit.hit("lookup_email", email)
+        if not verdict.allowed:
+            raise ratelimit.RateLimited(verdict)
+        lookup = route_lookup(email)
+        route = lookup.route
+        if (
+            route is None
+            or route.tenant_id != idp.tenant_id
+            or route.identity_provider_id != idp.pk
+        ):
+            if route is None:
+                reason = lookup.reason
+            elif route.tenant_id != idp.tenant_id:
+                reason = events.REASON_OTHER_TENANT
+            else:
+                reason = events.REASON_OTHER_IDP
+            record(EventResult.FAILURE, reason, tenant=idp.tenant, email=email)
+            return LookupOutcome(NO_ROUTE)
+        record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=email)
+        return LookupOutcome(
+            answer=onboarding_answer(route, user=email, structure_tag=structure_tag)
+        )
+    assert failure is not None
+    record(
+        EventResult.FAILURE,
+        events.REASON_NO_EMAIL
+        if failure.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL)
+        else events.REASON_INVALID_ID_TOKEN,
+        detail=f"{failure.code}: {failure.message}",
+        tenant=candidates[0].tenant if len({c.tenant_id for c in candidates}) == 1 else None,
+    )
+    return LookupOutcome(INVALID_TOKEN)
+
+
+def device_authorizations_prune(*, expired_for: datetime.timedelta | None = None) -> int:
+    """Delete device authorizations expired longer ago than ``expired_for`` (one day).
+
+    They are of no use after expiry (the events keep the history), and their user
+    codes become free again.
+    """
+    cutoff = timezone.now() - (expired_for or datetime.timedelta(days=1))
+    count, _ = DeviceAuthorization.objects.filter(expires_at__lt=cutoff).delete()
+    return count

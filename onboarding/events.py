@@ -1,0 +1,154 @@
+"""Recording onboarding events: every attempt and every failure with its reason.
+
+Events are what a company's staff read to answer "why did this device not onboard?",
+so each carries the tenant (None when nothing tied the request to one: those are seen
+by platform operators only), route, e-mail, device-reported fields and client address.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from onboarding.models import EventAction, EventResult, OnboardingEvent
+
+# Reasons (short codes) beyond the routing ones in ``onboarding.selectors``.
+REASON_INVALID_REQUEST = "invalid_request"
+REASON_RATE_LIMITED = "rate_limited"
+REASON_UNKNOWN_DEVICE_CODE = "unknown_device_code"
+REASON_EXPIRED = "expired"
+REASON_ALREADY_USED = "already_used"
+REASON_DENIED = "denied"
+REASON_DEVICE_REJECTED = "device_rejected_by_user"
+REASON_SIGN_IN_CANCELLED = "sign_in_cancelled"
+REASON_IDP_ERROR = "idp_error"
+REASON_IDP_UNAVAILABLE = "idp_unavailable"
+REASON_INVALID_ID_TOKEN = "invalid_id_token"  # noqa: S105 (a reason code)
+REASON_NO_EMAIL = "no_email"
+REASON_NOT_REGISTERED = "not_registered"
+REASON_OTHER_TENANT = "other_tenant"
+REASON_OTHER_IDP = "other_identity_provider"
+REASON_STATE_UNKNOWN = "state_unknown_or_used"
+REASON_ROUTE_UNAVAILABLE = "route_unavailable"
+REASON_NO_IDP = "no_identity_provider"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the device reported about itself (strings of at most 128 characters)."""
+
+    hostname: str = ""
+    serial: str = ""
+    model: str = ""
+    os_version: str = ""
+
+    @classmethod
+    def of(cls, authorization: Any) -> DeviceInfo:
+        return cls(
+            hostname=authorization.device_hostname,
+            serial=authorization.device_serial,
+            model=authorization.device_model,
+            os_version=authorization.device_os_version,
+        )
+
+
+def _clip(value: object, length: int) -> str:
+    # Events also record requests that failed validation: never let an oversized or
+    # non-string value turn the record itself into an error.
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:length]
+
+
+def normalize_address(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def record_event(
+    *,
+    action: EventAction | str,
+    result: EventResult | str,
+    reason: str = "",
+    detail: str = "",
+    tenant: Any = None,
+    route: Any = None,
+    email: object = "",
+    structure_tag: object = "",
+    device: DeviceInfo | None = None,
+    client_address: str | None = None,
+) -> OnboardingEvent:
+    device = device or DeviceInfo()
+    event = OnboardingEvent(
+        tenant=tenant,
+        route=route,
+        action=str(action),
+        result=str(result),
+        reason=_clip(reason, 64),
+        detail=_clip(detail, 2000),
+        email=_clip(email, 254),
+        structure_tag=_clip(structure_tag, 128),
+        device_hostname=_clip(device.hostname, 128),
+        device_serial=_clip(device.serial, 128),
+        device_model=_clip(device.model, 128),
+        device_os_version=_clip(device.os_version, 128),
+        client_address=normalize_address(client_address),
+    )
+    event.save()
+    return event
+
+
+def record_for_authorization(
+    authorization: Any,
+    *,
+    action: EventAction | str,
+    result: EventResult | str,
+    reason: str = "",
+    detail: str = "",
+    email: str | None = None,
+    route: Any = None,
+    client_address: str | None = None,
+) -> OnboardingEvent:
+    """An event about one device authorization: its tenant, device and e-mail."""
+    return record_event(
+        action=action,
+        result=result,
+        reason=reason,
+        detail=detail,
+        tenant=authorization.tenant,
+        route=route if route is not None else authorization.route,
+        email=email if email is not None else authorization.email,
+        structure_tag=authorization.structure_tag,
+        device=DeviceInfo.of(authorization),
+        client_address=client_address,
+    )
+
+
+def events_prune(*, older_than_days: int, batch_size: int = 5000, progress: Any = None) -> int:
+    """Delete events older than ``older_than_days``, in batches; returns how many.
+
+    Batches keep each DELETE short on a large table (no long lock, bounded memory);
+    ``progress(deleted_so_far)`` is called after each batch.
+    """
+    cutoff = timezone.now() - datetime.timedelta(days=older_than_days)
+    deleted = 0
+    while True:
+        ids = list(
+            OnboardingEvent.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[
+                :batch_size
+            ]
+        )
+        if not ids:
+            return deleted
+        count, _ = OnboardingEvent.objects.filter(pk__in=ids).delete()
+        deleted += count
+        if progress is not None:
+            progress(deleted)

@@ -1,0 +1,110 @@
+"""Rate limits for the device endpoints, held in the shared Django cache.
+
+The cache is Redis in production, so a limit holds across every server process and
+machine: a client cannot multiply its budget by landing on different workers. Fixed
+windows (``cache.add`` + ``cache.incr``, both atomic in Redis) are crude but need one
+round trip and no scripts. Keys carry a hash of the identifier, never the e-mail itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from onboarding import conf
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    #: The count in this window including this request (limit + 1 on the first refusal).
+    count: int
+    retry_after: int
+    limit: int
+
+    @property
+    def first_refusal(self) -> bool:
+        """True once per window: callers log the flood once, not once per request."""
+        return not self.allowed and self.count == self.limit + 1
+
+
+class RateLimited(Exception):
+    """Raised by services that count a limit themselves (e.g. per e-mail after parsing)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__("rate limited")
+        self.verdict = verdict
+
+
+def _key(name: str, identifier: str, window: int) -> str:
+    digest = hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"ratelimit:{name}:{digest}:{window}"
+
+
+def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
+    """Count one request for ``identifier`` against the limit ``name`` (see ``conf``)."""
+    limit, period = conf.rate_limit(name)
+    if not identifier or limit <= 0:
+        return Verdict(allowed=True, count=0, retry_after=0, limit=limit)
+    now = time.time() if now is None else now
+    window = int(now // period)
+    key = _key(name, identifier, window)
+    # The key lives a little longer than its window so a late incr never recreates it.
+    cache.add(key, 0, timeout=period + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=period + 5)
+        count = 1
+    retry_after = max(1, int((window + 1) * period - now))
+    return Verdict(allowed=count <= limit, count=count, retry_after=retry_after, limit=limit)
+
+
+def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
+    """Whether ``identifier`` is over the limit, without counting a request."""
+    limit, period = conf.rate_limit(name)
+    if not identifier or limit <= 0:
+        return Verdict(allowed=True, count=0, retry_after=0, limit=limit)
+    now = time.time() if now is None else now
+    window = int(now // period)
+    count = int(cache.get(_key(name, identifier, window)) or 0)
+    retry_after = max(1, int((window + 1) * period - now))
+    return Verdict(allowed=count < limit, count=count, retry_after=retry_after, limit=limit)
+
+
+def _ip(value: str) -> str | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # "[2001:db8::1]:443"
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # "192.0.2.1:443"
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The device's address: REMOTE_ADDR, or the X-Forwarded-For entry our proxies added.
+
+    With ``TRUSTED_PROXY_COUNT = n`` the n-th entry from the right is the address the
+    outermost trusted proxy saw; everything left of it was written by the client and can
+    be forged, so it is never used (a client could otherwise pick its rate-limit bucket).
+    """
+    remote = _ip(request.META.get("REMOTE_ADDR", "") or "")
+    trusted = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    if trusted <= 0:
+        return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    entries = [e for e in (p.strip() for p in forwarded.split(",")) if e]
+    if len(entries) < trusted:
+        # Fewer entries than proxies: the request did not come through all of them, so
+        # none of the entries is trustworthy.
+        return remote
+    return _ip(entries[-trusted]) or remote

@@ -1,0 +1,291 @@
+"""Pages for people: the verification page (RFC 8628 section 3.3), the OIDC callback, API docs.
+
+Plain server-rendered HTML, usable without JavaScript. The verification page shows
+which device is being onboarded and to which company, and the user must confirm that
+the device is theirs before being sent to their IdP (RFC 8628 section 5.4, against
+a user being tricked into approving someone else's device). Wrong user codes are rate
+limited per client address (section 5.1: the code has only ~34 bits).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from drf_spectacular.generators import SchemaGenerator
+
+from onboarding import conf, device_flow, ratelimit
+from onboarding.models import DeviceAuthorization
+from onboarding.selectors import pending_authorization_for_user_code
+
+CODE_INVALID = "This code is not valid or has expired. Check the code shown on the device."
+CODE_TOO_MANY = (
+    "Too many wrong codes were entered from your network. Try again in {minutes} minutes."
+)
+
+RESULTS: dict[str, tuple[str, str]] = {
+    device_flow.SIGN_IN_OK: (
+        "Your device is being connected",
+        "You are signed in. Return to your device: it will connect to your company's "
+        "management server in a few seconds.",
+    ),
+    device_flow.SIGN_IN_INVALID: (
+        "This sign-in link is not valid",
+        "The sign-in response is unknown or was already used. If your device is still "
+        "waiting, enter its code again on this service's device page.",
+    ),
+    device_flow.SIGN_IN_EXPIRED: (
+        "The sign-in has expired",
+        "It took too long. Start onboarding again on the device.",
+    ),
+    device_flow.SIGN_IN_CANCELLED: (
+        "Sign-in was cancelled",
+        "The device was not connected. To try again, start onboarding again on the device.",
+    ),
+    device_flow.SIGN_IN_NOT_REGISTERED: (
+        "This account is not registered for onboarding",
+        "The account you signed in with is not registered for IGEL OS onboarding with this "
+        "company. The device was not connected. Ask your administrator.",
+    ),
+    device_flow.SIGN_IN_NO_EMAIL: (
+        "Your account has no usable e-mail address",
+        "Your identity provider did not tell this service your e-mail address, so the device "
+        "cannot be routed. The device was not connected. Ask your administrator.",
+    ),
+    device_flow.SIGN_IN_FAILED: (
+        "Sign-in failed",
+        "The sign-in could not be completed. The device was not connected. Start onboarding "
+        "again on the device, or ask your administrator.",
+    ),
+    device_flow.SIGN_IN_RETRY: (
+        "Your company's sign-in service could not be reached",
+        "The device is still waiting. Try again in a moment.",
+    ),
+}
+REJECTED = (
+    "Onboarding cancelled",
+    "You said this device is not yours, so it will not be connected. If you did not start "
+    "onboarding on a device, you can ignore this.",
+)
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _entry(
+    request: HttpRequest, *, error: str = "", code: str = "", status: int = 200
+) -> HttpResponse:
+    return _no_store(
+        render(
+            request,
+            "onboarding/device_entry.html",
+            {"error": error, "user_code": code[:16]},
+            status=status,
+        )
+    )
+
+
+def _find(
+    request: HttpRequest, raw_code: object
+) -> tuple[DeviceAuthorization | None, HttpResponse | None]:
+    """The pending authorization for a typed code, or the page to show instead.
+
+    Only failed attempts count against the limit, so a user who types the code right
+    is never blocked by others on the same network guessing wrong.
+    """
+    address = ratelimit.client_address(request)
+    verdict = ratelimit.peek("user_code_address", address)
+    code = raw_code if isinstance(raw_code, str) else ""
+    if not verdict.allowed:
+        minutes = max(1, verdict.retry_after // 60)
+        return None, _entry(
+            request, error=CODE_TOO_MANY.format(minutes=minutes), code=code, status=429
+        )
+    authorization = pending_authorization_for_user_code(raw_code)
+    if authorization is None:
+        ratelimit.hit("user_code_address", address)
+        return None, _entry(request, error=CODE_INVALID, code=code, status=400)
+    return authorization, None
+
+
+@never_cache
+@require_GET
+def device(request: HttpRequest) -> HttpResponse:
+    """``verification_uri``: ask for the code; with ``?user_code=`` show the confirmation."""
+    if "user_code" not in request.GET:
+        return _entry(request)
+    authorization, page = _find(request, request.GET.get("user_code"))
+    if page is not None:
+        return page
+    assert authorization is not None
+    return _no_store(
+        render(
+            request,
+            "onboarding/device_confirm.html",
+            {"authorization": authorization, "company": authorization.tenant.name},
+        )
+    )
+
+
+@never_cache
+@require_POST
+def device_confirm(request: HttpRequest) -> HttpResponse:
+    """The user's answer to "is this your device?": to the IdP, or deny the device."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > conf.max_body_bytes():
+        # The form is a few hundred bytes; a larger body is not read at all.
+        return _result(request, ("Request too large", "Go back and try again."), status=413)
+    authorization, page = _find(request, request.POST.get("user_code"))
+    if page is not None:
+        return page
+    assert authorization is not None
+    address = ratelimit.client_address(request)
+    if request.POST.get("decision") != "approve":
+        device_flow.sign_in_reject(authorization, client_address=address)
+        return _result(request, REJECTED, status=200)
+    try:
+        url = device_flow.sign_in_begin(authorization, client_address=address)
+    except device_flow.SignInUnavailable as exc:
+        if exc.denied:
+            return _result(request, RESULTS[device_flow.SIGN_IN_NOT_REGISTERED], status=400)
+        return _result(
+            request,
+            RESULTS[device_flow.SIGN_IN_RETRY],
+            status=503,
+            retry_code=authorization.display_user_code,
+        )
+    return _no_store(HttpResponseRedirect(url))
+
+
+def _result(
+    request: HttpRequest,
+    texts: tuple[str, str],
+    *,
+    status: int,
+    retry_code: str = "",
+    authorization: DeviceAuthorization | None = None,
+    success: bool = False,
+) -> HttpResponse:
+    title, message = texts
+    return _no_store(
+        render(
+            request,
+            "onboarding/result.html",
+            {
+                "title": title,
+                "message": message,
+                "retry_code": retry_code,
+                "authorization": authorization,
+                "success": success,
+            },
+            status=status,
+        )
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def oidc_callback(request: HttpRequest) -> HttpResponse:
+    """``/oidc/callback/``: where the tenant's IdP sends the browser back."""
+    address = ratelimit.client_address(request)
+    verdict = ratelimit.hit("callback_address", address)
+    if not verdict.allowed:
+        return _result(
+            request,
+            ("Too many requests", "Wait a minute and try again."),
+            status=429,
+        )
+    outcome = device_flow.sign_in_complete(
+        state=request.GET.get("state"),
+        code=request.GET.get("code"),
+        error=request.GET.get("error"),
+        client_address=address,
+    )
+    authorization = outcome.authorization
+    ok = outcome.result == device_flow.SIGN_IN_OK
+    retry = outcome.result == device_flow.SIGN_IN_RETRY and authorization is not None
+    return _result(
+        request,
+        RESULTS[outcome.result],
+        status=200 if ok else 503 if retry else 400,
+        retry_code=authorization.display_user_code if retry and authorization else "",
+        authorization=authorization if ok else None,
+        success=ok,
+    )
+
+
+# --- API documentation (offline: no CDN, no JavaScript) ----------------------------------
+
+
+def _schema_operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    operations = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, operation in methods.items():
+            request_bodies = [
+                {
+                    "content_type": content_type,
+                    "schema": json.dumps(body.get("schema", {}), indent=2),
+                }
+                for content_type, body in operation.get("requestBody", {})
+                .get("content", {})
+                .items()
+            ]
+            responses = []
+            for code, response in operation.get("responses", {}).items():
+                examples = []
+                for content in response.get("content", {}).values():
+                    for name, example in content.get("examples", {}).items():
+                        examples.append(
+                            {
+                                "name": example.get("summary") or name,
+                                "value": json.dumps(example.get("value"), indent=2),
+                            }
+                        )
+                responses.append(
+                    {
+                        "code": code,
+                        "description": response.get("description", ""),
+                        "examples": examples,
+                    }
+                )
+            operations.append(
+                {
+                    "path": path,
+                    "method": method.upper(),
+                    "summary": operation.get("summary", ""),
+                    "description": operation.get("description", ""),
+                    "requests": request_bodies,
+                    "responses": responses,
+                    "anchor": operation.get("operationId", f"{method}-{path}"),
+                }
+            )
+    return operations
+
+
+@require_GET
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """A readable page generated from the same OpenAPI document as ``/api/v1/schema/``."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = {
+        name: json.dumps(component, indent=2)
+        for name, component in schema.get("components", {}).get("schemas", {}).items()
+    }
+    return render(
+        request,
+        "onboarding/api_docs.html",
+        {
+            "info": schema.get("info", {}),
+            "operations": _schema_operations(schema),
+            "components": components,
+            "base_url": conf.base_url(),
+        },
+    )

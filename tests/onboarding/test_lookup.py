@@ -1,0 +1,107 @@
+"""POST /api/v1/onboarding/lookup: an ID token the device obtained itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from onboarding import api
+from onboarding.models import OnboardingEvent
+from tests.idp_server import forge_hs256, forge_unsigned
+from tests.onboarding.conftest import LOOKUP, post_json
+
+pytestmark = pytest.mark.django_db
+
+INVALID_TOKEN = {"error": "invalid_token", "error_description": api.INVALID_TOKEN}
+NO_ROUTE = {"error": "no_route", "error_description": api.NO_ROUTE}
+
+
+def lookup(client, token, **body):
+    return post_json(client, LOOKUP, {"id_token": token, **body})
+
+
+def test_a_valid_id_token_gets_the_route(client, acme_route, idp):
+    response = lookup(client, idp.id_token(), structure_tag="berlin")
+    assert response.status_code == 200
+    onboarding = response.json()["onboarding"]
+    assert onboarding["ums_hostname"] == "UMS01.Acme.example"
+    assert onboarding["user"] == "alice@acme.example"
+    assert onboarding["structure_tag"] == "berlin"
+    assert onboarding["certificate_fingerprints_sha256"] == [
+        c.sha256 for c in acme_route.certificate_chain.certificates.order_by("position")
+    ]
+    event = OnboardingEvent.objects.get()
+    assert (event.action, event.result, event.tenant, event.route) == (
+        "lookup",
+        "success",
+        acme_route.tenant,
+        acme_route,
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": "another-client"},
+        {"iss": "https://elsewhere.example"},
+        {"exp": int(time.time()) - 3600},
+        {"iat": int(time.time()) - 3600, "exp": int(time.time()) + 600},
+    ],
+    ids=["wrong audience", "unknown issuer", "expired", "issued too long ago"],
+)
+def test_an_unacceptable_id_token_is_401(client, acme_route, idp, overrides):
+    response = lookup(client, idp.id_token(**overrides))
+    assert response.status_code == 401
+    assert response.json() == INVALID_TOKEN
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_token_age_limit_is_a_setting(client, acme_route, idp, settings):
+    settings.ONBOARDING_LOOKUP_MAX_TOKEN_AGE = 3600
+    token = idp.id_token(iat=int(time.time()) - 1800)
+    assert lookup(client, token).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "x" * 20000])
+def test_garbage_tokens_are_401(client, acme_route, idp, token):
+    assert lookup(client, token).json() == INVALID_TOKEN
+
+
+def test_forged_tokens_are_401(client, acme_route, idp):
+    claims = idp.claims_for(idp.default_user)
+    assert lookup(client, forge_unsigned(claims)).status_code == 401
+    assert lookup(client, forge_hs256(claims, idp.active_key.public_pem())).status_code == 401
+    event = OnboardingEvent.objects.filter(action="lookup").first()
+    assert event.reason == "invalid_id_token"
+    assert event.tenant == acme_route.tenant
+
+
+def test_a_valid_token_of_an_unmapped_user_is_404(client, acme_route, idp):
+    user = idp.add_user("eve@elsewhere.example")
+    response = lookup(client, idp.id_token(user=user))
+    assert response.status_code == 404
+    assert response.json() == NO_ROUTE
+
+
+def test_another_companys_idp_cannot_vouch_for_acme_users(
+    client, acme_route, globex_route, globex_idp
+):
+    user = globex_idp.add_user("alice@acme.example")
+    response = lookup(client, globex_idp.id_token(user=user))
+    assert response.status_code == 404
+    event = OnboardingEvent.objects.get()
+    assert (event.reason, event.tenant.slug) == ("other_tenant", "globex")
+
+
+@pytest.mark.parametrize("body", [{}, {"id_token": None}, {"id_token": 5}, {"id_token": ["x"]}])
+def test_a_malformed_lookup_is_400(client, body):
+    response = post_json(client, LOOKUP, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_lookup_is_rate_limited_per_email(client, acme_route, idp, settings):
+    settings.ONBOARDING_RATE_LIMITS = {"lookup_email": (1, 600)}
+    assert lookup(client, idp.id_token()).status_code == 200
+    assert lookup(client, idp.id_token(), REMOTE_ADDR="192.0.2.5").status_code == 429
