@@ -5,15 +5,29 @@ IdP endpoints and route probes take hosts that customers type. In production
 link-local, shared, multicast, reserved or unspecified address is refused, so the
 service cannot be used to reach its own network (SSRF). Hosts, addresses or networks
 listed in ``OUTBOUND_ALLOWED_HOSTS`` are exempt (on-premise IdPs, tests on loopback).
+
+HTTP clients use :class:`OutboundSession`: it connects only to addresses that
+:func:`resolve` vetted at connect time (checking a URL and then letting the HTTP library
+resolve the name again is open to DNS rebinding: public on the check, 169.254.169.254 on
+the connect), and it enforces an overall deadline by shutting its sockets down, which
+per-operation timeouts cannot do against a server that drips one byte at a time.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import socket
+import threading
+from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -57,8 +71,10 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     if settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES:
         for address in addresses:
             if not is_public(address) and not _allowed(host, address):
+                # The address itself is not named: the message reaches tenant admins
+                # (the admin's "Test discovery"), and must not map the internal DNS.
                 raise DisallowedDestination(
-                    f"The host {host!r} resolves to {address}, a loopback, private or otherwise "
+                    f"The host {host!r} resolves to a loopback, private or otherwise "
                     "non-public address, which this service does not connect to. An operator can "
                     "allow it with OUTBOUND_ALLOWED_HOSTS."
                 )
@@ -73,3 +89,136 @@ def check_url(url: str) -> None:
     if parts.scheme != "https" and settings.OUTBOUND_REQUIRE_HTTPS:
         raise DisallowedDestination(f"{url!r} must use https.")
     resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+class _Watchdog:
+    """Shuts down every socket of one session when its deadline passes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv()
+    except OSError:
+        pass
+
+
+_watchdog: contextvars.ContextVar[_Watchdog | None] = contextvars.ContextVar(
+    "outbound_watchdog", default=None
+)
+
+
+class _VettedConnectionMixin:
+    """Connects to an address :func:`resolve` accepted, never to a second lookup's answer."""
+
+    _dns_host: str
+    port: int
+    proxy: Any
+
+    def _new_conn(self) -> socket.socket:
+        if self.proxy is not None:
+            # The operator's proxy (HTTPS_PROXY) resolves the target; check_url vetted it.
+            sock = super()._new_conn()  # type: ignore[misc]
+        else:
+            name = self._dns_host
+            last: Exception | None = None
+            sock = None
+            for address in resolve(name, self.port):
+                # urllib3 connects to _dns_host; TLS (SNI, certificate) still uses the name,
+                # because it is restored before connect() wraps the socket.
+                self._dns_host = str(address)
+                try:
+                    sock = super()._new_conn()  # type: ignore[misc]
+                    break
+                except ConnectTimeoutError as exc:  # and NewConnectionError, its subclass
+                    last = exc
+                finally:
+                    self._dns_host = name
+            if sock is None:
+                assert last is not None
+                raise last
+        watchdog = _watchdog.get()
+        if watchdog is not None:
+            watchdog.watch(sock)
+        return sock
+
+
+class _VettedHTTPConnection(_VettedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _VettedHTTPSConnection(_VettedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _VettedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _VettedHTTPConnection
+
+
+class _VettedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _VettedHTTPSConnection
+
+
+class _VettedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _VettedHTTPConnectionPool,
+            "https": _VettedHTTPSConnectionPool,
+        }
+
+
+class OutboundSession(requests.Session):
+    """A ``requests`` session for customer-supplied URLs; use as a context manager.
+
+    Every connection goes to an address vetted at connect time, and all of the session's
+    sockets are shut down ``deadline`` seconds after ``__enter__`` (``expired`` then
+    says why a request failed or a body ended early). Check the URL with
+    :func:`check_url` first (scheme, https in production). Raises
+    :class:`DisallowedDestination` from a request whose host resolves where it must not.
+    """
+
+    def __init__(self, *, deadline: float) -> None:
+        super().__init__()
+        self._deadline = deadline
+        self._watch: _Watchdog | None = None
+        self._token: contextvars.Token[_Watchdog | None] | None = None
+        adapter = _VettedAdapter(max_retries=0)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    @property
+    def expired(self) -> bool:
+        return self._watch is not None and self._watch.expired
+
+    def __enter__(self) -> OutboundSession:
+        self._watch = _Watchdog(self._deadline)
+        self._token = _watchdog.set(self._watch)
+        self._watch._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._watch is not None and self._token is not None
+        self._watch._timer.cancel()
+        _watchdog.reset(self._token)
+        self.close()

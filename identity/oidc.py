@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -40,12 +41,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import jwt
 import requests
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from common.network import DisallowedDestination, check_url
+from common.network import DisallowedDestination, OutboundSession, check_url
 from common.validators import normalize_email
 
 logger = logging.getLogger(__name__)
@@ -227,41 +228,49 @@ def _request(
         raise OIDCError(DESTINATION_REFUSED, f"{what}: {exc}") from None
     timeout = float(settings.OUTBOUND_HTTP_TIMEOUT)
     limit = int(settings.OUTBOUND_MAX_RESPONSE_BYTES)
-    # requests' timeout bounds each socket operation; the deadline bounds the whole
-    # body, so an IdP dripping one byte at a time cannot hold a worker for long.
-    deadline = time.monotonic() + 2 * timeout
+    # requests' timeout bounds each socket operation; the session's deadline bounds the
+    # whole exchange (headers included), so an IdP dripping one byte at a time cannot
+    # hold a worker for long. The session also connects only to vetted addresses.
     all_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
-    try:
-        with requests.request(
-            method,
-            url,
-            data=data,
-            headers=all_headers,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise OIDCError(
-                    RESPONSE_TOO_LARGE, f"{what}: the response is larger than {limit} bytes."
-                )
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=16384):
-                body.extend(chunk)
-                if len(body) > limit:
+    too_slow = OIDCError(error_code, f"{what}: {url} took too long to answer.")
+    with OutboundSession(deadline=2 * timeout) as session:
+        try:
+            with session.request(
+                method,
+                url,
+                data=data,
+                headers=all_headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
                     raise OIDCError(
                         RESPONSE_TOO_LARGE, f"{what}: the response is larger than {limit} bytes."
                     )
-                if time.monotonic() > deadline:
-                    raise OIDCError(error_code, f"{what}: {url} took too long to answer.")
-            status = response.status_code
-            content_type = response.headers.get("Content-Type", "")
-            location = response.headers.get("Location", "")
-    except requests.RequestException as exc:
-        raise OIDCError(
-            error_code, f"{what}: {url} could not be reached ({type(exc).__name__})."
-        ) from None
+                body = bytearray()
+                for chunk in response.iter_content(chunk_size=16384):
+                    body.extend(chunk)
+                    if len(body) > limit:
+                        raise OIDCError(
+                            RESPONSE_TOO_LARGE,
+                            f"{what}: the response is larger than {limit} bytes.",
+                        )
+                status = response.status_code
+                content_type = response.headers.get("Content-Type", "")
+                location = response.headers.get("Location", "")
+        except DisallowedDestination as exc:
+            raise OIDCError(DESTINATION_REFUSED, f"{what}: {exc}") from None
+        except requests.RequestException as exc:
+            if session.expired:
+                raise too_slow from None
+            raise OIDCError(
+                error_code, f"{what}: {url} could not be reached ({type(exc).__name__})."
+            ) from None
+        if session.expired:
+            # The watchdog may have cut the body short without an error: never use it.
+            raise too_slow
     if 300 <= status < 400:
         raise OIDCError(
             error_code,
@@ -274,7 +283,8 @@ def _request(
 def _json_object(body: bytes, *, what: str, code: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: a few KiB of "[[[[..." from a hostile server would otherwise be a 500.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise OIDCError(code, f"{what}: the response is not JSON.") from None
     if not isinstance(value, dict):
         raise OIDCError(code, f"{what}: the response is not a JSON object.")
@@ -562,7 +572,7 @@ def authorization_request(
 def _oauth_error(body: bytes) -> str:
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     if not isinstance(value, dict):
         return ""
@@ -668,9 +678,19 @@ def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> float | 
         if required:
             raise OIDCError(MISSING_CLAIM, f"The ID token has no '{name}' claim.")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # Python's json accepts NaN and Infinity; NaN compares false with everything, so an
+    # "exp": NaN would never expire.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise OIDCError(MALFORMED_TOKEN, f"The ID token's '{name}' claim is not a number.")
     return float(value)
+
+
+_PUBLIC_KEY_TYPES = (
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+)
 
 
 def _verify_signature(token: str, jwk: Mapping[str, Any], alg: str) -> bytes:
@@ -680,6 +700,13 @@ def _verify_signature(token: str, jwk: Mapping[str, Any], alg: str) -> bytes:
         raise OIDCError(
             UNKNOWN_KEY, f"The IdP's key {jwk.get('kid')!r} cannot be used ({exc})."
         ) from None
+    if not isinstance(key, _PUBLIC_KEY_TYPES):
+        # A JWK with private parameters ("d") yields a private key, which cannot verify
+        # (an AttributeError deep in PyJWT) and means the IdP leaked its signing key.
+        raise OIDCError(
+            UNKNOWN_KEY,
+            f"The IdP's key {jwk.get('kid')!r} contains private key material; it is not trusted.",
+        )
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise OIDCError(
             UNKNOWN_KEY,
@@ -748,7 +775,7 @@ def validate_id_token(
 
     try:
         claims = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise OIDCError(MALFORMED_TOKEN, "The ID token's payload is not JSON.") from None
     if not isinstance(claims, dict):
         raise OIDCError(MALFORMED_TOKEN, "The ID token's payload is not a JSON object.")

@@ -169,6 +169,9 @@ class IdPServer:
         self.id_token_omit: set[str] = set()
         #: path -> Location: answered with a 302 (to test that redirects are not followed).
         self.redirects: dict[str, str] = {}
+        #: path -> bytes: answered verbatim (200, application/json) instead of the real
+        #: document, for responses json.dumps cannot produce.
+        self.raw_responses: dict[str, bytes] = {}
         #: True: every connection is dropped without an answer (the IdP is "down").
         self.down = False
         self.requests: Counter[str] = Counter()
@@ -346,6 +349,13 @@ def _handler_for(idp: IdPServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_raw(self, status: int, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def _drop(self) -> bool:
             if idp.down:
                 # Close without a byte of answer: what a dead upstream looks like.
@@ -363,7 +373,9 @@ def _handler_for(idp: IdPServer) -> type[BaseHTTPRequestHandler]:
             idp.requests[parts.path] += 1
             if self._drop():
                 return
-            if parts.path in idp.redirects:
+            if parts.path in idp.raw_responses:
+                self._send_raw(200, idp.raw_responses[parts.path])
+            elif parts.path in idp.redirects:
                 self._send(302, None, {"Location": idp.redirects[parts.path]})
             elif parts.path == idp.issuer_path + "/.well-known/openid-configuration":
                 self._send(200, idp.discovery())

@@ -326,3 +326,35 @@ def test_a_weak_rsa_key_in_the_jwks_is_not_trusted(server, warm):
     )
     server.keys.append(weak)
     refused(warm, server.id_token(key=weak), oidc.UNKNOWN_KEY)
+
+
+# --- review findings -------------------------------------------------------------------
+
+
+def test_non_finite_times_are_refused(server, warm):
+    # json.loads reads NaN; NaN compares false with everything, so it would never expire.
+    refused(warm, server.id_token(exp=float("nan")), oidc.MALFORMED_TOKEN)
+    refused(warm, server.id_token(exp=float("inf")), oidc.MALFORMED_TOKEN)
+    refused(warm, server.id_token(iat=float("nan")), oidc.MALFORMED_TOKEN)
+
+
+def test_a_jwks_key_with_private_material_is_refused_not_a_crash(server, config):
+    import json
+
+    from jwt.algorithms import RSAAlgorithm
+
+    leaked = server.add_key("RS256", publish=False)
+    jwk = json.loads(RSAAlgorithm.to_jwk(leaked.private_key))
+    jwk.pop("key_ops", None)  # as many IdPs publish keys: without key_ops
+    jwk.update({"kid": leaked.kid, "use": "sig", "alg": "RS256"})
+    server.raw_responses["/jwks"] = json.dumps(
+        {"keys": [server.active_key.public_jwk(), jwk]}
+    ).encode()
+    refused(config, server.id_token(key=leaked), oidc.UNKNOWN_KEY)
+
+
+def test_a_deeply_nested_jwks_is_an_error_not_a_crash(server, config):
+    server.raw_responses["/jwks"] = b"[" * 50_000
+    refused(config, server.id_token(), oidc.JWKS_UNAVAILABLE)
+    report = oidc.probe(config)
+    assert not report.ok and any("not JSON" in p for p in report.problems)

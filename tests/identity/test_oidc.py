@@ -271,6 +271,16 @@ def test_private_addresses_are_refused_in_production(server, settings):
     assert sum(server.requests.values()) == 0
 
 
+def test_a_refused_destination_does_not_reveal_the_internal_address(settings):
+    # A tenant admin's "Test discovery" must not be a lookup service for internal DNS.
+    settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES = True
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    settings.OUTBOUND_REQUIRE_HTTPS = False
+    report = oidc.probe(ProviderConfig(issuer="http://localhost:9", client_id=CLIENT_ID))
+    assert "non-public" in report.problems[0]
+    assert "127.0.0.1" not in report.problems[0] and "::1" not in report.problems[0]
+
+
 @pytest.mark.parametrize(
     "url", ["http://10.0.0.1", "http://169.254.169.254", "http://[::1]:8080", "http://localhost"]
 )
@@ -299,3 +309,74 @@ def test_a_jwks_uri_pointing_inside_is_refused_even_from_valid_discovery(server,
     with pytest.raises(OIDCError) as exc:
         oidc.validate_id_token(config, server.id_token())
     assert exc.value.code == oidc.JWKS_UNAVAILABLE
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_connected_to(
+    server, settings, monkeypatch
+):
+    # DNS rebinding: the name is public when checked, loopback when the HTTP library
+    # resolves it again to connect. Only the vetted answer may be connected to.
+    import socket
+
+    settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES = True
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.215.14"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "idp.rebind.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(OIDCError) as exc:
+        oidc.fetch_jwks(f"http://idp.rebind.example:{server.port}/jwks")
+    assert exc.value.code == oidc.DESTINATION_REFUSED
+    assert server.jwks_fetches == 0
+
+
+def _dripping_server(*, in_headers: bool):
+    """Answers one request one byte every 50 ms (for up to 3 s): a deliberately slow IdP."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            if in_headers:
+                payload = head + b"X-Slow: " + b"a" * 60
+            else:
+                conn.sendall(head + b"Content-Length: 60\r\n\r\n")
+                payload = b" " * 60
+            for byte in payload:
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.05)
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("in_headers", [False, True], ids=["body", "headers"])
+def test_an_idp_that_drips_its_answer_is_cut_off_at_the_deadline(settings, in_headers):
+    import time
+
+    settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES = True
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.OUTBOUND_REQUIRE_HTTPS = False
+    settings.OUTBOUND_HTTP_TIMEOUT = 0.25  # each byte comes well within it
+    port = _dripping_server(in_headers=in_headers)
+    started = time.monotonic()
+    with pytest.raises(OIDCError) as exc:
+        oidc.fetch_jwks(f"http://127.0.0.1:{port}/jwks")
+    assert time.monotonic() - started < 1.5
+    assert "took too long" in exc.value.message
