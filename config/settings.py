@@ -207,6 +207,29 @@ OUTBOUND_REQUIRE_HTTPS = env.bool("OUTBOUND_REQUIRE_HTTPS", default=not DEBUG)
 CERTIFICATE_CHAIN_MAX_BYTES = env.int("CERTIFICATE_CHAIN_MAX_BYTES", default=1024 * 1024)
 CERTIFICATE_EXPIRY_WARNING_DAYS = env.int("CERTIFICATE_EXPIRY_WARNING_DAYS", default=30)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
+# RFC 8628 device codes: lifetime and minimum polling interval (seconds).
+DEVICE_CODE_EXPIRES_IN = env.int("DEVICE_CODE_EXPIRES_IN", default=600)
+DEVICE_CODE_INTERVAL = env.int("DEVICE_CODE_INTERVAL", default=5)
+ONBOARDING_SIGN_IN_TIMEOUT = env.int("ONBOARDING_SIGN_IN_TIMEOUT", default=600)
+# Oldest ``iat`` accepted by /api/v1/onboarding/lookup (seconds).
+ONBOARDING_LOOKUP_MAX_TOKEN_AGE = env.int("ONBOARDING_LOOKUP_MAX_TOKEN_AGE", default=600)
+
+
+def _rate_limits(raw: str) -> dict[str, tuple[int, int]]:
+    """``name=COUNT/SECONDS,...`` → overrides of onboarding.conf.DEFAULT_RATE_LIMITS."""
+    limits: dict[str, tuple[int, int]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        count, _, seconds = value.partition("/")
+        if not (name and count.isdigit() and seconds.isdigit()):
+            raise ImproperlyConfigured(
+                f"ONBOARDING_RATE_LIMITS: {item!r} is not NAME=COUNT/SECONDS (e.g. authorize_address=120/60)."
+            )
+        limits[name.strip()] = (int(count), int(seconds))
+    return limits
+
+
+ONBOARDING_RATE_LIMITS = _rate_limits(env.str("ONBOARDING_RATE_LIMITS", default=""))
 
 # --- API --------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
