@@ -121,6 +121,41 @@ class OIDCError(Exception):
         self.message = message
 
 
+#: Failures that say nothing about the user or the token (the IdP or our configuration
+#: is at fault, or the network): a caller may let the user try again.
+TRANSIENT_ERRORS = frozenset(
+    {
+        CONFIG_ERROR,
+        DESTINATION_REFUSED,
+        HTTP_ERROR,
+        RESPONSE_TOO_LARGE,
+        INVALID_RESPONSE,
+        DISCOVERY_FAILED,
+        ISSUER_MISMATCH,
+        JWKS_UNAVAILABLE,
+        TOKEN_REQUEST_FAILED,
+        USERINFO_FAILED,
+    }
+)
+
+
+def unverified_claims(token: object) -> dict[str, Any] | None:
+    """The claims of a JWT **without** checking anything: only to choose which IdP's
+    configuration to validate it against (``iss``, ``aud``). None when unreadable.
+
+    Size-limited before decoding, and never raises, whatever the token holds.
+    """
+    if not isinstance(token, str) or not token or len(token) > MAX_ID_TOKEN_BYTES:
+        return None
+    if token.count(".") != 2 or not token.isascii():
+        return None
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
 #: Time source for claim checks and the refresh limit; tests replace it.
 clock: Callable[[], float] = time.time
 

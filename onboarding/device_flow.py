@@ -17,7 +17,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -54,22 +53,6 @@ EXPIRED_TOKEN = "expired_token"  # noqa: S105 (an RFC 8628 error code)
 ACCESS_DENIED = "access_denied"
 INVALID_GRANT = "invalid_grant"
 
-#: OIDC failures that say nothing about the user (the IdP or our configuration is at
-#: fault): the authorization stays pending so the user can simply try again.
-TRANSIENT_OIDC_ERRORS = frozenset(
-    {
-        oidc.CONFIG_ERROR,
-        oidc.DESTINATION_REFUSED,
-        oidc.HTTP_ERROR,
-        oidc.RESPONSE_TOO_LARGE,
-        oidc.INVALID_RESPONSE,
-        oidc.DISCOVERY_FAILED,
-        oidc.ISSUER_MISMATCH,
-        oidc.JWKS_UNAVAILABLE,
-        oidc.TOKEN_REQUEST_FAILED,
-        oidc.USERINFO_FAILED,
-    }
-)
 #: Errors an IdP may send to the callback that mean "try again later", not "no".
 TRANSIENT_IDP_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
@@ -399,7 +382,7 @@ def sign_in_complete(
             nonce=authorization.oidc_nonce,
         )
     except oidc.OIDCError as exc:
-        if exc.code in TRANSIENT_OIDC_ERRORS:
+        if exc.code in oidc.TRANSIENT_ERRORS:
             events.record_for_authorization(
                 authorization,
                 action=EventAction.SIGN_IN,
@@ -598,11 +581,8 @@ def _identity_providers_for(token: object) -> list[IdentityProvider]:
     This reads the unverified claims only to choose candidates; the token is validated
     by ``identity.oidc.validate_id_token`` against each candidate's own configuration.
     """
-    if not isinstance(token, str) or not token or len(token) > oidc.MAX_ID_TOKEN_BYTES:
-        return []
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except (jwt.PyJWTError, ValueError, TypeError):
+    claims = oidc.unverified_claims(token)
+    if claims is None:
         return []
     issuer = claims.get("iss")
     aud = claims.get("aud")

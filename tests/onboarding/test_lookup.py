@@ -105,3 +105,17 @@ def test_lookup_is_rate_limited_per_email(client, acme_route, idp, settings):
     settings.ONBOARDING_RATE_LIMITS = {"lookup_email": (1, 600)}
     assert lookup(client, idp.id_token()).status_code == 200
     assert lookup(client, idp.id_token(), REMOTE_ADDR="192.0.2.5").status_code == 429
+
+
+def test_a_token_with_a_deeply_nested_payload_is_401_not_a_crash(client, acme_route, idp):
+    import base64
+
+    def part(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    nested = b"[" * 5000 + b"]" * 5000
+    header = part(b'{"alg":"RS256"}')
+    token = f"{header}.{part(nested)}.{part(b'sig')}"
+    response = lookup(client, token)
+    assert response.status_code == 401
+    assert response.json() == INVALID_TOKEN
