@@ -42,7 +42,7 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/import_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
+from certificates.probe import probe_chain
+from certificates.validation import inspect_chain_bytes
+from onboarding import services
+from onboarding.admin_bulk import RouteBulkAdminMixin
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
@@ -25,11 +32,80 @@ class MappedDomainInline(TenantScopedInline, admin.TabularInline):
     verbose_name_plural = "Mapped Domains — all e-mail addresses of these domains"
 
 
+CHAIN_REQUIRED = (
+    "Upload the root certificate chain of the UMS / ICG (Required - Upload), "
+    "or choose a chain already uploaded."
+)
+CHAIN_FILE_TOO_LARGE = "The file is larger than {limit} bytes; a certificate chain is far smaller."
+
+
+class RouteForm(forms.ModelForm):
+    """The route form of the vendor guide, with the chain upload ("Required - Upload").
+
+    The upload is validated here with the same service as every other entry point, so
+    its block-numbered errors show on the form; it is stored only when the whole form is
+    valid (``RouteAdmin.save_model``), so a form that fails elsewhere stores nothing.
+    """
+
+    certificate_file = forms.FileField(
+        label="Upload root certificate chain",
+        required=False,
+        help_text=(
+            "Required - Upload: the file from Download Certificate Chain in the UMS Web App, or for an ICG "
+            "icg_chain.crt with every certificate of the ICG's chain except the end certificate "
+            "(PEM, DER or .p7b; the order does not matter). Uploading again replaces the chain; the old "
+            "one stays in the history."
+        ),
+    )
+
+    class Meta:
+        model = Route
+        fields = [
+            "tenant",
+            "display_name",
+            "enabled",
+            "ums_hostname",
+            "ums_port",
+            "target",
+            "identity_provider",
+            "certificate_chain",
+        ]
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if "certificate_chain" in self.fields:
+            # Either an existing chain or an upload; clean() requires one of them.
+            self.fields["certificate_chain"].required = False
+        self.chain_upload: tuple[bytes, str] | None = None
+        self.chain_warnings: list[str] = []
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        upload = data.get("certificate_file")
+        target = data.get("target") or self.instance.target
+        if upload:
+            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
+            content = upload.read(limit + 1)
+            if len(content) > limit:
+                self.add_error("certificate_file", CHAIN_FILE_TOO_LARGE.format(limit=limit))
+                return data
+            report = inspect_chain_bytes(content, target=target)
+            if not report.accepted:
+                self.add_error("certificate_file", [p.message for p in report.errors])
+                return data
+            self.chain_upload = (content, upload.name)
+            self.chain_warnings = [p.message for p in report.warnings]
+        elif not data.get("certificate_chain") and not self.instance.certificate_chain_id:
+            self.add_error("certificate_chain", CHAIN_REQUIRED)
+        return data
+
+
 @admin.register(Route)
-class RouteAdmin(TenantScopedAdmin):
+class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
     """The "record set for the OBS routing" of the vendor guide, one route per UMS / ICG."""
 
     roles = OBS_ROLES
+    form = RouteForm
     list_display = [
         "display_name",
         "tenant",
@@ -54,9 +130,79 @@ class RouteAdmin(TenantScopedAdmin):
     fieldsets = [
         (None, {"fields": ["tenant", "display_name", "enabled"]}),
         ("UMS / ICG", {"fields": ["ums_hostname", "ums_port", "target"]}),
-        ("Sign-in and trust", {"fields": ["identity_provider", "certificate_chain"]}),
+        (
+            "Sign-in and trust",
+            {
+                "fields": [
+                    "identity_provider",
+                    "certificate_chain",
+                    "certificate_file",
+                    "chain_summary",
+                ]
+            },
+        ),
     ]
-    actions = ["enable_routes", "disable_routes"]
+    readonly_fields = ["chain_summary"]
+    actions = [
+        "enable_routes",
+        "disable_routes",
+        "test_connection",
+        "export_routes_json",
+        "export_routes_csv",
+    ]
+
+    def save_model(self, request: HttpRequest, obj: Route, form: RouteForm, change: bool) -> None:
+        upload = form.chain_upload
+        if upload and not change:
+            obj.certificate_chain = services.chain_for_route(
+                tenant=obj.tenant,
+                data=upload[0],
+                filename=upload[1],
+                name=obj.display_name,
+                target=obj.target,
+                uploaded_by=request.user,
+            )
+        super().save_model(request, obj, form, change)
+        if upload and change:
+            chain, changed = services.route_set_chain(
+                route=obj, data=upload[0], filename=upload[1], by=request.user
+            )
+            obj.certificate_chain = chain
+            if not changed:
+                self.message_user(
+                    request, "The uploaded chain has the same certificates; nothing was replaced."
+                )
+        for warning in form.chain_warnings:
+            self.message_user(request, f"Certificate chain: {warning}", level=messages.WARNING)
+
+    @admin.display(description="Certificates devices will pin")
+    def chain_summary(self, obj: Route) -> str:
+        if not obj.pk or not obj.certificate_chain_id:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code style='user-select:all'>{}</code></td></tr>",
+            (
+                (c.position + 1, c.subject, f"{c.not_after:%Y-%m-%d}", c.sha256)
+                for c in obj.certificate_chain.certificates.order_by("position")
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>#</th><th>subject</th><th>expires</th><th>SHA-256</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.action(description="Test connection to the UMS / ICG")
+    def test_connection(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        for route in queryset.select_related("certificate_chain"):
+            report = probe_chain(route.certificate_chain, route.ums_hostname, route.ums_port)
+            level = messages.SUCCESS if report.ok else messages.ERROR
+            self.message_user(
+                request,
+                format_html("{}: {}", route.display_name, " · ".join(report.lines())),
+                level,
+            )
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         return (
@@ -76,7 +222,7 @@ class RouteAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         # A route never moves between company accounts.
-        return ["tenant"] if obj else []
+        return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
 
     @admin.display(description="Users", ordering="_users")
     def user_count(self, obj: Route) -> int:

@@ -1,0 +1,354 @@
+"""Read route import files (JSON of spec 4.1, or CSV) into records with line numbers.
+
+Both readers stream: they yield one :class:`MappingRecord` per mapped user or domain as
+it is read, so a file of any length needs memory only for the route records (a few
+per file) and the current chunk. Nothing here validates values beyond their shape;
+:mod:`onboarding.bulk.importer` applies the model rules.
+
+A reader yields, in any order: ``RouteRecord`` (a route's fields), ``MappingRecord``
+(one e-mail or domain of a route, by the route's ordinal in the file) and ``Issue``
+(something wrong with the file's structure). Route ordinals count from 0 in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TextIO
+
+from onboarding.bulk import jsonstream
+from onboarding.bulk.jsonstream import EOF, LITERAL, NUMBER, STRING, JsonSyntaxError
+
+#: Route fields of the file formats, in the order of spec section 4.1.
+ROUTE_FIELDS = (
+    "display_name",
+    "ums_hostname",
+    "ums_port",
+    "target",
+    "identity_provider",
+    "enabled",
+    "certificate_chain",
+)
+USER = "user"
+DOMAIN = "domain"
+#: JSON key of each mapping kind.
+MAPPING_KEYS = {"mapped_users": USER, "mapped_domains": DOMAIN}
+#: CSV columns, in export order; ``enabled`` is optional and last so the first eight
+#: are exactly the documented spreadsheet layout.
+CSV_COLUMNS = (
+    "display_name",
+    "ums_hostname",
+    "ums_port",
+    "target",
+    "identity_provider",
+    "kind",
+    "value",
+    "certificate_chain",
+    "enabled",
+)
+CSV_REQUIRED_COLUMNS = ("display_name", "kind", "value")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem, at a line of the file (0: the file as a whole)."""
+
+    line: int
+    message: str
+
+
+class MappingRecord(NamedTuple):
+    route: int  # ordinal of the route in the file
+    kind: str  # USER or DOMAIN
+    value: Any  # as read: a string, unless the file has something else there
+    line: int
+
+
+@dataclass
+class RouteRecord:
+    ordinal: int
+    line: int
+    #: field name → (value as read, line it was read on); fields the file leaves out are absent.
+    fields: dict[str, tuple[Any, int]] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> Any:
+        return self.fields.get("display_name", (None, 0))[0]
+
+
+Record = RouteRecord | MappingRecord | Issue
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+
+def read_json(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[Record]:
+    """Records of a spec-4.1 JSON document. A syntax error ends the reading with an Issue."""
+    toks = jsonstream.tokens(stream, max_token_chars=max_token_chars)
+    try:
+        yield from _JsonDocument(toks).read()
+    except JsonSyntaxError as exc:
+        yield Issue(exc.line, f"not valid JSON: {exc.message}")
+
+
+class _JsonDocument:
+    def __init__(self, toks: Iterator[tuple[str, Any, int]]) -> None:
+        self._next = toks.__next__
+
+    def _expect(self, kinds: str, what: str) -> tuple[str, Any, int]:
+        kind, value, line = self._next()
+        if kind not in kinds:
+            raise JsonSyntaxError(line, f"expected {what}, found {_token_text(kind, value)}")
+        return kind, value, line
+
+    def read(self) -> Iterator[Record]:
+        self._expect("{", 'an object ({"routes": [...]})')
+        seen_routes = False
+        kind, value, line = self._next()
+        if kind == "}":
+            yield Issue(line, 'the file has no "routes" list')
+            self._expect(EOF, "the end of the file")
+            return
+        while True:
+            if kind != STRING:
+                raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, value)}")
+            self._expect(":", "':'")
+            if value == "routes":
+                if seen_routes:
+                    yield Issue(line, 'the key "routes" appears twice')
+                seen_routes = True
+                yield from self._routes()
+            else:
+                yield Issue(line, f'unknown key "{value}" (the file holds only "routes")')
+                self._value()
+            kind, value, line = self._expect(",}", "',' or '}'")
+            if kind == "}":
+                break
+            kind, value, line = self._next()
+        if not seen_routes:
+            yield Issue(line, 'the file has no "routes" list')
+        self._expect(EOF, "the end of the file")
+
+    def _routes(self) -> Iterator[Record]:
+        kind, value, line = self._next()
+        if kind != "[":
+            yield Issue(line, f'"routes" must be a list, not {_token_text(kind, value)}')
+            self._value_after(kind, value, line)
+            return
+        ordinal = 0
+        kind, value, line = self._next()
+        if kind == "]":
+            return
+        while True:
+            if kind == "{":
+                yield from self._route(ordinal, line)
+            else:
+                yield Issue(line, f"a route must be an object, not {_token_text(kind, value)}")
+                self._value_after(kind, value, line)
+            ordinal += 1
+            kind, value, line = self._expect(",]", "',' or ']'")
+            if kind == "]":
+                return
+            kind, value, line = self._next()
+
+    def _route(self, ordinal: int, start: int) -> Iterator[Record]:
+        record = RouteRecord(ordinal=ordinal, line=start)
+        seen: dict[str, int] = {}
+        kind, key, line = self._next()
+        if kind == "}":
+            yield record
+            return
+        while True:
+            if kind != STRING:
+                raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, key)}")
+            self._expect(":", "':'")
+            if key in seen:
+                yield Issue(
+                    line, f'the key "{key}" appears twice in this route (also line {seen[key]})'
+                )
+            seen[key] = line
+            if key in MAPPING_KEYS:
+                yield from self._mappings(ordinal, MAPPING_KEYS[key], key)
+            elif key in ROUTE_FIELDS:
+                vkind, value, vline = self._next()
+                record.fields[key] = (self._value_after(vkind, value, vline), vline)
+            else:
+                yield Issue(line, f'unknown key "{key}" in a route')
+                self._value()
+            kind, key, line = self._expect(",}", "',' or '}'")
+            if kind == "}":
+                break
+            kind, key, line = self._next()
+        yield record
+
+    def _mappings(self, ordinal: int, mapping_kind: str, key: str) -> Iterator[Record]:
+        kind, value, line = self._next()
+        if kind != "[":
+            yield Issue(line, f'"{key}" must be a list, not {_token_text(kind, value)}')
+            self._value_after(kind, value, line)
+            return
+        kind, value, line = self._next()
+        if kind == "]":
+            return
+        while True:
+            if kind == STRING:
+                yield MappingRecord(ordinal, mapping_kind, value, line)
+            else:
+                yield MappingRecord(
+                    ordinal, mapping_kind, self._value_after(kind, value, line), line
+                )
+            kind, value, line = self._expect(",]", "',' or ']'")
+            if kind == "]":
+                return
+            kind, value, line = self._next()
+
+    def _value(self) -> Any:
+        return self._value_after(*self._next())
+
+    def _value_after(self, kind: str, value: Any, line: int) -> Any:
+        """The value starting with the token just read (nested ones built in memory)."""
+        if kind in (STRING, NUMBER, LITERAL):
+            return value
+        if kind == "[":
+            items: list[Any] = []
+            kind, value, line = self._next()
+            if kind == "]":
+                return items
+            while True:
+                items.append(self._value_after(kind, value, line))
+                kind, value, line = self._expect(",]", "',' or ']'")
+                if kind == "]":
+                    return items
+                kind, value, line = self._next()
+        if kind == "{":
+            obj: dict[str, Any] = {}
+            kind, value, line = self._next()
+            if kind == "}":
+                return obj
+            while True:
+                if kind != STRING:
+                    raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, value)}")
+                self._expect(":", "':'")
+                obj[value] = self._value()
+                kind, value, line = self._expect(",}", "',' or '}'")
+                if kind == "}":
+                    return obj
+                kind, value, line = self._next()
+        raise JsonSyntaxError(line, f"expected a value, found {_token_text(kind, value)}")
+
+
+def _token_text(kind: str, value: Any) -> str:
+    if kind == EOF:
+        return "the end of the file"
+    if kind == STRING:
+        return "a string"
+    if kind in (NUMBER, LITERAL):
+        return (
+            "null"
+            if value is None
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
+    return f"'{kind}'"
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+def _delimiter(header_line: str) -> str:
+    # Spreadsheets in locales with a decimal comma save "CSV" with semicolons.
+    for candidate in (",", ";", "\t"):
+        if candidate in header_line:
+            return candidate
+    return ","
+
+
+def read_csv(stream: TextIO) -> Iterator[Record]:
+    """Records of a CSV file: one row per mapping, route columns repeated (or blank) per row.
+
+    A route is the set of rows with the same ``display_name``; a route column left blank
+    says nothing, and a route column given on several rows must have the same value on
+    each. A row with blank ``kind`` and ``value`` declares the route without a mapping.
+    """
+    header_line = stream.readline()
+    if not header_line.strip():
+        yield Issue(
+            1, "the file is empty; the first line must name the columns: " + ",".join(CSV_COLUMNS)
+        )
+        return
+    delimiter = _delimiter(header_line)
+    header = [name.strip().lower() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    bad_header = False
+    for name in header:
+        if name not in CSV_COLUMNS:
+            yield Issue(1, f'unknown column "{name}" (columns: {",".join(CSV_COLUMNS)})')
+            bad_header = True
+    for name in CSV_REQUIRED_COLUMNS:
+        if name not in header:
+            yield Issue(1, f'the column "{name}" is missing')
+            bad_header = True
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    for name in duplicated:
+        yield Issue(1, f'the column "{name}" appears twice')
+        bad_header = True
+    if bad_header:
+        return
+
+    routes: dict[str, RouteRecord] = {}
+    reader = csv.reader(stream, delimiter=delimiter)
+    route_columns = [c for c in header if c in ROUTE_FIELDS and c != "display_name"]
+    index = {name: header.index(name) for name in header}
+    width = len(header)
+    # reader.line_num counts physical lines read (a quoted PEM spans several), so a
+    # record starts on the line after the previous record ended; the header was line 1.
+    end = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            yield Issue(end + 1, f"not valid CSV: {exc}")
+            return
+        # This reader started after the header line, so its line_num is one behind.
+        line, end = end + 1, reader.line_num + 1
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != width:
+            yield Issue(line, f"the row has {len(row)} columns, the header has {width}")
+            continue
+        name = row[index["display_name"]].strip()
+        if not name:
+            yield Issue(line, "display_name: every row needs the route's display name")
+            continue
+        route = routes.get(name)
+        if route is None:
+            route = routes[name] = RouteRecord(ordinal=len(routes), line=line)
+            route.fields["display_name"] = (name, line)
+        for column in route_columns:
+            value = row[index[column]].strip()
+            if not value:
+                continue
+            known = route.fields.get(column)
+            if known is None:
+                route.fields[column] = (value, line)
+            elif known[0] != value:
+                shown = "a different chain" if column == "certificate_chain" else f'"{value}"'
+                before = "" if column == "certificate_chain" else f' "{known[0]}"'
+                yield Issue(
+                    line,
+                    f'{column}: {shown} for route "{name}", which has{before} on line {known[1]}',
+                )
+        kind = row[index["kind"]].strip().lower()
+        value = row[index["value"]].strip()
+        if not kind and not value:
+            continue
+        if kind not in (USER, DOMAIN):
+            yield Issue(line, f'kind: "{kind}" is neither "user" nor "domain"')
+        elif not value:
+            yield Issue(line, f"value: a {kind} row needs an e-mail address or domain")
+        else:
+            yield MappingRecord(route.ordinal, kind, value, line)
+    yield from routes.values()

@@ -1,0 +1,144 @@
+"""The admin's "Import routes" page (check, then apply) and the export actions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from onboarding.models import MappedUser, Route
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+IMPORT_URL = "/admin/onboarding/route/import/"
+LIST_URL = "/admin/onboarding/route/"
+
+
+def routes_file(chain_pem: str, users: list[str], name: str = "routes.json") -> SimpleUploadedFile:
+    document = {
+        "routes": [
+            {
+                "display_name": "Berlin UMS",
+                "ums_hostname": "ums01.example.com",
+                "identity_provider": "Corp Entra",
+                "certificate_chain": "chains/berlin.pem",
+                "mapped_users": users,
+            }
+        ]
+    }
+    return SimpleUploadedFile(name, json.dumps(document, indent=1).encode())
+
+
+def upload(client, tenant, chain_pem, users, **extra):
+    return client.post(
+        IMPORT_URL,
+        {
+            "tenant": tenant.pk,
+            "file": routes_file(chain_pem, users),
+            "chain_files": [SimpleUploadedFile("berlin.pem", chain_pem.encode())],
+            **extra,
+        },
+    )
+
+
+def test_the_route_list_links_to_the_import_page(client, bob, acme):
+    client.force_login(bob)
+    assert reverse("admin:onboarding_route_import") == IMPORT_URL
+    assert IMPORT_URL in client.get(LIST_URL).content.decode()
+
+
+def test_an_obs_admin_checks_then_applies_an_import(client, bob, acme, corp_idp, chain_a):
+    client.force_login(bob)
+    page = upload(client, acme, chain_a, ["alice@example.com"])
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Dry run: importing routes.json into acme would change:" in body
+    assert not Route.objects.exists()  # nothing written yet
+    token = page.context["token"]
+    applied = client.post(IMPORT_URL, {"token": token})
+    assert applied.status_code == 302 and applied["Location"] == LIST_URL
+    route = Route.objects.get()
+    assert route.certificate_chain.uploaded_by == bob
+    assert list(MappedUser.objects.values_list("email", flat=True)) == ["alice@example.com"]
+    # The token is single-use.
+    again = client.post(IMPORT_URL, {"token": token})
+    assert again.status_code == 302 and again["Location"] == IMPORT_URL
+    assert Route.objects.count() == 1
+
+
+def test_a_file_with_errors_shows_every_line_and_offers_no_apply(
+    client, bob, acme, corp_idp, chain_a
+):
+    client.force_login(bob)
+    page = upload(client, acme, chain_a, ["ok@example.com", "bad@", "ok@example.com"])
+    body = page.content.decode()
+    assert "routes.json:10: mapped user &quot;bad@&quot; is not a valid e-mail address" in body
+    assert "routes.json:11: mapped user &quot;ok@example.com&quot; is also listed on line 9" in body
+    assert page.context["token"] == ""
+    assert not Route.objects.exists()
+
+
+def test_another_users_token_is_not_applied(client, bob, alice, acme, corp_idp, chain_a):
+    client.force_login(bob)
+    token = upload(client, acme, chain_a, ["alice@example.com"]).context["token"]
+    client.force_login(alice)
+    client.post(IMPORT_URL, {"token": token})
+    assert not Route.objects.exists()
+
+
+def test_members_cannot_import_into_another_company(client, mallory, acme, corp_idp, chain_a):
+    client.force_login(mallory)
+    page = upload(client, acme, chain_a, ["alice@example.com"])
+    assert page.status_code == 200
+    assert "Select a valid choice" in page.content.decode()
+    assert "Globex" in page.content.decode() and "Acme Corp" not in page.content.decode()
+    assert not Route.objects.exists()
+
+
+def test_an_account_admin_has_no_import_page(client, carol):
+    client.force_login(carol)
+    assert client.get(IMPORT_URL).status_code in (302, 403)
+
+
+def test_the_export_action_downloads_the_selected_routes(client, bob, acme, corp_idp):
+    route = factories.RouteFactory(
+        tenant=acme, display_name="Berlin UMS", identity_provider=corp_idp
+    )
+    factories.MappedUserFactory(route=route, email="alice@example.com")
+    factories.RouteFactory(tenant=acme, display_name="Not selected", identity_provider=corp_idp)
+    client.force_login(bob)
+    response = client.post(
+        LIST_URL, {"action": "export_routes_json", "_selected_action": [route.pk]}
+    )
+    assert response["Content-Disposition"] == 'attachment; filename="acme-routes.json"'
+    document = json.loads(response.content)
+    assert [r["display_name"] for r in document["routes"]] == ["Berlin UMS"]
+    assert document["routes"][0]["mapped_users"] == ["alice@example.com"]
+    csv_response = client.post(
+        LIST_URL, {"action": "export_routes_csv", "_selected_action": [route.pk]}
+    )
+    assert csv_response.content.decode().startswith("display_name,ums_hostname,")
+
+
+def test_the_export_action_never_includes_another_companys_route(client, mallory, acme, globex):
+    theirs = factories.RouteFactory(tenant=acme, display_name="Acme Secret")
+    client.force_login(mallory)
+    response = client.post(
+        LIST_URL, {"action": "export_routes_json", "_selected_action": [theirs.pk]}
+    )
+    assert b"Acme Secret" not in response.content
+
+
+def test_the_export_action_refuses_a_selection_across_companies(client, operator, acme, globex):
+    ours = factories.RouteFactory(tenant=acme)
+    theirs = factories.RouteFactory(tenant=globex)
+    client.force_login(operator)
+    response = client.post(
+        LIST_URL,
+        {"action": "export_routes_json", "_selected_action": [ours.pk, theirs.pk]},
+        follow=True,
+    )
+    assert "Select routes of one company account to export." in response.content.decode()
