@@ -119,12 +119,15 @@ def staff_sign_in(*, issuer: str, subject: str, email: str) -> AbstractBaseUser:
     current e-mail that no one has accepted yet. Without any membership: refused.
     """
     User = get_user_model()
+    # Lock the invitations before looking up the identity: two first sign-ins of one
+    # person at once then run one after the other, and the second finds the identity
+    # the first created instead of colliding with it.
+    invitations = list(Membership.objects.select_for_update().filter(email=email))
     identity = (
         ExternalIdentity.objects.select_related("user")
         .filter(issuer=issuer, subject=subject)
         .first()
     )
-    invitations = Membership.objects.select_for_update().filter(email=email)
     if identity is not None:
         user = identity.user
     else:
@@ -149,7 +152,7 @@ def staff_sign_in(*, issuer: str, subject: str, email: str) -> AbstractBaseUser:
         identity = ExternalIdentity(user=user, issuer=issuer, subject=subject)
     if not user.is_active:
         raise StaffSignInRefused("This account is deactivated.")
-    invitations.filter(user__isnull=True).update(user=user)
+    Membership.objects.filter(email=email, user__isnull=True).update(user=user)
     if not user.is_superuser and not Membership.objects.filter(user=user).exists():
         raise StaffSignInRefused(NO_MEMBERSHIP)
     if not user.is_staff or not user.email:
