@@ -206,6 +206,8 @@ OUTBOUND_REQUIRE_HTTPS = env.bool("OUTBOUND_REQUIRE_HTTPS", default=not DEBUG)
 # --- Onboarding -------------------------------------------------------------------
 CERTIFICATE_CHAIN_MAX_BYTES = env.int("CERTIFICATE_CHAIN_MAX_BYTES", default=1024 * 1024)
 CERTIFICATE_EXPIRY_WARNING_DAYS = env.int("CERTIFICATE_EXPIRY_WARNING_DAYS", default=30)
+# Largest route file accepted by the admin's "Import routes" page (the command has no limit).
+ROUTE_IMPORT_MAX_BYTES = env.int("ROUTE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).
 DEVICE_CODE_EXPIRES_IN = env.int("DEVICE_CODE_EXPIRES_IN", default=600)
