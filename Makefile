@@ -37,7 +37,7 @@ format: install
 typecheck: install
 	$(BIN)/mypy tenants identity certificates onboarding common config
 
-test: lint
+test: lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 

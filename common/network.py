@@ -65,7 +65,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         raise DisallowedDestination(f"The host {host!r} cannot be resolved ({exc}).") from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     if settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES:

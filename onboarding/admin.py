@@ -106,6 +106,8 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
 
     roles = OBS_ROLES
     form = RouteForm
+    # Adds the "Import routes" button (onboarding.admin_bulk).
+    change_list_template = "admin/onboarding/route/change_list.html"
     list_display = [
         "display_name",
         "tenant",
@@ -125,7 +127,6 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
         "mapped_domains__domain",
     ]
     list_select_related = ["tenant", "identity_provider"]
-    autocomplete_fields: list[str] = []
     inlines = [MappedUserInline, MappedDomainInline]
     fieldsets = [
         (None, {"fields": ["tenant", "display_name", "enabled"]}),

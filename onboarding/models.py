@@ -44,7 +44,7 @@ class Route(models.Model):
     ums_hostname = models.CharField(
         "UMS hostname",
         max_length=253,
-        validators=[validate_hostname],
+        validators=[validate_hostname],  # type: ignore[list-item]  # returns the value; Django ignores it,
         help_text=(
             "Hostname (fully qualified domain name) or IP address by which the endpoint devices reach the UMS. "
             "With an ICG, use the External Address of the ICG. Case-sensitive: write it exactly as in the UMS."

@@ -87,7 +87,7 @@ class TenantAdmin(TenantScopedAdmin):
             try:
                 _activation, created = services.onboarding_activate(
                     tenant=tenant,
-                    by_email=request.user.email or f"{request.user.username}@invalid",
+                    by_email=getattr(request.user, "email", ""),
                     by_user=request.user,
                 )
             except ValidationError as exc:

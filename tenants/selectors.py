@@ -45,8 +45,9 @@ def tenant_lookup(model: type[models.Model]) -> str | None:
     if "tenant" in names:
         return "tenant"
     for name in ("route", "chain"):
-        if name in names:
-            inner = tenant_lookup(names[name].related_model)
+        related = names[name].related_model if name in names else None
+        if isinstance(related, type):
+            inner = tenant_lookup(related)
             if inner is not None:
                 return f"{name}__{inner}" if inner else name
     return None

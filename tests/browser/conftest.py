@@ -10,6 +10,9 @@ import shutil
 
 import pytest
 
+# The device-flow fixtures: Acme's route and its OpenID provider on loopback.
+from tests.onboarding.conftest import acme_route, idp  # noqa: F401
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -6,14 +6,14 @@ import pytest
 import requests
 
 from onboarding.models import OnboardingEvent
-from tests.onboarding.conftest import GRANT, acme_route, idp  # noqa: F401 (fixtures)
+from tests.onboarding.conftest import GRANT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_user_signs_in_in_a_browser_and_the_device_receives_its_route(
     page, live_server, settings, acme_route
-):  # noqa: F811
+):
     settings.BASE_URL = live_server.url
     started = requests.post(
         f"{live_server.url}/api/v1/device/authorize",
