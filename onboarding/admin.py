@@ -244,30 +244,28 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
         self.message_user(request, f"{count} route(s) disabled.")
 
 
-@admin.register(MappedUser)
-class MappedUserAdmin(TenantScopedAdmin):
+class _MappingAdmin(TenantScopedAdmin):
+    """Mapped users and domains listed on their own, to search across all routes."""
+
     roles = OBS_ROLES
-    list_display = ["email", "route", "tenant"]
     list_filter = ["route__tenant"]
-    search_fields = ["email", "route__display_name"]
     list_select_related = ["route__tenant"]
 
     @admin.display(description="Company account", ordering="route__tenant__name")
-    def tenant(self, obj: MappedUser) -> str:
+    def tenant(self, obj: MappedUser | MappedDomain) -> str:
         return str(obj.route.tenant)
+
+
+@admin.register(MappedUser)
+class MappedUserAdmin(_MappingAdmin):
+    list_display = ["email", "route", "tenant"]
+    search_fields = ["email", "route__display_name"]
 
 
 @admin.register(MappedDomain)
-class MappedDomainAdmin(TenantScopedAdmin):
-    roles = OBS_ROLES
+class MappedDomainAdmin(_MappingAdmin):
     list_display = ["domain", "route", "tenant"]
-    list_filter = ["route__tenant"]
     search_fields = ["domain", "route__display_name"]
-    list_select_related = ["route__tenant"]
-
-    @admin.display(description="Company account", ordering="route__tenant__name")
-    def tenant(self, obj: MappedDomain) -> str:
-        return str(obj.route.tenant)
 
 
 @admin.register(OnboardingEvent)
