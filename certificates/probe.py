@@ -247,13 +247,49 @@ def _chains(
     try:
         verifier.verify(leaf, intermediates)
     except VerificationError as exc:
-        return False, _reason(exc, leaf, now)
+        return False, _reason(exc, leaf, presented, uploaded, now)
     return True, ""
 
 
-def _reason(exc: VerificationError, leaf: x509.Certificate, now: dt.datetime) -> str:
+def _missing_issuer(
+    leaf: x509.Certificate, presented: list[x509.Certificate], uploaded: list[x509.Certificate]
+) -> x509.Certificate | None:
+    """The certificate, walking up by issuer name from ``leaf``, whose issuer is nowhere
+    (neither presented nor uploaded); None when every name is found."""
+    available = presented[1:] + uploaded
+    current, seen = leaf, set()
+    while current.issuer != current.subject and current.issuer not in seen:
+        seen.add(current.issuer)
+        parent = next((c for c in available if c.subject == current.issuer), None)
+        if parent is None:
+            return current
+        current = parent
+    return None
+
+
+def _reason(
+    exc: VerificationError,
+    leaf: x509.Certificate,
+    presented: list[x509.Certificate],
+    uploaded: list[x509.Certificate],
+    now: dt.datetime,
+) -> str:
     if leaf.not_valid_after_utc < now:
         return f"the presented certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
+    if leaf.issuer == leaf.subject and signed_by(leaf, leaf):
+        return (
+            "the server presents a self-signed certificate that is not in the uploaded chain; "
+            "upload that certificate, or the chain of the CA that should have issued it"
+        )
+    orphan = _missing_issuer(leaf, presented, uploaded)
+    if orphan is not None:
+        # cryptography only says "candidates exhausted"; name what is missing instead.
+        return (
+            f"{orphan.subject.rfc4514_string()} is issued by {orphan.issuer.rfc4514_string()}, "
+            f"which is neither among the {len(presented)} certificate(s) the server presented nor "
+            "in the uploaded chain: the server uses another CA, or its intermediate is missing "
+            "(send it from the server or include it in the uploaded chain)"
+        )[:400]
     text = str(exc).strip() or "no path to an uploaded root"
     return text[:300]
 

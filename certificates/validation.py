@@ -37,6 +37,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from warnings import catch_warnings, filterwarnings
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -46,6 +47,10 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 TARGETS = ("ums", "icg")
 DEFAULT_MAX_BYTES = 1024 * 1024
+# Every pair of certificates with matching names costs a signature check, so the
+# work grows with the square of the count: 1,600 certificates under the same name
+# (well within 1 MiB) took minutes. A real chain holds a handful.
+DEFAULT_MAX_CERTIFICATES = 50
 DEFAULT_EXPIRY_WARNING_DAYS = 30
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 224
@@ -79,11 +84,7 @@ CODES = (
     SHA1,
 )
 
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN (?P<label>[A-Z0-9][A-Z0-9 #/_.-]*?)-----(?P<body>.*?)-----END (?P=label)-----",
-    re.DOTALL,
-)
-_PEM_BEGIN = re.compile(r"-----BEGIN (?P<label>[A-Z0-9][A-Z0-9 #/_.-]*?)-----")
+_PEM_MARKER = re.compile(r"-----(?P<kind>BEGIN|END) (?P<label>[A-Z0-9][A-Z0-9 #/_.-]{0,63}?)-----")
 _PEM_HEADER_LINE = re.compile(r"^[ \t]*[A-Za-z-]+:.*$", re.MULTILINE)
 _CERT_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
 _PKCS7_LABELS = frozenset({"PKCS7", "PKCS #7 SIGNED DATA", "CMS"})
@@ -226,10 +227,19 @@ def _short(exc: Exception) -> str:
     return text[:160]
 
 
+def _load_pkcs7(der: bytes) -> list[x509.Certificate]:
+    # ``openssl crl2pkcs7`` (how most .p7b files are made) writes the certificate SET
+    # unsorted, which is BER, not DER; cryptography reads it but warns on stderr, which
+    # would land in ``inspect_chain``'s output and in scripts parsing it.
+    with catch_warnings():
+        filterwarnings("ignore", message="PKCS#7 certificates could not be parsed as DER")
+        return pkcs7.load_der_pkcs7_certificates(der)
+
+
 def _read_pkcs7(der: bytes, first_block: int, reading: _Reading) -> int:
     """Add the certificates of a PKCS#7 bundle; return the next free block number."""
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(der)
+        certs = _load_pkcs7(der)
     except (ValueError, UnsupportedAlgorithm) as exc:
         reading.errors.append(
             Problem(
@@ -256,15 +266,20 @@ def _read_pkcs7(der: bytes, first_block: int, reading: _Reading) -> int:
 
 
 def _read_pem(text: str, reading: _Reading) -> None:
+    # One pass over the BEGIN/END lines, pairing each BEGIN with the marker right after
+    # it. (Searching for each BEGIN's END with a regex rescans the rest of the file for
+    # every unmatched BEGIN: quadratic, minutes of CPU for a 1 MiB upload of BEGIN lines.)
+    markers = list(_PEM_MARKER.finditer(text))
     block = 1
-    pos = 0
-    while True:
-        begin = _PEM_BEGIN.search(text, pos)
-        if begin is None:
-            break
+    i = 0
+    while i < len(markers):
+        begin = markers[i]
+        i += 1
+        if begin.group("kind") != "BEGIN":
+            continue  # an END without its BEGIN: text around the blocks
         label = begin.group("label")
-        match = _PEM_BLOCK.match(text, begin.start())
-        if match is None:
+        end = markers[i] if i < len(markers) else None
+        if end is None or end.group("kind") != "END" or end.group("label") != label:
             # A BEGIN line without its END: damaged or truncated.
             if "PRIVATE KEY" in label:
                 reading.errors.append(_private_key_problem(block, label))
@@ -278,9 +293,8 @@ def _read_pem(text: str, reading: _Reading) -> None:
                     )
                 )
             block += 1
-            pos = begin.end()
             continue
-        pos = match.end()
+        i += 1
         if "PRIVATE KEY" in label:
             reading.errors.append(_private_key_problem(block, label))
             block += 1
@@ -300,7 +314,7 @@ def _read_pem(text: str, reading: _Reading) -> None:
             )
             block += 1
             continue
-        body = _PEM_HEADER_LINE.sub("", match.group("body"))
+        body = _PEM_HEADER_LINE.sub("", text[begin.end() : end.start()])
         try:
             der = base64.b64decode("".join(body.split()), validate=True)
         except (binascii.Error, ValueError):
@@ -341,7 +355,7 @@ def _read_der(data: bytes, reading: _Reading) -> None:
         reading.blocks = 1
         return
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(data)
+        certs = _load_pkcs7(data)
     except (ValueError, UnsupportedAlgorithm):
         certs = None
     if certs is not None:
@@ -499,6 +513,7 @@ def inspect_chain_bytes(
     now: dt.datetime | None = None,
     max_bytes: int | None = None,
     expiry_warning_days: int | None = None,
+    max_certificates: int | None = None,
 ) -> ChainReport:
     """Parse ``data`` and judge it as a chain for a route of ``target`` ("ums" or "icg").
 
@@ -516,6 +531,8 @@ def inspect_chain_bytes(
         expiry_warning_days = _setting(
             "CERTIFICATE_EXPIRY_WARNING_DAYS", DEFAULT_EXPIRY_WARNING_DAYS
         )
+    if max_certificates is None:
+        max_certificates = _setting("CERTIFICATE_CHAIN_MAX_CERTIFICATES", DEFAULT_MAX_CERTIFICATES)
     now = now or dt.datetime.now(dt.UTC)
 
     if len(data) > max_bytes:
@@ -533,6 +550,21 @@ def inspect_chain_bytes(
         )
 
     reading = _read(data)
+    if reading.blocks > max_certificates:
+        # Refused before the pairwise checks; a key in the file is still named.
+        keys = [p for p in reading.errors if p.code == PRIVATE_KEY][:1]
+        return ChainReport(
+            accepted=False,
+            errors=[
+                Problem(
+                    TOO_LARGE,
+                    None,
+                    f"The file holds {reading.blocks:,} blocks; at most {max_certificates:,} certificates "
+                    "are accepted. A certificate chain holds a few.",
+                ),
+                *keys,
+            ],
+        )
     errors, warnings = reading.errors, reading.warnings
 
     # Duplicates: the second and later copies are reported and left out.
@@ -639,7 +671,20 @@ def inspect_chain_bytes(
         constraints = _basic_constraints(cert)
         is_ca = bool(constraints and constraints.ca)
         if not is_ca:
-            if i in issues_others:
+            if constraints is None and self_signed[i] and cert.version == x509.Version.v1:
+                # OpenSSL, which the devices use, treats a self-signed version 1
+                # certificate as a CA (it cannot carry extensions); a v3 one needs CA:TRUE.
+                warnings.append(
+                    Problem(
+                        NON_CA,
+                        parsed.block,
+                        f"{_label(parsed)} is a version 1 root (no extensions, so no CA flag). Accepted: "
+                        "devices' OpenSSL trusts a self-signed v1 root as a CA. Test connection "
+                        "cannot confirm a path through it (its verifier requires v3 certificates); "
+                        "re-issue the root as v3 with CA:TRUE when convenient.",
+                    )
+                )
+            elif i in issues_others:
                 errors.append(
                     Problem(
                         NON_CA,

@@ -206,6 +206,9 @@ OUTBOUND_REQUIRE_HTTPS = env.bool("OUTBOUND_REQUIRE_HTTPS", default=not DEBUG)
 # --- Onboarding -------------------------------------------------------------------
 CERTIFICATE_CHAIN_MAX_BYTES = env.int("CERTIFICATE_CHAIN_MAX_BYTES", default=1024 * 1024)
 CERTIFICATE_EXPIRY_WARNING_DAYS = env.int("CERTIFICATE_EXPIRY_WARNING_DAYS", default=30)
+# More certificates than this in one upload is refused as too_large (a real chain has a
+# handful; judging which signed which is quadratic in the count).
+CERTIFICATE_CHAIN_MAX_CERTIFICATES = env.int("CERTIFICATE_CHAIN_MAX_CERTIFICATES", default=50)
 # Largest route file accepted by the admin's "Import routes" page (the command has no limit).
 ROUTE_IMPORT_MAX_BYTES = env.int("ROUTE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)

@@ -105,7 +105,6 @@ def _source(pending: dict[str, Any]) -> ImportSource:
 class RouteBulkAdminMixin:
     """Mix into RouteAdmin: the import page, its button on the list, and export actions."""
 
-
     def get_urls(self):  # type: ignore[no-untyped-def]
         admin_site = self.admin_site  # type: ignore[attr-defined]
         return [

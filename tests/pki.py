@@ -201,3 +201,77 @@ def chain(
 
 def pem_bundle(certs: list[Issued]) -> str:
     return "".join(c.pem for c in certs)
+
+
+def _der_read(data: bytes, pos: int = 0) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the DER element at ``pos``."""
+    tag, first = data[pos], data[pos + 1]
+    if first < 0x80:
+        return tag, pos + 2, pos + 2 + first
+    count = first & 0x7F
+    length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
+    return tag, pos + 2 + count, pos + 2 + count + length
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def _der_children(data: bytes, start: int, end: int) -> list[bytes]:
+    children = []
+    while start < end:
+        _tag, _content, stop = _der_read(data, start)
+        children.append(data[start:stop])
+        start = stop
+    return children
+
+
+def issue_without_extensions(
+    common_name: str, *, key: rsa.RSAPrivateKey | None = None, version1: bool = False
+) -> Issued:
+    """A self-signed RSA certificate with no extensions at all; with ``version1`` an
+    X.509 version 1 certificate (old roots), which cryptography does not build itself:
+    the version field is cut from the TBS part and the TBS part signed again."""
+    key = key or rsa_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now() - dt.timedelta(days=1))
+        .not_valid_after(now() + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    if not version1:
+        return Issued(cert, key)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    _tag, start, end = _der_read(der)
+    tbs, algorithm, _signature = _der_children(der, start, end)
+    _tag, tbs_start, tbs_end = _der_read(tbs)
+    fields = _der_children(tbs, tbs_start, tbs_end)
+    assert fields[0][0] == 0xA0, "expected the explicit version field first"
+    tbs = _der(0x30, b"".join(fields[1:]))
+    signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    raw = _der(0x30, tbs + algorithm + _der(0x03, b"\x00" + signature))
+    return Issued(x509.load_der_x509_certificate(raw), key)
+
+
+def p7b_unsorted(certs: list[Issued]) -> bytes:
+    """A DER-looking PKCS#7 bundle whose certificate SET is not sorted, as
+    ``openssl crl2pkcs7`` writes it (strictly BER, so cryptography warns when reading)."""
+    ders = sorted((c.der for c in certs), reverse=True)
+    signed_data = _der(
+        0x30,
+        _der(0x02, b"\x01")  # version
+        + _der(0x31, b"")  # digestAlgorithms
+        + _der(0x30, _der(0x06, bytes.fromhex("2A864886F70D010701")))  # data
+        + _der(0xA0, b"".join(ders))  # certificates [0] IMPLICIT, unsorted
+        + _der(0x31, b""),  # signerInfos
+    )
+    return _der(0x30, _der(0x06, bytes.fromhex("2A864886F70D010702")) + _der(0xA0, signed_data))

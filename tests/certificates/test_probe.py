@@ -81,6 +81,27 @@ def test_a_server_with_a_chain_from_another_root_fails(tmp_path, pki_tree, uploa
     assert any("NO" in line for line in report.lines())
 
 
+def test_a_missing_intermediate_is_named_in_the_verdict(tmp_path, pki_tree):
+    # The server sends only its leaf and the upload holds only the root.
+    with tls_server(tmp_path, [pki_tree["good"]]) as port:
+        report = probe("127.0.0.1", port, pki_tree["root"].pem, timeout=3)
+
+    assert not report.chains_to_uploaded_roots
+    assert "issued by O=Example,CN=UMS Issuing CA" in report.verification_error
+    assert "intermediate is missing" in report.verification_error
+
+
+def test_a_self_signed_server_certificate_that_is_not_pinned_is_named_as_such(tmp_path, uploaded):
+    server = pki.issue("ums.local", ca=False, san=["127.0.0.1"])
+    with tls_server(tmp_path, [server]) as port:
+        report = probe("127.0.0.1", port, uploaded, timeout=3)
+
+    assert not report.chains_to_uploaded_roots
+    assert "self-signed certificate that is not in the uploaded chain" in (
+        report.verification_error
+    )
+
+
 def test_an_expired_server_certificate_fails_and_says_so(tmp_path, pki_tree, uploaded):
     with tls_server(tmp_path, [pki_tree["expired"], pki_tree["intermediate"]]) as port:
         report = probe("127.0.0.1", port, uploaded, timeout=3)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certificates.validation import (
     CODES,
@@ -246,6 +247,42 @@ def test_it_refuses_a_cut_off_file(root, intermediate):
     assert "no matching END" in report.errors[0].message
 
 
+def test_a_cut_off_block_does_not_swallow_the_certificate_after_it(root):
+    cut = "-----BEGIN CERTIFICATE-----\nMIIB\n"
+
+    report = inspect_chain_bytes((cut + root.pem).encode())
+
+    assert codes(report.errors) == [(UNPARSEABLE, 1)]
+    assert "no matching END" in report.errors[0].message
+    assert [c.block for c in report.certificates] == [2]
+
+
+def test_a_file_of_begin_lines_without_end_reports_each_block_once():
+    # Each BEGIN used to search the rest of the file for its END (quadratic: minutes for
+    # 1 MiB of these). bench/chain_bench.py measures the time; this checks the verdict.
+    data = b"-----BEGIN CERTIFICATE-----\n" * 2000
+
+    report = inspect_chain_bytes(data, max_certificates=10**6)
+
+    assert codes(report.errors)[:3] == [(NO_CERTIFICATE, None), (UNPARSEABLE, 1), (UNPARSEABLE, 2)]
+    assert len([p for p in report.errors if p.code == UNPARSEABLE]) == 2000
+
+
+def test_an_unsorted_pkcs7_bundle_as_openssl_writes_it_is_read_without_a_warning(
+    root, intermediate
+):
+    data = pki.p7b_unsorted([root, intermediate])
+    with pytest.warns(UserWarning, match="could not be parsed as DER"):
+        pkcs7.load_der_pkcs7_certificates(data)  # the shape openssl crl2pkcs7 writes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would land on inspect_chain's stderr
+        report = inspect_chain_bytes(data)
+
+    assert report.accepted, report.errors
+    assert len(report.certificates) == 2
+
+
 def test_it_refuses_other_pem_blocks(root):
     csr = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
 
@@ -273,6 +310,26 @@ def test_the_size_limit_comes_from_settings(settings, root):
     settings.CERTIFICATE_CHAIN_MAX_BYTES = 50
 
     assert codes(inspect_chain_bytes(root.pem.encode()).errors) == [(TOO_LARGE, None)]
+
+
+def test_a_file_with_more_certificates_than_the_limit_is_refused_before_judging_them(
+    root, intermediate, leaf
+):
+    data = (root.pem + intermediate.pem + leaf.pem + pki.rsa_key_pem(leaf.key)).encode()
+
+    report = inspect_chain_bytes(data, max_certificates=3)
+
+    assert codes(report.errors) == [(TOO_LARGE, None), (PRIVATE_KEY, 4)]
+    assert "at most 3 certificates" in report.errors[0].message
+    assert report.certificates == []
+
+
+def test_the_certificate_limit_comes_from_settings(settings, root, intermediate):
+    settings.CERTIFICATE_CHAIN_MAX_CERTIFICATES = 1
+
+    report = inspect_chain_bytes((root.pem + intermediate.pem).encode())
+
+    assert codes(report.errors) == [(TOO_LARGE, None)]
 
 
 # --- Linking ------------------------------------------------------------------------------
@@ -362,6 +419,32 @@ def test_a_non_ca_that_issues_other_certificates_is_an_error(root):
     report = inspect_chain_bytes((root.pem + not_a_ca.pem + below.pem).encode())
 
     assert (NON_CA, 2) in codes(report.errors)
+
+
+def test_a_version_1_root_that_issues_an_intermediate_is_accepted_with_a_warning():
+    # OpenSSL (the devices' TLS) treats a self-signed v1 certificate as a CA.
+    v1_root = pki.issue_without_extensions("Old V1 Root", version1=True)
+    below = pki.issue("Issuing CA", issuer=v1_root)
+
+    report = inspect_chain_bytes((below.pem + v1_root.pem).encode())
+
+    assert report.accepted, report.errors
+    assert codes(report.warnings) == [(NON_CA, 2)]
+    assert "version 1 root" in report.warnings[0].message
+    assert [c.subject for c in report.certificates] == [
+        "CN=Old V1 Root",
+        below.cert.subject.rfc4514_string(),
+    ]
+
+
+def test_a_v3_root_without_basic_constraints_that_issues_an_intermediate_is_an_error():
+    # Unlike a v1 root, OpenSSL refuses this one as an issuer ("invalid CA certificate").
+    v3_root = pki.issue_without_extensions("Bare V3 Root")
+    below = pki.issue("Issuing CA", issuer=v3_root)
+
+    report = inspect_chain_bytes((v3_root.pem + below.pem).encode())
+
+    assert codes(report.errors) == [(NON_CA, 1)]
 
 
 # --- Validity -------------------------------------------------------------------------
