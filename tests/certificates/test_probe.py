@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
+import time
 
 import pytest
 
@@ -186,3 +188,36 @@ def test_hostname_matching_follows_rfc_6125(host, expected):
     ).cert
 
     assert hostname_matches(cert, host) is expected
+
+
+def test_a_server_dripping_its_handshake_is_cut_off_at_the_probe_timeout(uploaded):
+    # Sends one byte of a TLS record every 0.2 s, so every single read succeeds within
+    # the socket timeout; the probe still ends because CPython applies a socket's
+    # timeout to the whole TLS handshake as one deadline.
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 200:
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        report = probe("127.0.0.1", listener.getsockname()[1], uploaded, timeout=1.0)
+    finally:
+        stop.set()
+        listener.close()
+    # Without the deadline this takes the drip's 40 s; the bound is generous for slow CI.
+    assert time.monotonic() - started < 10
+    assert not report.reachable
+    assert "timed out" in report.error
