@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from identity import services
 from identity.forms import IdentityProviderForm
 from identity.models import ExternalIdentity, IdentityProvider
-from tenants.admin_scoping import TenantScopedAdmin
+from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin
 
 
 def redirect_uri() -> str:
@@ -163,7 +163,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
 
 
 @admin.register(ExternalIdentity)
-class ExternalIdentityAdmin(admin.ModelAdmin):
+class ExternalIdentityAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
     """Operators only: which IdP account signs in as which user (read-only, deletable)."""
 
     list_display = ["user", "email", "issuer", "subject", "last_login_at"]

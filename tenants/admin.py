@@ -5,11 +5,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 
 from common.validators import normalize_email
 from tenants import services
-from tenants.admin_scoping import TenantScopedAdmin
+from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin
 from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
 from tenants.selectors import tenants_for, user_has_role
 
@@ -178,26 +178,15 @@ class ActivationAdmin(TenantScopedAdmin):
         return request.user.is_superuser
 
 
-class _NotFoundUnlessPermitted:
-    """Staff without rights on accounts get 404 for any id, existing or not, so user ids
-    cannot be probed; Django alone answers 403 for existing ids and redirects otherwise."""
-
-    def get_object(self, request, object_id, from_field=None):  # type: ignore[no-untyped-def]
-        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
-        if obj is None or not self.has_view_or_change_permission(request, obj):  # type: ignore[attr-defined]
-            raise Http404("No such object.")
-        return obj
-
-
 admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
 @admin.register(User)
-class ScopedUserAdmin(_NotFoundUnlessPermitted, UserAdmin):
+class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin):
     pass
 
 
 @admin.register(Group)
-class ScopedGroupAdmin(_NotFoundUnlessPermitted, GroupAdmin):
+class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin):
     pass

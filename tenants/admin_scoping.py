@@ -96,3 +96,17 @@ class TenantScopedInline(_ScopedFormFields):
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         return scope_queryset(super().get_queryset(request), request.user, roles=self.roles)  # type: ignore[misc]
+
+
+class NotFoundUnlessPermitted:
+    """For admins of objects that belong to no tenant (users, groups, staff identities).
+
+    Staff without rights get 404 for every id, existing or not, so ids cannot be
+    probed; Django alone answers 403 for an existing id and redirects for a missing one.
+    """
+
+    def get_object(self, request, object_id, from_field=None):  # type: ignore[no-untyped-def]
+        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if obj is None or not self.has_view_or_change_permission(request, obj):  # type: ignore[attr-defined]
+            raise Http404("No such object.")
+        return obj

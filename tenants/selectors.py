@@ -41,7 +41,11 @@ def tenant_lookup(model: type[models.Model]) -> str | None:
     """
     if model is Tenant:
         return ""
-    names = {f.name: f for f in model._meta.get_fields() if getattr(f, "many_to_one", False)}
+    names = {
+        f.name: f
+        for f in model._meta.get_fields()
+        if f.concrete and (f.many_to_one or f.one_to_one)  # forward foreign keys only
+    }
     if "tenant" in names:
         return "tenant"
     for name in ("route", "chain"):

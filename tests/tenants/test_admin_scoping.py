@@ -141,13 +141,28 @@ def test_a_route_posted_with_another_tenants_idp_is_refused(client, bob, acme, g
     assert not Route.objects.filter(display_name="Sneaky").exists()
 
 
-@pytest.mark.parametrize("model_name", ["user", "group"])
-def test_staff_without_account_rights_get_404_for_any_user_or_group_id(
-    client, bob, mallory, model_name
+def unscoped_admin_models() -> list[type[models.Model]]:
+    return [m for m in admin.site._registry if tenant_lookup(m) is None]
+
+
+@pytest.mark.parametrize("model", unscoped_admin_models(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("persona", ["alice", "bob", "carol"])
+def test_staff_get_404_for_any_id_of_models_outside_tenants(
+    client, request, mallory, model, persona
 ):
+    """Users, groups, staff identities: existing and missing ids look the same."""
     from django.contrib.auth.models import Group
 
-    existing = mallory.pk if model_name == "user" else Group.objects.create(name="g").pk
-    client.force_login(bob)
-    for pk in (existing, 987654):
-        assert client.get(f"/admin/auth/{model_name}/{pk}/change/").status_code == 404
+    from identity.models import ExternalIdentity
+
+    existing = {
+        type(mallory): lambda: mallory,
+        Group: lambda: Group.objects.create(name="g"),
+        ExternalIdentity: lambda: ExternalIdentity.objects.create(
+            user=mallory, issuer="https://i.example", subject="s"
+        ),
+    }[model]()
+    client.force_login(request.getfixturevalue(persona))
+    for pk in (existing.pk, 987654):
+        for view in ("change", "delete", "history"):
+            assert client.get(_url(model, view, pk)).status_code == 404, (model.__name__, view, pk)

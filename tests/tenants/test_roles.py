@@ -200,3 +200,9 @@ def test_a_mapping_owned_by_another_tenant_is_refused_without_naming_it(client, 
     body = response.content.decode()
     assert "already mapped" in body
     assert "Globex" not in body and "Secret Globex UMS" not in body
+
+
+def test_an_obs_admin_sees_who_activated_their_account(client, bob, acme, globex):
+    client.force_login(bob)
+    response = client.get(reverse("admin:tenants_activation_changelist"))
+    assert list(response.context["cl"].queryset) == [acme.activation]
