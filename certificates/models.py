@@ -32,7 +32,12 @@ class CertificateChain(models.Model):
     pin stays readable.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="certificate_chains")
+    tenant = models.ForeignKey(
+        Tenant,
+        verbose_name="company account",
+        on_delete=models.CASCADE,
+        related_name="certificate_chains",
+    )
     name = models.CharField(
         max_length=200, help_text="A label, such as the UMS or ICG it belongs to."
     )

@@ -25,7 +25,12 @@ class IdPKind(models.TextChoices):
 
 
 class IdentityProvider(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="identity_providers")
+    tenant = models.ForeignKey(
+        Tenant,
+        verbose_name="company account",
+        on_delete=models.CASCADE,
+        related_name="identity_providers",
+    )
     name = models.CharField(
         max_length=100, help_text="A name for this identity provider, unique within the account."
     )

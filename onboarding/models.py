@@ -36,7 +36,9 @@ class Target(models.TextChoices):
 
 
 class Route(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="routes")
+    tenant = models.ForeignKey(
+        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="routes"
+    )
     display_name = models.CharField(
         max_length=200,
         help_text="Display name for the UMS to which your user's device will be routed.",
@@ -220,7 +222,12 @@ class OnboardingEvent(models.Model):
     """One step of one onboarding attempt, for the account's staff to read."""
 
     tenant = models.ForeignKey(
-        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="onboarding_events"
+        Tenant,
+        verbose_name="company account",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="onboarding_events",
     )
     route = models.ForeignKey(
         Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -271,7 +278,10 @@ class DeviceAuthorization(models.Model):
     device_code_hash = models.CharField(max_length=64, unique=True, editable=False)
     user_code = models.CharField(max_length=8, unique=True, editable=False)
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, related_name="device_authorizations"
+        Tenant,
+        verbose_name="company account",
+        on_delete=models.CASCADE,
+        related_name="device_authorizations",
     )
     route = models.ForeignKey(
         Route,

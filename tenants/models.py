@@ -52,7 +52,9 @@ class Membership(models.Model):
     platform IdP, or at once when a local account with the address already exists.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(
+        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="memberships"
+    )
     email = models.CharField(
         max_length=254,
         help_text="The member's e-mail address, as their identity provider reports it.",
@@ -99,7 +101,9 @@ class Membership(models.Model):
 class Activation(models.Model):
     """The one-time activation of IGEL OS Onboarding for a company account."""
 
-    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="activation")
+    tenant = models.OneToOneField(
+        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="activation"
+    )
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
