@@ -39,6 +39,8 @@ HOSTNAME_NOT_FQDN = (
 HOSTNAME_BAD_IPV4 = "'{value}' is not a valid IPv4 address."
 HOSTNAME_NUMERIC_TLD = "The last label of a domain name cannot be all digits."
 HOSTNAME_NON_ASCII = "Enter an internationalised hostname in its A-label form (xn--...)."
+HOSTNAME_ZONE = "Enter the IPv6 address without a zone index ('%...'); devices cannot use it."
+HOSTNAME_BAD_A_LABEL = "The hostname label '{label}' is not a valid internationalised (xn--) label."
 
 EMAIL_SPACE = "An e-mail address must not contain spaces."
 EMAIL_NO_AT = "Enter a complete e-mail address such as user@example.com."
@@ -71,6 +73,8 @@ def validate_hostname(value: str) -> str:
             raise ValidationError(HOSTNAME_PORT, code="port")
         raise ValidationError(HOSTNAME_BRACKETS, code="brackets")
     if ":" in value:
+        if "%" in value:
+            raise ValidationError(HOSTNAME_ZONE, code="zone")
         try:
             ipaddress.IPv6Address(value)
         except ValueError:
@@ -88,6 +92,14 @@ def validate_hostname(value: str) -> str:
             raise ValidationError(HOSTNAME_BAD_IPV4.format(value=value), code="ipv4") from None
         return value
     _check_dns_name(value, hostname=True)
+    for label in value.split("."):
+        if label.lower().startswith("xn--"):
+            try:
+                idna.decode(label.lower())
+            except idna.IDNAError:
+                raise ValidationError(
+                    HOSTNAME_BAD_A_LABEL.format(label=label), code="bad_a_label"
+                ) from None
     return value
 
 

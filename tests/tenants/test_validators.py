@@ -15,6 +15,7 @@ from common import validators as v
         "ums.example.com",
         "a.b",
         "xn--bcher-kva.de",
+        "UMS.XN--BCHER-KVA.de",
         "ums-01.corp.example.co.uk",
         "10.0.0.1",
         "192.168.1.20",
@@ -51,6 +52,8 @@ def test_it_accepts_and_keeps_hostnames_exactly_as_typed(value):
         ("999.1.1.1", v.HOSTNAME_BAD_IPV4.format(value="999.1.1.1")),
         ("1.2.3", v.HOSTNAME_BAD_IPV4.format(value="1.2.3")),
         ("ums.bücher.de", v.HOSTNAME_NON_ASCII),
+        ("fe80::1%eth0", v.HOSTNAME_ZONE),
+        ("ums.xn--zz.example", v.HOSTNAME_BAD_A_LABEL.format(label="xn--zz")),
     ],
 )
 def test_it_refuses_hostnames_saying_what_is_wrong(value, message):
