@@ -19,11 +19,17 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.views import defaults
-from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -48,6 +54,9 @@ BODY_NOT_JSON = "The request body is not valid JSON."
 BODY_NOT_OBJECT = "The request body must be a JSON object."
 BODY_BAD_FORM = "The request body is not a valid form."
 BODY_CONTENT_TYPE = "Send the body as application/json or application/x-www-form-urlencoded."
+BODY_UNREADABLE = (
+    "The request body could not be read (broken chunked encoding or a cut connection)."
+)
 RATE_LIMITED = "Too many requests; try again in {seconds} seconds."
 METHOD_NOT_ALLOWED = "This endpoint accepts {methods} only."
 NOT_FOUND = "There is nothing at this address."
@@ -175,7 +184,9 @@ class DeviceSerializer(serializers.Serializer):
 
 
 class AuthorizeInputSerializer(serializers.Serializer):
-    email = TextField(help_text="The user's e-mail address; decides the route and the IdP.")
+    email = TextField(
+        min_length=1, help_text="The user's e-mail address; decides the route and the IdP."
+    )
     structure_tag = TextField(
         max_length=128, required=False, allow_blank=True, allow_null=True, default=""
     )
@@ -185,7 +196,7 @@ class AuthorizeInputSerializer(serializers.Serializer):
 class AuthorizeFormSerializer(serializers.Serializer):
     """The same request form-encoded; the device fields are flattened."""
 
-    email = TextField()
+    email = TextField(min_length=1)
     structure_tag = TextField(max_length=128, required=False, allow_blank=True)
     device_hostname = _device_field("hostname")
     device_serial = _device_field("serial number")
@@ -206,7 +217,7 @@ class AuthorizeOutputSerializer(serializers.Serializer):
 
 class TokenInputSerializer(serializers.Serializer):
     grant_type = serializers.ChoiceField(choices=[DEVICE_CODE_GRANT])
-    device_code = TextField(max_length=512)
+    device_code = TextField(min_length=1, max_length=512)
 
 
 class LookupInputSerializer(serializers.Serializer):
@@ -317,6 +328,9 @@ class DeviceAPIView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     throttle_classes: list[Any] = []
+    # POST only, as the spec says: OPTIONS (DRF's metadata), HEAD, GET... all get the
+    # JSON 405 with ``Allow: POST``.
+    http_method_names = ["post"]
     # Listed for the OpenAPI document; the body is parsed by ``read_payload``.
     parser_classes = [JSONParser, FormParser]
     renderer_classes = [JSONRenderer]
@@ -371,12 +385,17 @@ class DeviceAPIView(APIView):
         if declared > limit:
             raise too_large  # refused before reading a byte
         environ = getattr(raw, "environ", {})
-        if not raw.META.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
-            # A chunked body (no Content-Length): Django would see it as empty, but
-            # gunicorn terminates the stream, so it can be read here, capped all the same.
-            body = environ["wsgi.input"].read(limit + 1)
-        else:
-            body = raw.read(limit + 1)
+        try:
+            if not raw.META.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
+                # A chunked body (no Content-Length): Django would see it as empty, but
+                # gunicorn terminates the stream, so it can be read here, capped all the same.
+                body = environ["wsgi.input"].read(limit + 1)
+            else:
+                body = raw.read(limit + 1)
+        except Exception:
+            # Whatever the server's reader raises for a malformed stream (gunicorn's
+            # InvalidChunkSize, NoMoreData, a reset connection...) is the client's doing.
+            raise APIError("invalid_request", BODY_UNREADABLE) from None
         if len(body) > limit:
             raise too_large
         if not body.strip():
@@ -655,10 +674,41 @@ class OnboardingLookupView(DeviceAPIView):
         return Response(OnboardingAnswerSerializer(outcome.answer).data)
 
 
+class SchemaNegotiation(DefaultContentNegotiation):
+    """``?format=`` first, then ``Accept``; JSON when neither names a known renderer.
+
+    The document is the same whatever is asked for, so a client sending
+    ``Accept: application/json`` or ``text/html`` (or ``?format=xml``) gets the JSON
+    document rather than a 406 or a 404.
+    """
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        requested = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        if requested:
+            chosen = next((r for r in renderers if r.format == requested), renderers[0])
+            return chosen, chosen.media_type
+        try:
+            return super().select_renderer(request, renderers)
+        except (exceptions.NotAcceptable, Http404):
+            return renderers[0], renderers[0].media_type
+
+
 class SchemaView(SpectacularAPIView):
     """The OpenAPI 3 document; JSON unless ``?format=yaml`` (JSON is also valid YAML)."""
 
-    renderer_classes = [OpenApiJsonRenderer, OpenApiYamlRenderer]
+    renderer_classes = [
+        OpenApiJsonRenderer,
+        OpenApiJsonRenderer2,
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+    ]
+    content_negotiation_class = SchemaNegotiation
+    http_method_names = ["get", "head"]
+
+    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+        return api_exception_handler
 
 
 # --- Framework-level errors under /api/ ---------------------------------------------------
@@ -668,6 +718,7 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # a POST to an unknown address is a 404, not a CSRF failure page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Unknown addresses under ``/api/``: JSON 404 even with DEBUG on."""
     return JsonResponse(error_body("not_found", NOT_FOUND), status=404)

@@ -85,9 +85,13 @@ def _ip(value: str) -> str | None:
     elif value.count(":") == 1:  # "192.0.2.1:443"
         value = value.split(":", 1)[0]
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        # "fe80::1%eth0" (a link-local peer): PostgreSQL's inet cannot store the zone.
+        address = ipaddress.IPv6Address(value.split("%", 1)[0])
+    return str(address)
 
 
 def client_address(request: HttpRequest) -> str | None:

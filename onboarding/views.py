@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from drf_spectacular.generators import SchemaGenerator
 
-from onboarding import conf, device_flow, ratelimit
+from onboarding import conf, device_flow, events, ratelimit
 from onboarding.models import DeviceAuthorization
 from onboarding.selectors import pending_authorization_for_user_code
 
@@ -115,7 +116,7 @@ def _find(
 
 
 @never_cache
-@require_GET
+@require_safe  # GET and HEAD (link checkers, browsers probing the link)
 def device(request: HttpRequest) -> HttpResponse:
     """``verification_uri``: ask for the code; with ``?user_code=`` show the confirmation."""
     if "user_code" not in request.GET:
@@ -133,6 +134,7 @@ def device(request: HttpRequest) -> HttpResponse:
     )
 
 
+@csrf_exempt  # checked by _device_confirm itself, once the body is known to be small
 @never_cache
 @require_POST
 def device_confirm(request: HttpRequest) -> HttpResponse:
@@ -142,8 +144,14 @@ def device_confirm(request: HttpRequest) -> HttpResponse:
     except ValueError:
         declared = 0
     if declared > conf.max_body_bytes():
-        # The form is a few hundred bytes; a larger body is not read at all.
+        # The form is a few hundred bytes; a larger body is not read at all (the CSRF
+        # middleware would read it looking for the token, hence the check comes first).
         return _result(request, ("Request too large", "Go back and try again."), status=413)
+    return _device_confirm(request)
+
+
+@csrf_protect
+def _device_confirm(request: HttpRequest) -> HttpResponse:
     authorization, page = _find(request, request.POST.get("user_code"))
     if page is not None:
         return page
@@ -157,6 +165,10 @@ def device_confirm(request: HttpRequest) -> HttpResponse:
     except device_flow.SignInUnavailable as exc:
         if exc.denied:
             return _result(request, RESULTS[device_flow.SIGN_IN_NOT_REGISTERED], status=400)
+        if exc.reason == events.REASON_EXPIRED:
+            # Expired, denied or consumed since the code was looked up (a concurrent
+            # "not my device", say): the code is no longer usable, nothing is down.
+            return _entry(request, error=CODE_INVALID, status=400)
         return _result(
             request,
             RESULTS[device_flow.SIGN_IN_RETRY],
@@ -193,7 +205,7 @@ def _result(
 
 
 @never_cache
-@require_http_methods(["GET", "HEAD"])
+@require_http_methods(["GET"])  # not HEAD: a link checker must not use up the state
 def oidc_callback(request: HttpRequest) -> HttpResponse:
     """``/oidc/callback/``: where the tenant's IdP sends the browser back."""
     address = ratelimit.client_address(request)
@@ -213,10 +225,12 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     authorization = outcome.authorization
     ok = outcome.result == device_flow.SIGN_IN_OK
     retry = outcome.result == device_flow.SIGN_IN_RETRY and authorization is not None
+    # Never a 5xx: a retry is also what a callback with an IdP error parameter or a
+    # duplicated, unredeemable code gets; the IdP's trouble is in the events.
     return _result(
         request,
         RESULTS[outcome.result],
-        status=200 if ok else 503 if retry else 400,
+        status=200 if ok else 400,
         retry_code=authorization.display_user_code if retry and authorization else "",
         authorization=authorization if ok else None,
         success=ok,
@@ -271,9 +285,16 @@ def _schema_operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return operations
 
 
-@require_GET
+@csrf_exempt  # GET only; any other method gets the API's JSON 405, not a CSRF page
 def api_docs(request: HttpRequest) -> HttpResponse:
     """A readable page generated from the same OpenAPI document as ``/api/v1/schema/``."""
+    if request.method not in ("GET", "HEAD"):
+        response = JsonResponse(
+            {"error": "invalid_request", "error_description": "This page accepts GET only."},
+            status=405,
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
     schema = SchemaGenerator().get_schema(request=None, public=True)
     components = {
         name: json.dumps(component, indent=2)
