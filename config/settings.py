@@ -152,11 +152,14 @@ else:
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
+        # Not the manifest variant: a deployment that skipped collectstatic still serves
+        # the admin (from the apps' folders, below) instead of failing with 500.
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "whitenoise.storage.CompressedStaticFilesStorage"
     },
 }
+WHITENOISE_USE_FINDERS = True
 
 # --- Authentication -------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -257,11 +260,15 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Production over https (the only way it should be deployed) gets secure cookies, the
+# redirect and HSTS by default. A BASE_URL of plain http (a lab, a test rig) keeps
+# cookies usable over http; `check --deploy` then says what is missing.
+_HTTPS = BASE_URL.startswith("https://")
 if not DEBUG:
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS else 0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     if not SECURE_HSTS_PRELOAD:

@@ -78,3 +78,59 @@ def test_with_nothing_configured_it_runs_on_sqlite_and_local_storage(settings):
         "django.core.files.storage.FileSystemStorage",
         "storages.backends.s3.S3Storage",
     )
+
+
+def _production(tmp_path, base_url: str) -> dict[str, str]:
+    return {
+        "DEBUG": "False",
+        "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-1234567890",
+        "FIELD_ENCRYPTION_KEY": "k" * 40,
+        "BASE_URL": base_url,
+        "ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "STATIC_ROOT": str(tmp_path / "static-never-collected"),
+    }
+
+
+_PROBE = (
+    "import django; django.setup();"
+    "from django.conf import settings; from django.test import Client;"
+    "r = Client().get('/admin/login/', secure=True);"
+    "print(r.status_code, settings.CSRF_COOKIE_SECURE, settings.SESSION_COOKIE_SECURE, settings.SECURE_SSL_REDIRECT)"
+)
+
+
+def test_production_serves_the_admin_even_if_collectstatic_was_skipped(tmp_path):
+    env = _production(tmp_path, "https://obs.example.com")
+    assert _run(env, "migrate", "-v0").returncode == 0
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        },
+    )
+    assert result.stdout.split() == ["200", "True", "True", "True"], result.stderr[-2000:]
+
+
+def test_production_on_plain_http_keeps_cookies_usable_over_http(tmp_path):
+    env = _production(tmp_path, "http://obs.lab.example")
+    assert _run(env, "migrate", "-v0").returncode == 0
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        },
+    )
+    assert result.stdout.split() == ["200", "False", "False", "False"], result.stderr[-2000:]
