@@ -23,8 +23,10 @@ are read one at a time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +68,12 @@ from tenants.models import Tenant
 FORMATS = ("json", "csv")
 UNKNOWN_FORMAT = "The import file must be JSON (.json) or CSV (.csv); {name} is neither."
 CHAIN_NOT_FOUND = '"{ref}" was not found (paths are relative to {base})'
+CHAIN_OUTSIDE = (
+    '"{ref}" is outside the directory of {name}: a chain path is relative to the import '
+    "file and stays inside its directory (also through symbolic links)"
+)
+NOT_UTF8 = "the file is not UTF-8 text (save it as CSV UTF-8 or JSON in UTF-8)"
+NOT_UTF8_LINE = "this line is not UTF-8 text (save the file as CSV UTF-8 or JSON in UTF-8)"
 ANOTHER_ACCOUNT = (
     '{label} "{value}" is already mapped by another company account; '
     "it can be mapped here only after they remove it"
@@ -83,6 +91,10 @@ SAMPLE_SIZE = 10
 
 class ChainNotFound(LookupError):
     pass
+
+
+class ChainOutside(LookupError):
+    """A chain path of a file on disk that leads out of the file's directory."""
 
 
 # --- Where the file and its chains come from --------------------------------------------
@@ -111,9 +123,14 @@ class ImportSource:
         base = file.resolve().parent
 
         def read_chain(ref: str) -> tuple[bytes, str]:
+            # An import file may come from a customer: its paths must not make the
+            # command read other files of the server (/etc/..., ../../, a symlink out).
             candidate = Path(ref)
-            if not candidate.is_absolute():
-                candidate = base / candidate
+            if candidate.is_absolute():
+                raise ChainOutside(ref)
+            candidate = (base / candidate).resolve()
+            if not candidate.is_relative_to(base):
+                raise ChainOutside(ref)
             if not candidate.is_file():
                 raise ChainNotFound(ref)
             return _read_limited(candidate.open("rb")), candidate.name
@@ -163,9 +180,13 @@ def _basename(name: str) -> str:
     return os.path.basename(name.replace("\\", "/"))
 
 
+def _chain_max_bytes() -> int:
+    return int(getattr(settings, "CERTIFICATE_CHAIN_MAX_BYTES", 1024 * 1024))
+
+
 def _read_limited(handle: IO[bytes]) -> bytes:
     # One byte over the limit is enough for the validation to say "too large".
-    limit = int(getattr(settings, "CERTIFICATE_CHAIN_MAX_BYTES", 1024 * 1024))
+    limit = _chain_max_bytes()
     with handle:
         return handle.read(limit + 1)
 
@@ -385,7 +406,12 @@ class _Importer:
     def read(self) -> None:
         raw = self.source.opener()
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
-        reader = read_json if self.source.format == "json" else read_csv
+        # The longest token or cell: an inline chain as PEM text (DER grows by 4/3).
+        longest = max(16 << 20, 4 * _chain_max_bytes())
+        if self.source.format == "json":
+            reader = functools.partial(read_json, max_token_chars=longest)
+        else:
+            reader = functools.partial(read_csv, max_field_chars=longest)
         self.progress.start(f"Reading {self.source.name}", self.source.size)
         count = 0
         try:
@@ -401,7 +427,8 @@ class _Importer:
                     else:
                         self.report.errors.append(record)  # type: ignore[arg-type]
         except UnicodeDecodeError:
-            self.error(0, "the file is not UTF-8 text (save it as CSV UTF-8 or JSON in UTF-8)")
+            line = _first_undecodable_line(self.source.opener)
+            self.error(line, NOT_UTF8_LINE if line else NOT_UTF8)
         self.progress.finish()
 
     def _mapping(self, record: MappingRecord) -> None:
@@ -463,6 +490,11 @@ class _Importer:
             self.error(name_line, "display_name: every route needs a display name")
             plan.ok = False
             return plan
+        if "\x00" in raw_name:
+            # PostgreSQL cannot even compare such text: checking the name would fail.
+            self.error(name_line, "display_name: must not contain a NUL character (\\u0000)")
+            plan.ok = False
+            return plan
         plan.name = name = raw_name.strip()
         if name in names:
             self.error(record.line, f'route "{name}" is already defined on line {names[name]}')
@@ -486,16 +518,24 @@ class _Importer:
                     values[key] = value.strip().lower() if key == "target" else value.strip()
                 else:
                     bad(key, f"must be text, not {_json_type(value)}")
+        # CSV cells are text; in JSON the port is a number and the flag true/false.
+        strict = self.source.format == "json"
         if "ums_port" in fields:
-            port = _as_int(fields["ums_port"][0])
+            raw_port = fields["ums_port"][0]
+            port = _as_int(raw_port)
             if port is None:
-                bad("ums_port", f'"{fields["ums_port"][0]}" is not a whole number')
+                bad("ums_port", f"{_shown(raw_port)} is not a whole number")
+            elif strict and isinstance(raw_port, str):
+                bad("ums_port", f"{_shown(raw_port)} is text; write the port as a number, unquoted")
             else:
                 values["ums_port"] = port
         if "enabled" in fields:
-            enabled = _as_bool(fields["enabled"][0])
+            raw_enabled = fields["enabled"][0]
+            enabled = _as_bool(raw_enabled)
             if enabled is None:
-                bad("enabled", f'"{fields["enabled"][0]}" is not true or false')
+                bad("enabled", f"{_shown(raw_enabled)} is not true or false")
+            elif strict and isinstance(raw_enabled, str):
+                bad("enabled", f"{_shown(raw_enabled)} is text; write true or false, unquoted")
             else:
                 values["enabled"] = enabled
         if "identity_provider" in fields:
@@ -504,7 +544,7 @@ class _Importer:
             if idp is None:
                 bad(
                     "identity_provider",
-                    f'"{idp_name}" is not an identity provider of this company account',
+                    f"{_shown(idp_name)} is not an identity provider of this company account",
                 )
             else:
                 values["identity_provider"] = idp
@@ -524,6 +564,10 @@ class _Importer:
             candidate.full_clean(exclude=exclude)
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
+                if key == "certificate_chain" and "certificate_chain" in fields:
+                    # About the current chain (say, a server certificate for a route
+                    # turning ICG), which the file replaces; the new one is checked below.
+                    continue
                 if key in ("__all__", "tenant"):
                     self.error(record.line, f'route "{name}": ' + " ".join(messages))
                     plan.ok = False
@@ -576,7 +620,10 @@ class _Importer:
         else:
             try:
                 data, filename = self.source.chain_reader(ref)
-            except (ChainNotFound, OSError):
+            except ChainOutside:
+                bad("certificate_chain", CHAIN_OUTSIDE.format(ref=ref, name=self.source.name))
+                return None
+            except (ChainNotFound, OSError, ValueError):
                 bad(
                     "certificate_chain",
                     CHAIN_NOT_FOUND.format(ref=ref, base=self.source.base_description),
@@ -728,12 +775,33 @@ class _Importer:
             )
             return route_create(tenant=self.tenant, certificate_chain=chain, **plan.values)
         route = plan.route
-        if plan.values:
+        # A route turning ICG may not keep a chain with the server certificate even for
+        # a moment: then the new chain goes first (an ICG chain suits a UMS as well).
+        chain_first = plan.values.get("target") == Target.ICG
+        if plan.values and not chain_first:
             route_update(route=route, data=plan.values)
         if plan.chain is not None:
             data, filename = plan.chain
-            route_set_chain(route=route, data=data, filename=filename, by=self.by)
+            route.certificate_chain, _changed = route_set_chain(
+                route=route, data=data, filename=filename, by=self.by
+            )
+        if plan.values and chain_first:
+            route_update(route=route, data=plan.values)
         return route
+
+
+def _first_undecodable_line(opener: Callable[[], IO[bytes]]) -> int:
+    """The number of the first line that is not UTF-8 (0 if none is found).
+
+    UTF-8 never uses the byte of "\\n" inside a character, so each line decodes alone.
+    """
+    with opener() as raw:
+        for number, line in enumerate(raw, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def _copy(route: Route) -> Route:
@@ -759,9 +827,19 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdigit() alone also accepts "²" or "①", which int() refuses.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def _shown(value: Any) -> str:
+    """A value as the file wrote it: "8443x" for text, true / null / 1.5 for JSON values."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return _json_type(value)
 
 
 _TRUE = frozenset({"true", "yes", "1", "on", "y"})

@@ -37,6 +37,7 @@ _STRING_PREFIX = re.compile(
     r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*(?:\\(?:u[0-9a-fA-F]{0,3})?)?'
 )
 _LOOKAHEAD = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
 
@@ -102,13 +103,33 @@ def tokens(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[tuple
         if kind == "ws":
             line += text.count("\n")
         elif kind == "string":
-            yield STRING, (json.loads(text) if "\\" in text else text[1:-1]), line
+            if "\\" in text:
+                value = json.loads(text)
+                if _SURROGATE.search(value):
+                    # "\ud800" alone is valid JSON syntax but no character: the text
+                    # could be neither stored nor encoded.
+                    raise JsonSyntaxError(
+                        line, "a string holds a \\u escape of half a UTF-16 surrogate pair"
+                    )
+                yield STRING, value, line
+            else:
+                yield STRING, text[1:-1], line
         elif kind == "punct":
             yield text, None, line
         elif kind == "number":
-            yield NUMBER, (float(text) if any(c in text for c in ".eE") else int(text)), line
+            yield NUMBER, _number(text), line
         else:
             yield LITERAL, _LITERALS[text], line
+
+
+def _number(text: str) -> int | float:
+    if any(c in text for c in ".eE"):
+        return float(text)
+    try:
+        return int(text)
+    except ValueError:
+        # More digits than Python converts (sys.get_int_max_str_digits): no port anyway.
+        return float(text)
 
 
 def _could_continue(rest: str) -> bool:

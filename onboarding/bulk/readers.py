@@ -265,13 +265,17 @@ def _delimiter(header_line: str) -> str:
     return ","
 
 
-def read_csv(stream: TextIO) -> Iterator[Record]:
+def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Record]:
     """Records of a CSV file: one row per mapping, route columns repeated (or blank) per row.
 
     A route is the set of rows with the same ``display_name``; a route column left blank
     says nothing, and a route column given on several rows must have the same value on
     each. A row with blank ``kind`` and ``value`` declares the route without a mapping.
+    ``max_field_chars`` bounds one cell: an inline PEM chain may be far longer than the
+    ``csv`` module's default limit of 128 KiB.
     """
+    if csv.field_size_limit() < max_field_chars:
+        csv.field_size_limit(max_field_chars)
     header_line = stream.readline()
     if not header_line.strip():
         yield Issue(
