@@ -166,3 +166,28 @@ def test_staff_get_404_for_any_id_of_models_outside_tenants(
     for pk in (existing.pk, 987654):
         for view in ("change", "delete", "history"):
             assert client.get(_url(model, view, pk)).status_code == 404, (model.__name__, view, pk)
+
+
+@pytest.mark.parametrize(
+    ("app_label", "model_name", "field_name", "target"),
+    [
+        ("onboarding", "route", "identity_provider", "identity_provider_id"),
+        ("onboarding", "route", "certificate_chain", "certificate_chain_id"),
+        ("onboarding", "route", "tenant", "tenant_id"),
+        ("onboarding", "mappeduser", "route", "pk"),
+        ("tenants", "membership", "tenant", "tenant_id"),
+    ],
+)
+def test_autocomplete_offers_only_the_users_tenants(
+    client, alice, acme, globex, app_label, model_name, field_name, target
+):
+    own = factories.RouteFactory(tenant=acme)
+    foreign = factories.RouteFactory(tenant=globex)
+    client.force_login(alice)
+    response = client.get(
+        "/admin/autocomplete/",
+        {"app_label": app_label, "model_name": model_name, "field_name": field_name, "term": ""},
+    )
+    assert response.status_code == 200
+    ids = {int(r["id"]) for r in response.json()["results"]}
+    assert ids == {getattr(own, target)}, (ids, getattr(foreign, target))
