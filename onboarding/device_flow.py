@@ -206,6 +206,21 @@ def _deny(
     )
 
 
+def _retry(
+    authorization: DeviceAuthorization, *, detail: str, client_address: str | None
+) -> SignInOutcome:
+    """The IdP, not the user, failed: record it and leave the device waiting."""
+    events.record_for_authorization(
+        authorization,
+        action=EventAction.SIGN_IN,
+        result=EventResult.FAILURE,
+        reason=events.REASON_IDP_UNAVAILABLE,
+        detail=detail,
+        client_address=client_address,
+    )
+    return SignInOutcome(SIGN_IN_RETRY, authorization)
+
+
 def sign_in_reject(
     authorization: DeviceAuthorization, *, client_address: str | None = None
 ) -> None:
@@ -344,15 +359,11 @@ def sign_in_complete(
             )
             return SignInOutcome(SIGN_IN_CANCELLED, authorization)
         if error_code in TRANSIENT_IDP_ERRORS:
-            events.record_for_authorization(
+            return _retry(
                 authorization,
-                action=EventAction.SIGN_IN,
-                result=EventResult.FAILURE,
-                reason=events.REASON_IDP_UNAVAILABLE,
                 detail=f"The identity provider answered {error_code}.",
                 client_address=client_address,
             )
-            return SignInOutcome(SIGN_IN_RETRY, authorization)
         _deny(
             authorization,
             reason=events.REASON_IDP_ERROR,
@@ -383,15 +394,9 @@ def sign_in_complete(
         )
     except oidc.OIDCError as exc:
         if exc.code in oidc.TRANSIENT_ERRORS:
-            events.record_for_authorization(
-                authorization,
-                action=EventAction.SIGN_IN,
-                result=EventResult.FAILURE,
-                reason=events.REASON_IDP_UNAVAILABLE,
-                detail=f"{exc.code}: {exc.message}",
-                client_address=client_address,
+            return _retry(
+                authorization, detail=f"{exc.code}: {exc.message}", client_address=client_address
             )
-            return SignInOutcome(SIGN_IN_RETRY, authorization)
         if exc.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
             _deny(
                 authorization,
