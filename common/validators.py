@@ -38,6 +38,9 @@ HOSTNAME_NOT_FQDN = (
 )
 HOSTNAME_BAD_IPV4 = "'{value}' is not a valid IPv4 address."
 HOSTNAME_NUMERIC_TLD = "The last label of a domain name cannot be all digits."
+HOSTNAME_SHORT_TLD = (
+    "The last label of a domain name (its top-level domain) has at least two characters."
+)
 HOSTNAME_NON_ASCII = "Enter an internationalised hostname in its A-label form (xn--...)."
 HOSTNAME_ZONE = "Enter the IPv6 address without a zone index ('%...'); devices cannot use it."
 HOSTNAME_BAD_A_LABEL = "The hostname label '{label}' is not a valid internationalised (xn--) label."
@@ -122,6 +125,9 @@ def _check_dns_name(value: str, *, hostname: bool) -> None:
         raise ValidationError(message.format(value=value), code="not_fqdn")
     if labels[-1].isdigit():
         raise ValidationError(HOSTNAME_NUMERIC_TLD, code="numeric_tld")
+    if len(labels[-1]) < 2:
+        # No top-level domain has one character; e-mail addresses are held to the same rule.
+        raise ValidationError(HOSTNAME_SHORT_TLD, code="short_tld")
 
 
 def normalize_domain(value: str) -> str:

@@ -13,7 +13,7 @@ from common import validators as v
     [
         "UMS01.Example.com",
         "ums.example.com",
-        "a.b",
+        "a.bc",
         "xn--bcher-kva.de",
         "UMS.XN--BCHER-KVA.de",
         "ums-01.corp.example.co.uk",
@@ -53,6 +53,7 @@ def test_it_accepts_and_keeps_hostnames_exactly_as_typed(value):
         ("1.2.3", v.HOSTNAME_BAD_IPV4.format(value="1.2.3")),
         ("ums.bücher.de", v.HOSTNAME_NON_ASCII),
         ("fe80::1%eth0", v.HOSTNAME_ZONE),
+        ("ums.example.c", v.HOSTNAME_SHORT_TLD),
         ("ums.xn--zz.example", v.HOSTNAME_BAD_A_LABEL.format(label="xn--zz")),
     ],
 )
@@ -131,7 +132,7 @@ def test_it_refuses_domains_saying_what_is_wrong(value, message):
 
 
 @pytest.mark.parametrize(
-    "value", ["example", "example..com", "xn--zz.com", "exa_mple.com", "example.123"]
+    "value", ["example", "example..com", "xn--zz.com", "exa_mple.com", "example.123", "example.c"]
 )
 def test_it_refuses_invalid_domains(value):
     with pytest.raises(ValidationError) as caught:
