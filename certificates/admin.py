@@ -176,7 +176,13 @@ class CertificateChainAdmin(TenantScopedAdmin):
     add_fieldsets = [(None, {"fields": ["tenant", "name", "target", "upload"]})]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CertificateChain]:
-        return super().get_queryset(request).annotate(_first_expiry=Min("certificates__not_after"))
+        # A GROUP BY query drops Meta.ordering; autocomplete pages need a stable order.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_first_expiry=Min("certificates__not_after"))
+            .order_by(*CertificateChain._meta.ordering)
+        )
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
