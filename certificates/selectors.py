@@ -47,9 +47,3 @@ def chains_expiring_within(
         .select_related("tenant")
         .order_by("first_expiry", "tenant__name", "name")
     )
-
-
-def chains_expired(*, now: dt.datetime | None = None) -> QuerySet[CertificateChain]:
-    """Chains with at least one certificate already past its not-after."""
-    expired = Certificate.objects.filter(chain=OuterRef("pk"), not_after__lt=now or timezone.now())
-    return CertificateChain.objects.filter(Exists(expired))

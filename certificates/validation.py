@@ -34,7 +34,6 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from warnings import catch_warnings, filterwarnings
@@ -163,7 +162,6 @@ def _iso(value: dt.datetime) -> str:
 class _Parsed:
     block: int
     cert: x509.Certificate
-    der: bytes
     fingerprint: str
 
 
@@ -215,10 +213,7 @@ def _load_certificate(der: bytes, block: int, reading: _Reading, what: str = "ce
             )
         )
         return
-    der = cert.public_bytes(serialization.Encoding.DER)
-    reading.certs.append(
-        _Parsed(block, cert, der, cert.fingerprint(hashes.SHA256()).hex(":").upper())
-    )
+    reading.certs.append(_Parsed(block, cert, cert.fingerprint(hashes.SHA256()).hex(":").upper()))
 
 
 def _short(exc: Exception) -> str:
@@ -883,7 +878,3 @@ def _setting(name: str, default: int) -> int:
         return int(getattr(settings, name, default))
     except Exception:  # settings not configured: use the default
         return default
-
-
-def problems_text(problems: Iterable[Problem]) -> list[str]:
-    return [p.message for p in problems]

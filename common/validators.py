@@ -95,15 +95,22 @@ def validate_hostname(value: str) -> str:
             raise ValidationError(HOSTNAME_BAD_IPV4.format(value=value), code="ipv4") from None
         return value
     _check_dns_name(value, hostname=True)
-    for label in value.split("."):
+    bad = _undecodable_a_label(value)
+    if bad is not None:
+        raise ValidationError(HOSTNAME_BAD_A_LABEL.format(label=bad), code="bad_a_label")
+    return value
+
+
+def _undecodable_a_label(name: str) -> str | None:
+    """The first label of ``name`` that claims to be an A-label (xn--) but does not
+    decode as one: not a real internationalised label."""
+    for label in name.split("."):
         if label.lower().startswith("xn--"):
             try:
                 idna.decode(label.lower())
             except idna.IDNAError:
-                raise ValidationError(
-                    HOSTNAME_BAD_A_LABEL.format(label=label), code="bad_a_label"
-                ) from None
-    return value
+                return label
+    return None
 
 
 def _check_dns_name(value: str, *, hostname: bool) -> None:
@@ -157,18 +164,12 @@ def normalize_domain(value: str) -> str:
                 DOMAIN_INVALID.format(value=value, reason=str(exc)), code="idna"
             ) from None
     else:
-        # An ASCII A-label must itself decode, or it is not a real IDN label.
-        for label in candidate.split("."):
-            if label.startswith("xn--"):
-                try:
-                    idna.decode(label)
-                except idna.IDNAError:
-                    raise ValidationError(
-                        DOMAIN_INVALID.format(
-                            value=value, reason=f"'{label}' is not a valid A-label."
-                        ),
-                        code="idna",
-                    ) from None
+        bad = _undecodable_a_label(candidate)
+        if bad is not None:
+            raise ValidationError(
+                DOMAIN_INVALID.format(value=value, reason=f"'{bad}' is not a valid A-label."),
+                code="idna",
+            )
     try:
         _check_dns_name(candidate, hostname=False)
     except ValidationError as exc:

@@ -145,15 +145,28 @@ def unverified_claims(token: object) -> dict[str, Any] | None:
 
     Size-limited before decoding, and never raises, whatever the token holds.
     """
-    if not isinstance(token, str) or not token or len(token) > MAX_ID_TOKEN_BYTES:
-        return None
-    if token.count(".") != 2 or not token.isascii():
+    if not isinstance(token, str) or _shape_error(token) is not None:
         return None
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
         return None
     return claims if isinstance(claims, dict) else None
+
+
+def _shape_error(token: object) -> OIDCError | None:
+    """Why ``token`` cannot be a signed JWT of a sane size, before any decoding; None if it may."""
+    if not isinstance(token, str) or not token:
+        return OIDCError(MALFORMED_TOKEN, "No ID token was given.")
+    if len(token) > MAX_ID_TOKEN_BYTES:
+        return OIDCError(
+            TOKEN_TOO_LARGE, f"The ID token is larger than {MAX_ID_TOKEN_BYTES} bytes."
+        )
+    if token.count(".") != 2 or not token.isascii():
+        return OIDCError(
+            MALFORMED_TOKEN, "The ID token is not a signed JWT (three base64url parts)."
+        )
+    return None
 
 
 #: Time source for claim checks and the refresh limit; tests replace it.
@@ -772,14 +785,9 @@ def validate_id_token(
     present). Raises :class:`OIDCError`; makes no request when the cache is warm, and at
     most the rate-limited JWKS refresh otherwise.
     """
-    if not isinstance(token, str) or not token:
-        raise OIDCError(MALFORMED_TOKEN, "No ID token was given.")
-    if len(token) > MAX_ID_TOKEN_BYTES:
-        raise OIDCError(TOKEN_TOO_LARGE, f"The ID token is larger than {MAX_ID_TOKEN_BYTES} bytes.")
-    if token.count(".") != 2 or not token.isascii():
-        raise OIDCError(
-            MALFORMED_TOKEN, "The ID token is not a signed JWT (three base64url parts)."
-        )
+    shape_error = _shape_error(token)
+    if shape_error is not None:
+        raise shape_error
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -945,12 +953,21 @@ def email_from_claims(
     )
 
 
-def has_email(config: ProviderConfig, claims: Mapping[str, Any]) -> bool:
+def resolve_email(
+    config: ProviderConfig, claims: Mapping[str, Any], *, access_token: str | None
+) -> tuple[str, dict[str, Any] | None]:
+    """The e-mail (see :func:`email_from_claims`) and the UserInfo response it needed.
+
+    UserInfo is asked only when the validated ID-token ``claims`` hold no usable
+    e-mail and there is an ``access_token``; without one, the claims' error stands.
+    """
     try:
-        email_from_claims(config, claims)
+        return email_from_claims(config, claims), None
     except OIDCError:
-        return False
-    return True
+        if access_token is None:
+            raise
+    userinfo = fetch_userinfo(config, access_token=access_token, expected_sub=claims["sub"])
+    return email_from_claims(config, claims, userinfo), userinfo
 
 
 def complete_authentication(
@@ -959,12 +976,10 @@ def complete_authentication(
     """The callback's work in one call: redeem, validate, e-mail (UserInfo if needed)."""
     tokens = redeem_code(config, code=code, code_verifier=code_verifier, redirect_uri=redirect_uri)
     claims = validate_id_token(config, tokens["id_token"], nonce=nonce)
-    userinfo = None
-    if not has_email(config, claims) and isinstance(tokens.get("access_token"), str):
-        userinfo = fetch_userinfo(
-            config, access_token=tokens["access_token"], expected_sub=claims["sub"]
-        )
-    email = email_from_claims(config, claims, userinfo)
+    access_token = tokens.get("access_token")
+    email, _userinfo = resolve_email(
+        config, claims, access_token=access_token if isinstance(access_token, str) else None
+    )
     return Authentication(claims=claims, email=email, tokens=tokens)
 
 

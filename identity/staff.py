@@ -103,15 +103,14 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         self, access_token: str, id_token: str, payload: dict[str, Any]
     ) -> dict[str, Any]:
         """The validated ID-token claims, with ``email`` resolved (UserInfo only if needed)."""
-        userinfo = None
-        if not oidc.has_email(self._config, payload) and access_token:
-            userinfo = oidc.fetch_userinfo(
-                self._config, access_token=access_token, expected_sub=payload["sub"]
-            )
         claims = dict(payload)
         try:
-            claims["email"] = oidc.email_from_claims(self._config, payload, userinfo)
+            claims["email"], userinfo = oidc.resolve_email(
+                self._config, payload, access_token=access_token or None
+            )
         except oidc.OIDCError as exc:
+            if exc.code not in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
+                raise  # UserInfo failed: a refused sign-in, as before (authenticate logs it)
             raise SuspiciousOperation(exc.message) from None
         verified = [
             src.get("email_verified")

@@ -9,9 +9,11 @@ from django.http import HttpRequest
 
 from common.validators import normalize_email
 from tenants import services
-from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin
+from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
 from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
-from tenants.selectors import tenants_for, user_has_role
+
+#: Only a super admin may rename the company account.
+SUPER_ADMIN_ROLES = frozenset({Role.SUPER_ADMIN})
 
 admin.site.site_header = "IGEL OS Onboarding"
 admin.site.site_title = "IGEL OS Onboarding"
@@ -56,11 +58,7 @@ class TenantAdmin(TenantScopedAdmin):
         return request.user.is_superuser
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        if request.user.is_superuser:
-            return True
-        if obj is None:
-            return tenants_for(request.user, roles={Role.SUPER_ADMIN}).exists()
-        return user_has_role(request.user, obj, roles={Role.SUPER_ADMIN})
+        return can_manage(request, SUPER_ADMIN_ROLES, obj)
 
     @admin.display(description="IGEL OS Onboarding", boolean=True)
     def onboarding_status(self, obj: Tenant) -> bool:
@@ -77,9 +75,7 @@ class TenantAdmin(TenantScopedAdmin):
     @admin.action(description="Activate IGEL OS Onboarding")
     def activate_onboarding(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
         for tenant in queryset:
-            if not (
-                request.user.is_superuser or user_has_role(request.user, tenant, roles=OBS_ROLES)
-            ):
+            if not can_manage(request, OBS_ROLES, tenant):
                 self.message_user(
                     request, f"{tenant}: {services.ACTIVATION_ROLE_REQUIRED}", level=messages.ERROR
                 )

@@ -26,13 +26,6 @@ def tenants_for(user, *, roles: Iterable[Role | str]) -> QuerySet[Tenant]:  # ty
     )
 
 
-def user_has_role(user, tenant: Tenant | int | None, *, roles: Iterable[Role | str]) -> bool:  # type: ignore[no-untyped-def]
-    if tenant is None:
-        return bool(getattr(user, "is_superuser", False))
-    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
-    return tenants_for(user, roles=roles).filter(pk=tenant_id).exists()
-
-
 def tenant_lookup(model: type[models.Model]) -> str | None:
     """The ORM path from ``model`` to its Tenant ('' for Tenant itself), or None if unscoped.
 

@@ -58,6 +58,14 @@ def test_an_obs_admin_adds_a_provider_through_the_service(client, bob, acme):
     assert idp.client_secret == "typed-secret" and idp.tenant == acme
 
 
+def test_a_url_typed_without_a_scheme_means_https(client, bob, acme):
+    client.force_login(bob)
+    data = form_data(acme, kind="ping", issuer="auth.ping.example/as", client_secret="s")
+    response = client.post(ADD_URL, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert IdentityProvider.objects.get(name="Corp Entra").issuer == "https://auth.ping.example/as"
+
+
 def test_a_new_provider_needs_a_secret(client, bob, acme):
     client.force_login(bob)
     response = client.post(ADD_URL, form_data(acme))

@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib import admin
-from django.db import models
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tenants.models import Membership
+from certificates.models import Certificate, CertificateChain
+from tenants.models import Membership, Tenant
 from tenants.selectors import tenant_lookup
 from tests import factories
 
@@ -191,3 +193,36 @@ def test_autocomplete_offers_only_the_users_tenants(
     assert response.status_code == 200
     ids = {int(r["id"]) for r in response.json()["results"]}
     assert ids == {getattr(own, target)}, (ids, getattr(foreign, target))
+
+
+@pytest.mark.parametrize("model", scoped_admin_models(), ids=lambda m: m.__name__)
+def test_every_scoped_admin_queryset_keeps_a_stable_order(rf, alice, model):
+    """Autocomplete pages are cut from get_queryset: an annotation must not drop the order."""
+    request = rf.get("/admin/")
+    request.user = alice
+    queryset = admin.site._registry[model].get_queryset(request)
+    assert queryset.ordered, model.__name__
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("persona", ["alice", "operator"])
+@pytest.mark.parametrize(
+    "model", [Tenant, Membership, CertificateChain, Certificate], ids=lambda m: m.__name__
+)
+def test_a_list_page_asks_as_many_queries_for_many_rows_as_for_one(
+    client, request, acme, persona, model
+):
+    client.force_login(request.getfixturevalue(persona))
+    factories.CertificateChainFactory(tenant=acme)
+    factories.MembershipFactory(tenant=acme, user=None, email="one@acme.example")
+    one = _queries(client, _url(model, "changelist"))
+    for n in range(3):
+        factories.CertificateChainFactory(tenant=acme)
+        factories.MembershipFactory(tenant=acme, user=None, email=f"more{n}@acme.example")
+        factories.ActiveTenantFactory(slug=f"more-{n}")
+    assert _queries(client, _url(model, "changelist")) == one

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from identity.models import IdPKind
 from identity.services import KIND_FIELDS, idp_save
-from tenants.selectors import tenant_by_slug
+from tenants.management.shared import one_line, tenant_or_error
 
 # option dest -> model field; the kind decides which are allowed.
 KIND_OPTIONS = {
@@ -71,9 +71,7 @@ class Command(BaseCommand):
         parser.add_argument("--email-claim", help="Claim with the e-mail (default: email).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = tenant_by_slug(options["slug"])
-        if tenant is None:
-            raise CommandError(f"No company account with slug {options['slug']!r}.")
+        tenant = tenant_or_error(options["slug"])
         kind = options["kind"]
         fields: dict[str, Any] = {"kind": kind, "client_id": options["client_id"]}
         for dest, flag in KIND_OPTIONS.items():
@@ -92,7 +90,7 @@ class Command(BaseCommand):
                 tenant=tenant, name=options["name"], client_secret=secret, **fields
             )
         except ValidationError as exc:
-            raise CommandError(_one_line(exc)) from None
+            raise CommandError(one_line(exc)) from None
         verb = "Created" if created else "Updated"
         self.stdout.write(
             self.style.SUCCESS(
@@ -112,9 +110,3 @@ class Command(BaseCommand):
             return getpass.getpass("Client secret (empty keeps the stored one): ").strip() or None
         # One line: a trailing newline from `echo` or a file is not part of the secret.
         return stream.readline().strip() or None
-
-
-def _one_line(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
-    return " ".join(exc.messages)

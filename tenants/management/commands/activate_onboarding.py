@@ -3,8 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.management.commands.create_tenant import _one_line
-from tenants.selectors import tenant_by_slug
+from tenants.management.shared import one_line, tenant_or_error
 from tenants.services import onboarding_activate
 
 
@@ -23,13 +22,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug: str, by: str, **options) -> None:  # type: ignore[no-untyped-def]
-        tenant = tenant_by_slug(slug)
-        if tenant is None:
-            raise CommandError(f"No company account with slug {slug!r}.")
+        tenant = tenant_or_error(slug)
         try:
             activation, created = onboarding_activate(tenant=tenant, by_email=by)
         except ValidationError as exc:
-            raise CommandError(_one_line(exc)) from None
+            raise CommandError(one_line(exc)) from None
         if created:
             self.stdout.write(
                 self.style.SUCCESS(

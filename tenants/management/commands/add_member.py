@@ -3,9 +3,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.management.commands.create_tenant import _one_line
+from tenants.management.shared import one_line, tenant_or_error
 from tenants.models import Role
-from tenants.selectors import tenant_by_slug
 from tenants.services import membership_save
 
 
@@ -18,13 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, choices=[r.value for r in Role])
 
     def handle(self, *args, slug: str, email: str, role: str, **options) -> None:  # type: ignore[no-untyped-def]
-        tenant = tenant_by_slug(slug)
-        if tenant is None:
-            raise CommandError(f"No company account with slug {slug!r}.")
+        tenant = tenant_or_error(slug)
         try:
             membership, created = membership_save(tenant=tenant, email=email, role=role)
         except ValidationError as exc:
-            raise CommandError(_one_line(exc)) from None
+            raise CommandError(one_line(exc)) from None
         verb = "Added" if created else "Updated"
         linked = (
             "linked to an existing account"

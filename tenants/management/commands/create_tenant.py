@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.management.shared import one_line
 from tenants.services import tenant_create
 
 
@@ -17,13 +18,7 @@ class Command(BaseCommand):
         try:
             tenant = tenant_create(slug=slug, name=name)
         except ValidationError as exc:
-            raise CommandError(_one_line(exc)) from None
+            raise CommandError(one_line(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(f"Created company account {tenant.slug!r} ({tenant.name}).")
         )
-
-
-def _one_line(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
-    return " ".join(exc.messages)
