@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -89,8 +90,6 @@ class RouteImportForm(forms.Form):
 
 
 def _max_upload_bytes() -> int:
-    from django.conf import settings
-
     return int(getattr(settings, "ROUTE_IMPORT_MAX_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
 
 

@@ -526,9 +526,7 @@ class DeviceAuthorizeView(DeviceAPIView):
     def post(self, request: Request) -> Response:
         data = self.validate(AuthorizeInputSerializer, _authorize_input(self.read_payload(request)))
         email: str = data["email"]
-        verdict = ratelimit.hit("authorize_email", email.strip().lower())
-        if not verdict.allowed:
-            raise rate_limited(verdict)
+        ratelimit.enforce("authorize_email", email.strip().lower())
         device = data.get("device") or {}
         try:
             started = device_flow.device_authorization_start(

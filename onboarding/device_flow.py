@@ -35,10 +35,11 @@ from onboarding.models import (
 from onboarding.selectors import (
     USER_CODE_ALPHABET,
     USER_CODE_LENGTH,
+    RouteLookup,
     authorization_for_device_code,
     authorization_for_state,
+    chain_fingerprints,
     hash_secret,
-    route_for_email,
     route_lookup,
 )
 
@@ -80,21 +81,37 @@ class SignInUnavailable(Exception):
 def onboarding_answer(route: Route, *, user: str, structure_tag: str) -> dict[str, Any]:
     """The success body of spec section 3: chain as PEM root first, fingerprints alike.
 
-    ``route`` must come from ``route_for_email`` (chain and certificates loaded).
+    ``route`` should come from ``route_lookup`` (its chain loaded with it).
     """
-    chain = route.certificate_chain
     return {
         "onboarding": {
             "display_name": route.display_name,
             "ums_hostname": route.ums_hostname,
             "ums_port": route.ums_port,
             "target": route.target,
-            "root_certificate_chain": chain.pem,
-            "certificate_fingerprints_sha256": [c.sha256 for c in chain.certificates.all()],
+            "root_certificate_chain": route.certificate_chain.pem,
+            "certificate_fingerprints_sha256": chain_fingerprints(route.certificate_chain_id),
             "user": user,
             "structure_tag": structure_tag,
         }
     }
+
+
+def _route_problem(lookup: RouteLookup, *, tenant_id: int, identity_provider_id: int | None) -> str:
+    """Why ``lookup`` gives no route for this sign-in, as an event reason; "" if it does.
+
+    The rule every step after a sign-in applies on top of routing: the route must belong
+    to the tenant the onboarding started in, and name the IdP the user signed in with (an
+    IdP's word about a user its company routes elsewhere is not what it configured).
+    """
+    route = lookup.route
+    if route is None:
+        return lookup.reason
+    if route.tenant_id != tenant_id:
+        return events.REASON_OTHER_TENANT
+    if route.identity_provider_id != identity_provider_id:
+        return events.REASON_OTHER_IDP
+    return ""
 
 
 # --- 1. Start -----------------------------------------------------------------------
@@ -416,24 +433,14 @@ def sign_in_complete(
     email = authentication.email
     lookup = route_lookup(email)
     route = lookup.route
-    if route is None or route.tenant_id != authorization.tenant_id:
+    problem = _route_problem(lookup, tenant_id=authorization.tenant_id, identity_provider_id=idp.pk)
+    if problem or route is None:
         # Said the same way to the user whatever the cause: another company's address
         # (tenant A's e-mail signed in at tenant B's IdP) must not be confirmed as such.
-        reason = events.REASON_OTHER_TENANT if route is not None else events.REASON_NOT_REGISTERED
         _deny(
             authorization,
-            reason=reason,
+            reason=problem if route is not None else events.REASON_NOT_REGISTERED,
             detail=lookup.reason,
-            email=email,
-            client_address=client_address,
-        )
-        return SignInOutcome(SIGN_IN_NOT_REGISTERED, authorization, email)
-    if route.identity_provider_id != idp.pk:
-        # The user's route says they sign in elsewhere; this IdP's word about them is
-        # not what the company configured.
-        _deny(
-            authorization,
-            reason=events.REASON_OTHER_IDP,
             email=email,
             client_address=client_address,
         )
@@ -509,9 +516,7 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
     if authorization.state == State.DENIED:
         return fail(ACCESS_DENIED, authorization.failure_reason or events.REASON_DENIED)
 
-    verdict = ratelimit.hit("token_email", authorization.email)
-    if not verdict.allowed:
-        raise ratelimit.RateLimited(verdict)
+    ratelimit.enforce("token_email", authorization.email)
 
     # Polling rate: the conditional UPDATE on the last poll time makes two concurrent
     # polls of one code see each other (the loser is told to slow down).
@@ -537,12 +542,14 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
 
     # Approved: route the signed-in user again (the mapping may have changed since), then
     # consume the code; only the process whose UPDATE changes the row answers.
-    route = route_for_email(authorization.authenticated_email)
-    if (
-        route is None
-        or route.tenant_id != authorization.tenant_id
-        or route.identity_provider_id != authorization.oidc_identity_provider_id
-    ):
+    lookup = route_lookup(authorization.authenticated_email)
+    route = lookup.route
+    problem = _route_problem(
+        lookup,
+        tenant_id=authorization.tenant_id,
+        identity_provider_id=authorization.oidc_identity_provider_id,
+    )
+    if problem or route is None:
         _deny(
             authorization,
             reason=events.REASON_ROUTE_UNAVAILABLE,
@@ -595,7 +602,7 @@ def _identity_providers_for(token: object) -> list[IdentityProvider]:
     audiences = [a for a in audiences[:MAX_AUDIENCES] if isinstance(a, str) and len(a) <= 255]
     if not isinstance(issuer, str) or not audiences:
         return []
-    candidates = IdentityProvider.objects.select_related("tenant").filter(client_id__in=audiences)
+    candidates = IdentityProvider.objects.filter(client_id__in=audiences)
     return [idp for idp in candidates[:20] if idp.effective_issuer == issuer]
 
 
@@ -640,23 +647,12 @@ def onboarding_lookup(
         except oidc.OIDCError as exc:
             failure = exc
             continue
-        verdict = ratelimit.hit("lookup_email", email)
-        if not verdict.allowed:
-            raise ratelimit.RateLimited(verdict)
+        ratelimit.enforce("lookup_email", email)
         lookup = route_lookup(email)
         route = lookup.route
-        if (
-            route is None
-            or route.tenant_id != idp.tenant_id
-            or route.identity_provider_id != idp.pk
-        ):
-            if route is None:
-                reason = lookup.reason
-            elif route.tenant_id != idp.tenant_id:
-                reason = events.REASON_OTHER_TENANT
-            else:
-                reason = events.REASON_OTHER_IDP
-            record(EventResult.FAILURE, reason, tenant=idp.tenant, email=email)
+        problem = _route_problem(lookup, tenant_id=idp.tenant_id, identity_provider_id=idp.pk)
+        if problem or route is None:
+            record(EventResult.FAILURE, problem, tenant=idp.tenant_id, email=email)
             return LookupOutcome(NO_ROUTE)
         record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=email)
         return LookupOutcome(
@@ -669,7 +665,7 @@ def onboarding_lookup(
         if failure.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL)
         else events.REASON_INVALID_ID_TOKEN,
         detail=f"{failure.code}: {failure.message}",
-        tenant=candidates[0].tenant if len({c.tenant_id for c in candidates}) == 1 else None,
+        tenant=candidates[0].tenant_id if len({c.tenant_id for c in candidates}) == 1 else None,
     )
     return LookupOutcome(INVALID_TOKEN)
 

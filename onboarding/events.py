@@ -12,9 +12,11 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Model
 from django.utils import timezone
 
-from onboarding.models import EventAction, EventResult, OnboardingEvent
+from onboarding.models import EventAction, EventResult, OnboardingEvent, Route
+from tenants.models import Tenant
 
 # Reasons (short codes) beyond the routing ones in ``onboarding.selectors``.
 REASON_INVALID_REQUEST = "invalid_request"
@@ -64,6 +66,11 @@ def _clip(value: object, length: int) -> str:
     return text[:length]
 
 
+def _pk(obj: Model | int | None) -> int | None:
+    """The primary key of a model instance, or the key itself (None stays None)."""
+    return obj if obj is None or isinstance(obj, int) else obj.pk
+
+
 def normalize_address(value: str | None) -> str | None:
     if not value:
         return None
@@ -79,17 +86,18 @@ def record_event(
     result: EventResult | str,
     reason: str = "",
     detail: str = "",
-    tenant: Any = None,
-    route: Any = None,
+    tenant: Tenant | int | None = None,
+    route: Route | int | None = None,
     email: object = "",
     structure_tag: object = "",
     device: DeviceInfo | None = None,
     client_address: str | None = None,
 ) -> OnboardingEvent:
+    """Save one event; ``tenant`` and ``route`` may be instances or primary keys."""
     device = device or DeviceInfo()
     event = OnboardingEvent(
-        tenant=tenant,
-        route=route,
+        tenant_id=_pk(tenant),
+        route_id=_pk(route),
         action=str(action),
         result=str(result),
         reason=_clip(reason, 64),
@@ -114,17 +122,21 @@ def record_for_authorization(
     reason: str = "",
     detail: str = "",
     email: str | None = None,
-    route: Any = None,
+    route: Route | None = None,
     client_address: str | None = None,
 ) -> OnboardingEvent:
-    """An event about one device authorization: its tenant, device and e-mail."""
+    """An event about one device authorization: its tenant, device and e-mail.
+
+    Tenant and route go in by key: loading them only to store their keys would cost
+    the token endpoint a query each on every failed poll.
+    """
     return record_event(
         action=action,
         result=result,
         reason=reason,
         detail=detail,
-        tenant=authorization.tenant,
-        route=route if route is not None else authorization.route,
+        tenant=authorization.tenant_id,
+        route=route if route is not None else authorization.route_id,
         email=email if email is not None else authorization.email,
         structure_tag=authorization.structure_tag,
         device=DeviceInfo.of(authorization),

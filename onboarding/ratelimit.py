@@ -35,7 +35,8 @@ class Verdict:
 
 
 class RateLimited(Exception):
-    """Raised by services that count a limit themselves (e.g. per e-mail after parsing)."""
+    """Raised by :func:`enforce`, for limits counted once the request is parsed (per e-mail);
+    the device API answers it with a 429."""
 
     def __init__(self, verdict: Verdict) -> None:
         super().__init__("rate limited")
@@ -64,6 +65,13 @@ def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdi
         count = 1
     retry_after = max(1, int((window + 1) * period - now))
     return Verdict(allowed=count <= limit, count=count, retry_after=retry_after, limit=limit)
+
+
+def enforce(name: str, identifier: str | None) -> None:
+    """Count one request like :func:`hit`; raise :class:`RateLimited` when over the limit."""
+    verdict = hit(name, identifier)
+    if not verdict.allowed:
+        raise RateLimited(verdict)
 
 
 def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -33,18 +33,18 @@ REASON_TENANT_NOT_ACTIVATED = "tenant_not_activated"
 
 
 def _routes_with_answer_data() -> QuerySet[Route]:
-    # Everything the device's answer and the pages need, loaded with the route: the
-    # tenant, its activation, the IdP, the chain (its normalised ``pem``) and, as the one
-    # further query, the chain's certificates root first for their fingerprints.
-    return Route.objects.select_related(
-        "tenant", "identity_provider", "certificate_chain"
-    ).prefetch_related(
-        Prefetch(
-            "certificate_chain__certificates",
-            queryset=Certificate.objects.order_by("position").only(
-                "id", "chain_id", "position", "sha256"
-            ),
-        )
+    # Everything the device's answer and the pages need, in the route's own query: the
+    # tenant, the IdP and the chain (its normalised ``pem``). The fingerprints are read
+    # by ``chain_fingerprints`` only when an answer is actually given.
+    return Route.objects.select_related("tenant", "identity_provider", "certificate_chain")
+
+
+def chain_fingerprints(chain_id: int) -> list[str]:
+    """The SHA-256 fingerprints of a chain's certificates, root first."""
+    return list(
+        Certificate.objects.filter(chain_id=chain_id)
+        .order_by("position")
+        .values_list("sha256", flat=True)
     )
 
 
@@ -69,8 +69,8 @@ def route_lookup(email: object) -> RouteLookup:
     route means "do not onboard this user", not "send them wherever their domain goes".
     The route must be enabled and its tenant activated.
 
-    Two queries whatever the table sizes: one for the route (both mappings are looked up
-    through their unique ``lower(...)`` indexes in subqueries), one for the certificates.
+    One query whatever the table sizes (both mappings are looked up through their unique
+    ``lower(...)`` indexes in subqueries).
     """
     if not isinstance(email, str):
         return RouteLookup(None, reason=REASON_INVALID_EMAIL)
@@ -133,7 +133,7 @@ def pending_authorization_for_user_code(user_code: object) -> DeviceAuthorizatio
     if code is None:
         return None
     return (
-        DeviceAuthorization.objects.select_related("tenant", "route__identity_provider")
+        DeviceAuthorization.objects.select_related("tenant")
         .filter(
             user_code=code,
             state=DeviceAuthorizationState.PENDING,

@@ -93,14 +93,13 @@ def _entry(
 
 
 def _find(
-    request: HttpRequest, raw_code: object
+    request: HttpRequest, raw_code: object, address: str | None
 ) -> tuple[DeviceAuthorization | None, HttpResponse | None]:
     """The pending authorization for a typed code, or the page to show instead.
 
     Only failed attempts count against the limit, so a user who types the code right
     is never blocked by others on the same network guessing wrong.
     """
-    address = ratelimit.client_address(request)
     verdict = ratelimit.peek("user_code_address", address)
     code = raw_code if isinstance(raw_code, str) else ""
     if not verdict.allowed:
@@ -121,7 +120,9 @@ def device(request: HttpRequest) -> HttpResponse:
     """``verification_uri``: ask for the code; with ``?user_code=`` show the confirmation."""
     if "user_code" not in request.GET:
         return _entry(request)
-    authorization, page = _find(request, request.GET.get("user_code"))
+    authorization, page = _find(
+        request, request.GET.get("user_code"), ratelimit.client_address(request)
+    )
     if page is not None:
         return page
     assert authorization is not None
@@ -152,11 +153,11 @@ def device_confirm(request: HttpRequest) -> HttpResponse:
 
 @csrf_protect
 def _device_confirm(request: HttpRequest) -> HttpResponse:
-    authorization, page = _find(request, request.POST.get("user_code"))
+    address = ratelimit.client_address(request)
+    authorization, page = _find(request, request.POST.get("user_code"), address)
     if page is not None:
         return page
     assert authorization is not None
-    address = ratelimit.client_address(request)
     if request.POST.get("decision") != "approve":
         device_flow.sign_in_reject(authorization, client_address=address)
         return _result(request, REJECTED, status=200)

@@ -41,7 +41,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from certificates.services import chain_files_atomic
-from certificates.validation import ChainReport, inspect_chain_bytes
+from certificates.validation import DEFAULT_MAX_BYTES, ChainReport, inspect_chain_bytes
 from identity.models import IdentityProvider
 from onboarding.bulk.progress import Progress
 from onboarding.bulk.readers import (
@@ -181,7 +181,7 @@ def _basename(name: str) -> str:
 
 
 def _chain_max_bytes() -> int:
-    return int(getattr(settings, "CERTIFICATE_CHAIN_MAX_BYTES", 1024 * 1024))
+    return int(getattr(settings, "CERTIFICATE_CHAIN_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
 def _read_limited(handle: IO[bytes]) -> bytes:
@@ -520,24 +520,17 @@ class _Importer:
                     bad(key, f"must be text, not {_json_type(value)}")
         # CSV cells are text; in JSON the port is a number and the flag true/false.
         strict = self.source.format == "json"
-        if "ums_port" in fields:
-            raw_port = fields["ums_port"][0]
-            port = _as_int(raw_port)
-            if port is None:
-                bad("ums_port", f"{_shown(raw_port)} is not a whole number")
-            elif strict and isinstance(raw_port, str):
-                bad("ums_port", f"{_shown(raw_port)} is text; write the port as a number, unquoted")
+        for key, parse, expected, written in _TYPED_FIELDS:
+            if key not in fields:
+                continue
+            raw = fields[key][0]
+            parsed = parse(raw)
+            if parsed is None:
+                bad(key, f"{_shown(raw)} is not {expected}")
+            elif strict and isinstance(raw, str):
+                bad(key, f"{_shown(raw)} is text; write {written}, unquoted")
             else:
-                values["ums_port"] = port
-        if "enabled" in fields:
-            raw_enabled = fields["enabled"][0]
-            enabled = _as_bool(raw_enabled)
-            if enabled is None:
-                bad("enabled", f"{_shown(raw_enabled)} is not true or false")
-            elif strict and isinstance(raw_enabled, str):
-                bad("enabled", f"{_shown(raw_enabled)} is text; write true or false, unquoted")
-            else:
-                values["enabled"] = enabled
+                values[key] = parsed
         if "identity_provider" in fields:
             idp_name = fields["identity_provider"][0]
             idp = idps.get(idp_name.strip()) if isinstance(idp_name, str) else None
@@ -856,6 +849,13 @@ def _as_bool(value: Any) -> bool | None:
         if text in _FALSE:
             return False
     return None
+
+
+#: Route fields that are not text: (field, parser, what it must be, how to write it in JSON).
+_TYPED_FIELDS: tuple[tuple[str, Callable[[Any], Any], str, str], ...] = (
+    ("ums_port", _as_int, "a whole number", "the port as a number"),
+    ("enabled", _as_bool, "true or false", "true or false"),
+)
 
 
 # --- Entry point ------------------------------------------------------------------------

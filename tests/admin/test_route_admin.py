@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from certificates.models import CertificateChain
+from certificates.validation import inspect_chain_bytes
 from onboarding.models import Route
 from tests import factories, pki
 from tests.tls_server import tls_server
@@ -99,6 +100,23 @@ def test_a_refused_upload_shows_the_block_and_stores_nothing(client, bob, acme):
     errors = response.context["adminform"].form.errors["certificate_file"]
     assert any("3" in e and "key" in e.lower() for e in errors), errors
     assert "PRIVATE KEY-----\nMII" not in response.content.decode()
+    assert not Route.objects.exists() and not CertificateChain.objects.exists()
+    assert _stored_files() == []
+
+
+def test_an_oversized_upload_gets_the_same_verdict_as_every_other_entry_point(
+    client, bob, acme, settings
+):
+    idp = factories.IdentityProviderFactory(tenant=acme)
+    pem = "".join(c.pem for c in reversed(pki.chain(intermediates=1))).encode()
+    settings.CERTIFICATE_CHAIN_MAX_BYTES = len(pem) - 1
+    client.force_login(bob)
+    response = client.post(ADD, _form(acme, idp, certificate_file=_upload(pem)))
+    assert response.status_code == 200
+    expected = inspect_chain_bytes(pem).errors
+    assert [p.code for p in expected] == ["too_large"]
+    errors = response.context["adminform"].form.errors["certificate_file"]
+    assert errors == [expected[0].message]
     assert not Route.objects.exists() and not CertificateChain.objects.exists()
     assert _stored_files() == []
 

@@ -13,8 +13,9 @@ from django.db import transaction
 
 from certificates.models import CertificateChain
 from certificates.services import chain_create
-from identity.models import IdentityProvider
-from onboarding.models import MappedDomain, MappedUser, Route
+from identity.services import idp_create
+from onboarding.models import DEFAULT_UMS_PORT, Target
+from onboarding.services import mapped_domain_add, mapped_user_add, route_create
 from tenants.models import Tenant
 from tenants.services import membership_save, onboarding_activate, tenant_create
 
@@ -64,9 +65,7 @@ class Command(BaseCommand):
         onboarding_activate(tenant=tenant, by_email=demo["members"][0]["email"])
         idps = {}
         for spec in demo["identity_providers"]:
-            idp = IdentityProvider(tenant=tenant, **spec)
-            idp.full_clean()
-            idp.save()
+            idp = idp_create(tenant=tenant, **spec)
             idps[idp.name] = idp
         chains: dict[str, CertificateChain] = {}
         for spec in demo["certificate_chains"]:
@@ -75,24 +74,18 @@ class Command(BaseCommand):
                 tenant=tenant, name=spec["name"], data=path.read_bytes(), filename=path.name
             )
         for spec in demo["routes"]:
-            route = Route(
+            route = route_create(
                 tenant=tenant,
                 display_name=spec["display_name"],
                 ums_hostname=spec["ums_hostname"],
-                ums_port=spec.get("ums_port", 8443),
-                target=spec.get("target", "ums"),
+                ums_port=spec.get("ums_port", DEFAULT_UMS_PORT),
+                target=spec.get("target", Target.UMS),
                 identity_provider=idps[spec["identity_provider"]],
                 certificate_chain=chains[spec["certificate_chain"]],
                 enabled=spec.get("enabled", True),
             )
-            route.full_clean()
-            route.save()
             for email in spec.get("mapped_users", []):
-                mapped = MappedUser(route=route, email=email)
-                mapped.full_clean()
-                mapped.save()
+                mapped_user_add(route=route, email=email)
             for domain in spec.get("mapped_domains", []):
-                mapped_domain = MappedDomain(route=route, domain=domain)
-                mapped_domain.full_clean()
-                mapped_domain.save()
+                mapped_domain_add(route=route, domain=domain)
         return True

@@ -1,0 +1,69 @@
+"""The device endpoints are the hot path: each answer costs a fixed, small number of queries.
+
+The bounds count what each answer needs (routing, the conditional UPDATE, the event
+INSERT, the savepoint around the device-code INSERT); anything more is a lazy load
+or a prefetch that the answer does not use.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from onboarding.models import DeviceAuthorization
+from tests.onboarding.conftest import LOOKUP, confirm, post_json, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def test_starting_onboarding_reads_the_route_once_and_no_certificates(
+    device, acme_route, django_assert_max_num_queries
+):
+    # route, savepoint, INSERT device authorization, release, INSERT event
+    with django_assert_max_num_queries(5):
+        assert device.authorize().status_code == 200
+
+
+def test_a_pending_poll_costs_a_read_and_an_update(device, acme_route, django_assert_num_queries):
+    device.authorize()
+    with django_assert_num_queries(2):
+        assert device.poll().json()["error"] == "authorization_pending"
+
+
+def test_a_successful_poll_loads_the_tenant_only_with_the_route(
+    client, device, acme_route, idp, django_assert_max_num_queries
+):
+    device.authorize()
+    sign_in(client, device)
+    DeviceAuthorization.objects.update(last_polled_at=None)
+    # read, UPDATE last poll, route, fingerprints, UPDATE consumed, INSERT event
+    with django_assert_max_num_queries(6):
+        assert device.poll().status_code == 200
+
+
+def test_a_refused_poll_records_its_event_without_loading_tenant_or_route(
+    client, device, acme_route, django_assert_num_queries
+):
+    device.authorize()
+    confirm(client, device.started["user_code"], decision="reject")
+    DeviceAuthorization.objects.update(last_polled_at=None)
+    with django_assert_num_queries(2):  # read, INSERT event
+        assert device.poll().json()["error"] == "access_denied"
+
+
+def test_a_used_device_code_is_refused_in_two_queries(
+    client, device, acme_route, idp, django_assert_num_queries
+):
+    device.authorize()
+    sign_in(client, device)
+    DeviceAuthorization.objects.update(last_polled_at=None)
+    assert device.poll().status_code == 200
+    with django_assert_num_queries(2):  # read, INSERT event
+        assert device.poll().json()["error"] == "expired_token"
+
+
+def test_a_lookup_costs_the_idp_the_route_its_fingerprints_and_the_event(
+    client, acme_route, idp, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):
+        response = post_json(client, LOOKUP, {"id_token": idp.id_token()})
+    assert response.status_code == 200
