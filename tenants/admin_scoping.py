@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model
 from django.http import Http404, HttpRequest
 
 from tenants.models import OBS_ROLES
@@ -43,6 +46,13 @@ def _allowed_tenant_ids(request: HttpRequest, roles: frozenset) -> set[int]:
     return cache[roles]
 
 
+def _is_relation(model: type[Model], path: str) -> bool:
+    try:
+        return bool(get_fields_from_path(model, path)[-1].is_relation)
+    except (FieldDoesNotExist, NotRelationField):
+        return False
+
+
 class _ScopedFormFields:
     roles: frozenset = OBS_ROLES
 
@@ -66,6 +76,20 @@ class TenantScopedAdmin(_ScopedFormFields, admin.ModelAdmin):
             # autocomplete pages need a stable order.
             queryset = queryset.order_by(*ordering)
         return scope_queryset(queryset, request.user, roles=self.roles)
+
+    def get_list_filter(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """Filters on relations offer only values in this user's rows.
+
+        Django's plain related-field filter lists every row of the related table, so a
+        "company account" or "route" filter would show other companies' names.
+        """
+        filters: list[Any] = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and _is_relation(self.model, entry):
+                filters.append((entry, admin.RelatedOnlyFieldListFilter))
+            else:
+                filters.append(entry)
+        return filters
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):  # type: ignore[no-untyped-def]
         obj = super().get_object(request, object_id, from_field)

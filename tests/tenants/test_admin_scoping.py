@@ -80,6 +80,8 @@ def test_a_member_of_acme_never_reaches_globex_objects(client, request, globex, 
     changelist = client.get(_url(model, "changelist"))
     if changelist.status_code == 200:
         assert foreign not in changelist.context["cl"].queryset
+        # Not even in list filters, search hints or anywhere else on the page.
+        assert globex.name not in changelist.content.decode()
     else:
         assert changelist.status_code == 403
 
