@@ -228,3 +228,16 @@ def test_a_list_page_asks_as_many_queries_for_many_rows_as_for_one(
         factories.MembershipFactory(tenant=acme, user=None, email=f"more{n}@acme.example")
         factories.ActiveTenantFactory(slug=f"more-{n}")
     assert _queries(client, _url(model, "changelist")) == one
+
+
+@pytest.mark.parametrize("model", scoped_admin_models(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("persona", ["alice", "bob", "carol"])
+def test_own_pages_never_mention_another_company(client, request, acme, globex, model, persona):
+    """Add and change pages of one's own objects: choices, inlines and help show no Globex."""
+    foreign = _objects_of(globex)[model]()  # noqa: F841 - exists, must stay invisible
+    own = _objects_of(acme)[model]()
+    client.force_login(request.getfixturevalue(persona))
+    for url in (_url(model, "add"), _url(model, "change", own.pk)):
+        response = client.get(url)
+        if response.status_code == 200:
+            assert globex.name not in response.content.decode(), url
