@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from onboarding.bulk import EXPORT_FORMATS, ChainFiles, export_routes
 from onboarding.management.commands.import_routes import RawOutput
-from tenants.selectors import tenant_by_slug
+from tenants.management.shared import tenant_or_error
 
 
 class Command(BaseCommand):
@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", metavar="DIR", help="Directory to write the export to.")
 
     def handle(self, *args, slug: str, fmt: str, output: str | None, **options) -> None:  # type: ignore[no-untyped-def]
-        tenant = tenant_by_slug(slug)
-        if tenant is None:
-            raise CommandError(f"No company account with slug {slug!r}.")
+        tenant = tenant_or_error(slug)
         if output is None:
             summary = export_routes(tenant=tenant, fmt=fmt, out=RawOutput(self.stdout))  # type: ignore[arg-type]
             # Standard output carries the export itself; the summary goes beside it.

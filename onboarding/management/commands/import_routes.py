@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from onboarding.bulk import ImportSource, StreamProgress, import_routes
-from tenants.selectors import tenant_by_slug
+from tenants.management.shared import tenant_or_error
 
 
 class RawOutput:
@@ -48,9 +48,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug: str, file: str, dry_run: bool, prune: bool, **options) -> None:  # type: ignore[no-untyped-def]
-        tenant = tenant_by_slug(slug)
-        if tenant is None:
-            raise CommandError(f"No company account with slug {slug!r}.")
+        tenant = tenant_or_error(slug)
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"No such file: {file}")
