@@ -54,8 +54,8 @@ PING_HELP = mark_safe(  # noqa: S308 (constant text, no input)
     "PingOne: <em>Applications › Add › OIDC Web App</em>, response type <em>Code</em>, grant "
     "<em>Authorization Code</em>, PKCE <em>S256 required</em>, token endpoint authentication "
     "<em>Client Secret Basic</em> or <em>Post</em>; the issuer is shown on the app's "
-    "<em>Configuration</em> tab (<code>https://auth.pingone.…/&lt;environment ID&gt;/as</code>). "
-    "PingFederate: its base URL. Other providers: the issuer URL from their discovery document."
+    "<em>Configuration</em> tab (<code>https://auth.pingone.…/&lt;environment ID&gt;/as</code>); "
+    "enter it, or just the environment ID. PingFederate: its base URL. Other providers: the issuer URL from their discovery document."
 )
 EXPLICIT_HELP = mark_safe(  # noqa: S308 (constant text, no input)
     "Only for a provider without discovery (<code>/.well-known/openid-configuration</code>): "
@@ -94,7 +94,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
             ("Okta", {"fields": ["okta_domain", "okta_auth_server"], "description": OKTA_HELP}),
             (
                 "Ping Identity or another OpenID Connect provider",
-                {"fields": ["issuer"], "description": PING_HELP},
+                {"fields": ["issuer", "ping_environment_id"], "description": PING_HELP},
             ),
             (
                 "Other OpenID Connect provider without discovery",

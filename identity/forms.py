@@ -44,6 +44,7 @@ class IdentityProviderForm(forms.ModelForm):
             "okta_domain",
             "okta_auth_server",
             "issuer",
+            "ping_environment_id",
             "authorization_endpoint",
             "token_endpoint",
             "jwks_uri",

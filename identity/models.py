@@ -68,6 +68,15 @@ class IdentityProvider(models.Model):
         help_text="Optional: a custom authorization server's ID (such as 'default'). Empty: the org server.",
     )
     # Ping and generic OpenID Connect
+    ping_environment_id = models.CharField(
+        "PingOne environment ID",
+        max_length=36,
+        blank=True,
+        help_text=(
+            "PingOne only, instead of the issuer URL: the environment ID (a GUID) from the app's "
+            "Configuration tab; the issuer is then <PingOne host>/<ID>/as."
+        ),
+    )
     issuer = models.URLField(
         blank=True,
         help_text="Issuer URL. Ping: your PingOne environment's issuer (…/as) or PingFederate's base URL.",
@@ -121,9 +130,22 @@ class IdentityProvider(models.Model):
                     "An authorization server ID has only letters, digits, '-' and '_'."
                 )
         elif self.kind == IdPKind.PING:
-            if not self.issuer:
+            environment = (self.ping_environment_id or "").strip()
+            if self.issuer and environment:
+                errors["ping_environment_id"] = (
+                    "Enter either the issuer URL or the PingOne environment ID, not both."
+                )
+            elif environment:
+                try:
+                    self.ping_environment_id = str(uuid.UUID(environment))
+                except ValueError:
+                    errors["ping_environment_id"] = (
+                        "Enter the PingOne environment ID, a GUID from the app's Configuration tab."
+                    )
+            elif not self.issuer:
                 errors["issuer"] = (
-                    "Enter the issuer URL of your PingOne environment or PingFederate server."
+                    "Enter the issuer URL of your PingOne environment or PingFederate server, "
+                    "or the PingOne environment ID."
                 )
         elif self.kind == IdPKind.OIDC:
             explicit = [self.authorization_endpoint, self.token_endpoint, self.jwks_uri]
@@ -152,6 +174,8 @@ class IdentityProvider(models.Model):
         if self.kind == IdPKind.OKTA:
             base = settings.OKTA_BASE_URL_TEMPLATE.format(domain=self.okta_domain).rstrip("/")
             return f"{base}/oauth2/{self.okta_auth_server}" if self.okta_auth_server else base
+        if self.kind == IdPKind.PING and self.ping_environment_id:
+            return f"{settings.PING_BASE_URL.rstrip('/')}/{self.ping_environment_id}/as"
         return self.issuer
 
     @property

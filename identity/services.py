@@ -27,7 +27,7 @@ SECRET_REQUIRED = (
 KIND_FIELDS: dict[str, frozenset[str]] = {
     IdPKind.ENTRA: frozenset({"entra_tenant_id"}),
     IdPKind.OKTA: frozenset({"okta_domain", "okta_auth_server"}),
-    IdPKind.PING: frozenset({"issuer"}),
+    IdPKind.PING: frozenset({"issuer", "ping_environment_id"}),
     IdPKind.OIDC: frozenset(
         {"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"}
     ),

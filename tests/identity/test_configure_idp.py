@@ -155,6 +155,24 @@ def test_a_generic_provider_can_be_configured_without_discovery(acme):
             "--issuer does not apply to --kind okta",
         ),
         (["--kind", "ping", "--client-id", "c"], "issuer"),
+        (["--kind", "ping", "--client-id", "c", "--ping-environment-id", "env-1"], "GUID"),
+        (
+            [
+                "--kind",
+                "ping",
+                "--client-id",
+                "c",
+                "--issuer",
+                "https://auth.pingone.eu/e/as",
+                "--ping-environment-id",
+                TID,
+            ],
+            "not both",
+        ),
+        (
+            ["--kind", "oidc", "--client-id", "c", "--ping-environment-id", TID],
+            "--ping-environment-id does not apply to --kind oidc",
+        ),
         (
             [
                 "--kind",
@@ -226,3 +244,21 @@ def test_switching_kind_drops_the_old_kinds_fields(acme):
     )
     idp = IdentityProvider.objects.get(name="P")
     assert idp.entra_tenant_id == "" and idp.okta_domain == "acme.okta.com"
+
+
+def test_a_pingone_provider_can_be_named_by_its_environment_id(acme, settings):
+    settings.PING_BASE_URL = "https://auth.pingone.eu"
+    output = run(
+        "acme",
+        "Ping EU",
+        "--kind",
+        "ping",
+        "--client-id",
+        "c",
+        "--ping-environment-id",
+        TID.upper(),
+    )
+    idp = IdentityProvider.objects.get(name="Ping EU")
+    assert idp.ping_environment_id == TID
+    assert idp.effective_issuer == f"https://auth.pingone.eu/{TID}/as"
+    assert idp.effective_issuer in output

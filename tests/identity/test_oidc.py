@@ -77,6 +77,16 @@ def test_an_okta_org_server_issuer_is_the_domain_itself(server, db):
     assert sign_in(oidc.provider_config(idp)).claims["sub"] == "bob"
 
 
+def test_a_pingone_user_signs_in_with_the_provider_named_by_environment_id(server, db):
+    environment = "7b2e1f0a-4c3d-4e5f-8a9b-0c1d2e3f4a5b"
+    server.issuer_path = f"/{environment}/as"
+    server.add_user("pat@acme.example", sub="pat")
+    idp = idp_row(IdPKind.PING, ping_environment_id=environment, issuer="")
+    config = oidc.provider_config(idp)
+    assert config.issuer == f"{server.base_url}/{environment}/as"
+    assert sign_in(config).email == "pat@acme.example"
+
+
 def test_a_ping_user_signs_in_with_client_secret_post(server, db):
     server.issuer_path = "/env-1234/as"
     server.auth_methods = ("client_secret_post",)

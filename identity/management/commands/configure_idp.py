@@ -20,6 +20,7 @@ KIND_OPTIONS = {
     "okta_domain": "--okta-domain",
     "okta_auth_server": "--okta-auth-server",
     "issuer": "--issuer",
+    "ping_environment_id": "--ping-environment-id",
     "authorization_endpoint": "--authorization-endpoint",
     "token_endpoint": "--token-endpoint",
     "jwks_uri": "--jwks-uri",
@@ -57,6 +58,11 @@ class Command(BaseCommand):
             "--okta-auth-server", metavar="ID", help="okta: a custom authorization server's ID."
         )
         parser.add_argument("--issuer", metavar="URL", help="ping, oidc: the issuer URL.")
+        parser.add_argument(
+            "--ping-environment-id",
+            metavar="GUID",
+            help="ping (PingOne), instead of --issuer: the environment ID.",
+        )
         parser.add_argument(
             "--authorization-endpoint", metavar="URL", help="oidc without discovery."
         )
