@@ -490,8 +490,9 @@ def _refresh_jwks(
         return None
     try:
         now = clock()
-        # Refreshes (keys cached) and first fetches (nothing cached) are limited apart:
-        # the first fetch of a cold cache must not delay picking up a rotation.
+        # A cold cache retries a failed first fetch sooner than a refresh; but every
+        # fetch counts toward the refresh limit, so a cold start followed by a flood of
+        # unknown kids still makes at most one JWKS request a minute.
         attempt_key, interval = (
             (key + ":refreshed", JWKS_REFRESH_INTERVAL)
             if cached is not None
@@ -501,6 +502,8 @@ def _refresh_jwks(
         if last is not None and now - last < interval:
             return None
         cache.set(attempt_key, now, timeout=STALE_KEEP_SECONDS)
+        if cached is None:
+            cache.set(key + ":refreshed", now, timeout=STALE_KEEP_SECONDS)
         try:
             keys = fetch_jwks(jwks_uri)
         except OIDCError as exc:

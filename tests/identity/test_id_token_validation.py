@@ -34,10 +34,11 @@ def config(server):
 
 
 @pytest.fixture
-def warm(server, config):
-    """Discovery and JWKS cached, as after the first sign-in."""
+def warm(server, config, clock):
+    """Discovery and JWKS cached a while ago, as after a first sign-in earlier."""
     oidc.validate_id_token(config, server.id_token(nonce=NONCE), nonce=NONCE)
     server.requests.clear()
+    clock.advance(oidc.JWKS_REFRESH_INTERVAL + 1)
     return config
 
 
@@ -125,6 +126,21 @@ def test_concurrent_refreshes_are_single_flight(server, warm):
 
 
 # --- attacks ---------------------------------------------------------------------------
+
+
+def test_a_cold_start_then_an_unknown_kid_flood_fetches_the_jwks_once_that_minute(
+    server, config, clock
+):
+    stranger = server.add_key("RS256", publish=False)
+    for i in range(30):
+        refused(
+            config, server.id_token(key=stranger, header={"kid": f"forged-{i}"}), oidc.UNKNOWN_KEY
+        )
+        clock.advance(1)
+    assert server.jwks_fetches == 1  # the first fetch; no refresh on top within the minute
+    clock.advance(31)
+    refused(config, server.id_token(key=stranger, header={"kid": "forged-late"}), oidc.UNKNOWN_KEY)
+    assert server.jwks_fetches == 2
 
 
 def test_an_unknown_kid_flood_fetches_the_jwks_at_most_once_a_minute(server, warm, clock):
@@ -222,8 +238,8 @@ def test_an_expired_token_is_refused(server, warm):
     refused(warm, server.id_token(iat=now - 900, exp=now - oidc.LEEWAY_SECONDS - 5), oidc.EXPIRED)
 
 
-def test_expiry_tolerates_two_minutes_of_clock_skew(server, warm):
-    now = int(time.time())
+def test_expiry_tolerates_two_minutes_of_clock_skew(server, warm, clock):
+    now = int(clock.now)
     oidc.validate_id_token(warm, server.id_token(iat=now - 900, exp=now - 60))
 
 
