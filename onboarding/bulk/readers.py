@@ -265,6 +265,15 @@ def _delimiter(header_line: str) -> str:
     return ","
 
 
+def _canonical(column: str, value: str) -> str:
+    """How two rows' spellings of one route field are compared: 08443 is 8443, UMS is ums."""
+    if column == "ums_port" and value.isascii() and value.isdigit():
+        return str(int(value))
+    if column in ("target", "enabled"):
+        return value.lower()
+    return value
+
+
 def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Record]:
     """Records of a CSV file: one row per mapping, route columns repeated (or blank) per row.
 
@@ -338,7 +347,7 @@ def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Reco
             known = route.fields.get(column)
             if known is None:
                 route.fields[column] = (value, line)
-            elif known[0] != value:
+            elif _canonical(column, known[0]) != _canonical(column, value):
                 shown = "a different chain" if column == "certificate_chain" else f'"{value}"'
                 before = "" if column == "certificate_chain" else f' "{known[0]}"'
                 yield Issue(

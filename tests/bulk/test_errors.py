@@ -305,3 +305,13 @@ def test_a_file_that_is_not_utf8_is_refused(acme, corp_idp, workdir):
     )
     result = run_command("import_routes", "acme", str(path))
     assert result.failed and "not UTF-8" in result.err
+
+
+def test_rows_spelling_the_same_port_or_target_differently_agree(acme, corp_idp, workdir):
+    errors = csv_errors(
+        workdir,
+        "Berlin UMS,UMS01.Example.com,08443,UMS,Corp Entra,user,a@example.com,",
+        "Berlin UMS,UMS01.Example.com,8443,ums,Corp Entra,user,bob@,",
+    )
+    assert not [e for e in errors if "ums_port" in e or "target:" in e], errors
+    assert any(e.startswith("routes.csv:3: ") and "bob@" in e for e in errors), errors
