@@ -930,12 +930,24 @@ def email_from_claims(
 
     Sources in order: the configured claim in the ID token, then in UserInfo, then
     ``preferred_username`` likewise. An ``email`` claim whose source says
-    ``email_verified: false`` is skipped. The result is lower-cased (domain in A-label form).
+    ``email_verified: false`` is skipped, and so is that same address in any other claim
+    (many IdPs, node-oidc-provider and Keycloak among them, put the user's login, often
+    the very address, in ``preferred_username``: the fallback must not launder an address
+    the IdP just said it has not verified). The result is lower-cased (domain in A-label
+    form).
     """
     sources = [claims] + ([userinfo] if userinfo else [])
     names = [config.email_claim] + (
         ["preferred_username"] if config.email_claim != "preferred_username" else []
     )
+    unverified: set[str] = set()
+    for source in sources:
+        value = source.get("email")
+        if _unverified(source) and isinstance(value, str) and value:
+            try:
+                unverified.add(normalize_email(value.strip()))
+            except ValidationError:
+                pass
     seen_invalid: str | None = None
     for name in names:
         for source in sources:
@@ -945,11 +957,20 @@ def email_from_claims(
             if name == "email" and _unverified(source):
                 continue
             try:
-                return normalize_email(value.strip())
+                email = normalize_email(value.strip())
             except ValidationError:
                 seen_invalid = name
+                continue
+            if email in unverified:
+                continue
+            return email
     if seen_invalid:
         raise OIDCError(INVALID_EMAIL, f"The '{seen_invalid}' claim is not an e-mail address.")
+    if unverified:
+        raise OIDCError(
+            NO_EMAIL,
+            "The IdP says the user's e-mail address is not verified ('email_verified': false).",
+        )
     raise OIDCError(
         NO_EMAIL,
         f"Neither the ID token nor UserInfo has a usable '{config.email_claim}' or 'preferred_username' claim.",

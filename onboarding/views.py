@@ -54,8 +54,8 @@ RESULTS: dict[str, tuple[str, str]] = {
     ),
     device_flow.SIGN_IN_NO_EMAIL: (
         "Your account has no usable e-mail address",
-        "Your identity provider did not tell this service your e-mail address, so the device "
-        "cannot be routed. The device was not connected. Ask your administrator.",
+        "Your identity provider did not tell this service a verified e-mail address, so the "
+        "device cannot be routed. The device was not connected. Ask your administrator.",
     ),
     device_flow.SIGN_IN_FAILED: (
         "Sign-in failed",

@@ -178,6 +178,39 @@ def test_an_email_marked_unverified_is_not_used():
     assert exc.value.code == oidc.NO_EMAIL
 
 
+def test_an_address_marked_unverified_is_not_laundered_through_preferred_username():
+    # node-oidc-provider (and Keycloak) put the login, often the address itself, into
+    # preferred_username; the IdP's "email_verified": false must still win.
+    config = ProviderConfig(issuer="https://idp.example", client_id="c")
+    claims = {
+        "sub": "s",
+        "email": "CEO@acme.example",
+        "email_verified": False,
+        "preferred_username": "ceo@acme.example",
+    }
+    with pytest.raises(OIDCError) as exc:
+        oidc.email_from_claims(config, claims)
+    assert exc.value.code == oidc.NO_EMAIL
+    assert "not verified" in exc.value.message
+    # The same when only UserInfo carries the claims (a conformant IdP's code flow).
+    with pytest.raises(OIDCError) as exc:
+        oidc.email_from_claims(config, {"sub": "s"}, claims)
+    assert exc.value.code == oidc.NO_EMAIL
+
+
+def test_an_unverified_address_in_userinfo_is_not_signed_in_via_preferred_username(server, db):
+    # What node-oidc-provider does by default for the code flow: the ID token carries
+    # only sub; UserInfo has email, email_verified: false and the login.
+    server.id_token_omit = {"email", "preferred_username", "email_verified"}
+    server.add_user("mallory@acme.example", email_verified=False)
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+
+    with pytest.raises(OIDCError) as exc:
+        sign_in(oidc.provider_config(idp))
+    assert exc.value.code == oidc.NO_EMAIL
+    assert server.requests["/userinfo"] == 1
+
+
 def test_a_claim_that_is_not_an_email_is_refused():
     config = ProviderConfig(issuer="https://idp.example", client_id="c")
     with pytest.raises(OIDCError) as exc:

@@ -86,6 +86,20 @@ def test_userinfo_about_another_subject_is_refused(client, device, acme_route, i
     assert device.poll().json()["error"] == "access_denied"
 
 
+def test_an_address_the_idp_says_is_unverified_is_denied(client, device, acme_route, idp):
+    # node-oidc-provider's code flow: sub only in the ID token; UserInfo says the address
+    # is unverified and repeats it as preferred_username (the login).
+    idp.id_token_omit = {"email", "preferred_username", "email_verified"}
+    idp.users["alice@acme.example"].claims["email_verified"] = False
+    device.authorize()
+    page = sign_in(client, device)
+    assert page.status_code == 400
+    assert b"no usable e-mail address" in page.content
+    DeviceAuthorization.objects.update(last_polled_at=None)
+    assert device.poll().json()["error"] == "access_denied"
+    assert idp.requests["/userinfo"] == 1
+
+
 def test_another_user_of_the_same_company_gets_their_own_route(client, device, acme_route, idp):
     idp.add_user("bob@acme.example", sub="bob-sub")
     idp.users.pop("alice@acme.example")  # the IdP signs in its default user, bob

@@ -57,6 +57,26 @@ def test_an_unacceptable_id_token_is_401(client, acme_route, idp, overrides):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_a_conformant_code_flow_id_token_without_the_email_is_401_no_email(client, acme_route, idp):
+    # node-oidc-provider's default: scope claims only in UserInfo, none in the ID token;
+    # the lookup has no access token, so it cannot ask UserInfo (docs/device-api.md).
+    idp.id_token_omit = {"email", "preferred_username", "email_verified"}
+    response = lookup(client, idp.id_token())
+    assert response.status_code == 401
+    assert response.json() == INVALID_TOKEN
+    assert OnboardingEvent.objects.get().reason == "no_email"
+    assert idp.requests["/userinfo"] == 0
+    # With the e-mail asked into the ID token (the claims parameter) it works.
+    idp.id_token_omit = set()
+    assert lookup(client, idp.id_token(email_verified=True)).status_code == 200
+
+
+def test_a_lookup_token_whose_address_is_unverified_is_401(client, acme_route, idp):
+    response = lookup(client, idp.id_token(email_verified=False))
+    assert response.status_code == 401
+    assert OnboardingEvent.objects.get().reason == "no_email"
+
+
 def test_the_token_age_limit_is_a_setting(client, acme_route, idp, settings):
     settings.ONBOARDING_LOOKUP_MAX_TOKEN_AGE = 3600
     token = idp.id_token(iat=int(time.time()) - 1800)
