@@ -225,6 +225,18 @@ class LookupInputSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="An ID token from the tenant's IdP, issued for this service's client ID.",
     )
+    access_token = TextField(
+        max_length=4096,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default="",
+        help_text=(
+            "Optional: the access token issued together with the ID token. Used only when "
+            "the ID token carries no e-mail (as a conformant IdP's code flow may), to read "
+            "it from the IdP's UserInfo endpoint, whose `sub` must equal the ID token's."
+        ),
+    )
     structure_tag = TextField(
         max_length=128, required=False, allow_blank=True, allow_null=True, default=""
     )
@@ -657,6 +669,7 @@ class OnboardingLookupView(DeviceAPIView):
         values = self.validate(LookupInputSerializer, self.read_payload(request))
         outcome = device_flow.onboarding_lookup(
             id_token=values["id_token"],
+            access_token=values.get("access_token") or "",
             structure_tag=values.get("structure_tag") or "",
             client_address=self.client_address,
         )

@@ -613,9 +613,18 @@ class LookupOutcome:
 
 
 def onboarding_lookup(
-    *, id_token: object, structure_tag: str = "", client_address: str | None = None
+    *,
+    id_token: object,
+    access_token: str = "",
+    structure_tag: str = "",
+    client_address: str | None = None,
 ) -> LookupOutcome:
-    """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4)."""
+    """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4).
+
+    ``access_token`` (optional) is used only when the validated ID token has no usable
+    e-mail: UserInfo is then asked, and its ``sub`` must match. It is never used before
+    the ID token itself has passed every check, so it cannot make us call an IdP.
+    """
 
     def record(result: str, reason: str, **kwargs: Any) -> None:
         events.record_event(
@@ -643,7 +652,7 @@ def onboarding_lookup(
             claims = oidc.validate_id_token(
                 config, id_token, max_age_iat=conf.lookup_max_token_age()
             )
-            email = oidc.email_from_claims(config, claims)
+            email, _userinfo = oidc.resolve_email(config, claims, access_token=access_token or None)
         except oidc.OIDCError as exc:
             failure = exc
             continue

@@ -71,6 +71,32 @@ def test_a_conformant_code_flow_id_token_without_the_email_is_401_no_email(clien
     assert lookup(client, idp.id_token(email_verified=True)).status_code == 200
 
 
+def test_an_id_token_without_the_email_is_routed_with_its_access_token(client, acme_route, idp):
+    idp.id_token_omit = {"email", "preferred_username", "email_verified"}
+    access_token = "at-" + "x" * 20
+    idp.access_tokens[access_token] = idp.users["alice@acme.example"]
+    response = lookup(client, idp.id_token(), access_token=access_token)
+    assert response.status_code == 200, response.json()
+    assert response.json()["onboarding"]["user"] == "alice@acme.example"
+    assert idp.requests["/userinfo"] == 1
+
+
+def test_an_access_token_of_another_user_does_not_lend_its_email(client, acme_route, idp):
+    idp.id_token_omit = {"email", "preferred_username", "email_verified"}
+    mallory = idp.add_user("mallory@acme.example", sub="mallory-sub", default=False)
+    idp.access_tokens["at-mallory"] = mallory
+    response = lookup(client, idp.id_token(), access_token="at-mallory")
+    assert response.status_code == 401
+    assert response.json() == INVALID_TOKEN
+
+
+def test_an_access_token_is_not_used_for_a_token_that_fails_validation(client, acme_route, idp):
+    idp.access_tokens["at-alice"] = idp.users["alice@acme.example"]
+    response = lookup(client, idp.id_token(aud="someone-else"), access_token="at-alice")
+    assert response.status_code == 401
+    assert idp.requests["/userinfo"] == 0
+
+
 def test_a_lookup_token_whose_address_is_unverified_is_401(client, acme_route, idp):
     response = lookup(client, idp.id_token(email_verified=False))
     assert response.status_code == 401
