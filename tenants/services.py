@@ -55,10 +55,9 @@ def membership_save(
     """
     email = normalize_email(email)
     existing = Membership.objects.select_for_update().filter(tenant=tenant, email=email).first()
-    touches_super = role == Role.SUPER_ADMIN or (
-        existing is not None and existing.role == Role.SUPER_ADMIN
-    )
-    if by is not None and touches_super and not _is_super_admin(by, tenant):
+    if by is not None and not may_change_role(
+        by, existing or Membership(tenant=tenant, role=""), role
+    ):
         raise ValidationError({"role": SUPER_ADMIN_GRANT_REQUIRED})
     membership = existing or Membership(tenant=tenant, email=email)
     membership.role = role
