@@ -211,8 +211,6 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
                 _users=Count("mapped_users", distinct=True),
                 _domains=Count("mapped_domains", distinct=True),
             )
-            # A GROUP BY query drops Meta.ordering; autocomplete pages need a stable order.
-            .order_by(*(Route._meta.ordering or ()))
         )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
