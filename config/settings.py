@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "mozilla_django_oidc",
     "tenants",
+    "domains",
     "identity",
     "certificates",
     "onboarding",
@@ -213,6 +214,19 @@ CERTIFICATE_EXPIRY_WARNING_DAYS = env.int("CERTIFICATE_EXPIRY_WARNING_DAYS", def
 # handful; judging which signed which is quadratic in the count).
 CERTIFICATE_CHAIN_MAX_CERTIFICATES = env.int("CERTIFICATE_CHAIN_MAX_CERTIFICATES", default=50)
 # Largest route file accepted by the admin's "Import routes" page (the command has no limit).
+# Company domains (spec 2.1): "dns" proves each domain by a TXT record; "off" is for a
+# single-company install, where every domain a tenant maps counts as its own.
+DOMAIN_VERIFICATION = env.str("DOMAIN_VERIFICATION", default="dns")
+if DOMAIN_VERIFICATION not in ("dns", "off"):
+    raise ImproperlyConfigured(
+        f"DOMAIN_VERIFICATION must be 'dns' or 'off', not {DOMAIN_VERIFICATION!r}."
+    )
+# Resolvers asked, "address[:port]" comma-separated (IPv6 as "[address]:port"); empty:
+# the system's (/etc/resolv.conf).
+DOMAIN_VERIFICATION_NAMESERVERS = env.list("DOMAIN_VERIFICATION_NAMESERVERS", default=[])
+DOMAIN_VERIFICATION_GRACE_DAYS = env.int("DOMAIN_VERIFICATION_GRACE_DAYS", default=7)
+DOMAIN_VERIFICATION_TIMEOUT = env.float("DOMAIN_VERIFICATION_TIMEOUT", default=5.0)
+
 ROUTE_IMPORT_MAX_BYTES = env.int("ROUTE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).

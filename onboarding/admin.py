@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
@@ -15,9 +16,69 @@ from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
 
+MAPPING_LISTED_TWICE = "{value} is listed twice on this page."
+
+
+class MappingFormSet(BaseInlineFormSet):
+    """The route page's mapped users or domains, checked by the same rules as every entry point.
+
+    Django checks each row alone (and cannot see the per-account uniqueness, whose
+    ``tenant`` is not a form field), so the page would otherwise answer a duplicate
+    with a database error: here each problem becomes an error on its row.
+    """
+
+    kind: services.MappingKind
+
+    def clean(self) -> None:
+        super().clean()
+        tenant_id = self.instance.tenant_id
+        if not tenant_id:
+            return  # the route form itself has errors; nothing to compare with yet
+        field = self.kind.field
+        rows: dict[str, forms.ModelForm] = {}
+        for form in self.forms:
+            if not form.has_changed() or self._should_delete_form(form) or form.errors:
+                continue
+            value = getattr(form.instance, field, "")
+            if not value:
+                continue
+            if value in rows:
+                form.add_error(field, MAPPING_LISTED_TWICE.format(value=value))
+            else:
+                rows[value] = form
+        if not rows:
+            return
+        tenant = self.instance.tenant
+        kept = [f.instance.pk for f in self.forms if f.instance.pk]
+        problems = services.mapping_taken_here(
+            tenant=tenant, kind=self.kind, values=rows, excluding=kept
+        )
+        problems.update(services.mapping_conflicts(tenant=tenant, kind=self.kind, values=rows))
+        for value, message in problems.items():
+            rows[value].add_error(field, message)
+
+    def save(self, commit: bool = True):  # type: ignore[no-untyped-def]
+        saved = super().save(commit)
+        if commit:
+            services.mappings_claim(
+                tenant=self.instance.tenant,
+                kind=self.kind,
+                values=[getattr(obj, self.kind.field) for obj in saved],
+            )
+        return saved
+
+
+class MappedUserFormSet(MappingFormSet):
+    kind = services.USER_MAPPING
+
+
+class MappedDomainFormSet(MappingFormSet):
+    kind = services.DOMAIN_MAPPING
+
 
 class MappedUserInline(TenantScopedInline, admin.TabularInline):
     model = MappedUser
+    formset = MappedUserFormSet
     extra = 1
     fields = ["email"]
     verbose_name = "mapped user"
@@ -26,6 +87,7 @@ class MappedUserInline(TenantScopedInline, admin.TabularInline):
 
 class MappedDomainInline(TenantScopedInline, admin.TabularInline):
     model = MappedDomain
+    formset = MappedDomainFormSet
     extra = 1
     fields = ["domain"]
     verbose_name = "mapped domain"

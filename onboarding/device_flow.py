@@ -33,6 +33,7 @@ from onboarding.models import (
     Route,
 )
 from onboarding.selectors import (
+    REASON_DOMAIN_UNVERIFIED,
     USER_CODE_ALPHABET,
     USER_CODE_LENGTH,
     RouteLookup,
@@ -112,6 +113,15 @@ def _route_problem(lookup: RouteLookup, *, tenant_id: int, identity_provider_id:
     if route.identity_provider_id != identity_provider_id:
         return events.REASON_OTHER_IDP
     return ""
+
+
+def _sign_in_reason(lookup: RouteLookup, problem: str) -> str:
+    """The event reason when a signed-in address gives no route of the onboarding's tenant."""
+    if lookup.route is not None:
+        return problem
+    if lookup.reason == REASON_DOMAIN_UNVERIFIED:
+        return REASON_DOMAIN_UNVERIFIED
+    return events.REASON_NOT_REGISTERED
 
 
 # --- 1. Start -----------------------------------------------------------------------
@@ -439,7 +449,7 @@ def sign_in_complete(
         # (tenant A's e-mail signed in at tenant B's IdP) must not be confirmed as such.
         _deny(
             authorization,
-            reason=problem if route is not None else events.REASON_NOT_REGISTERED,
+            reason=_sign_in_reason(lookup, problem),
             detail=lookup.reason,
             email=email,
             client_address=client_address,
@@ -592,6 +602,8 @@ def _identity_providers_for(token: object) -> list[IdentityProvider]:
 
     This reads the unverified claims only to choose candidates; the token is validated
     by ``identity.oidc.validate_id_token`` against each candidate's own configuration.
+    (issuer, client ID) is unique across the platform, so there is one candidate per
+    audience at most.
     """
     claims = oidc.unverified_claims(token)
     if claims is None:
@@ -602,14 +614,41 @@ def _identity_providers_for(token: object) -> list[IdentityProvider]:
     audiences = [a for a in audiences[:MAX_AUDIENCES] if isinstance(a, str) and len(a) <= 255]
     if not isinstance(issuer, str) or not audiences:
         return []
-    candidates = IdentityProvider.objects.filter(client_id__in=audiences)
-    return [idp for idp in candidates[:20] if idp.effective_issuer == issuer]
+    candidates = IdentityProvider.objects.select_related("tenant").filter(client_id__in=audiences)
+    return [idp for idp in candidates.order_by("pk")[:20] if idp.effective_issuer == issuer]
 
 
 @dataclass(frozen=True)
 class LookupOutcome:
     error: str = ""
     answer: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """A candidate IdP that accepted the token, and the e-mail it vouches for."""
+
+    idp: IdentityProvider
+    email: str
+
+
+def _validate_with_candidates(
+    candidates: list[IdentityProvider], id_token: str, access_token: str
+) -> tuple[list[_Validated], oidc.OIDCError | None]:
+    validated: list[_Validated] = []
+    failure: oidc.OIDCError | None = None
+    for idp in candidates:
+        config = oidc.provider_config(idp)
+        try:
+            claims = oidc.validate_id_token(
+                config, id_token, max_age_iat=conf.lookup_max_token_age()
+            )
+            email, _userinfo = oidc.resolve_email(config, claims, access_token=access_token or None)
+        except oidc.OIDCError as exc:
+            failure = exc
+            continue
+        validated.append(_Validated(idp, email))
+    return validated, failure
 
 
 def onboarding_lookup(
@@ -620,6 +659,12 @@ def onboarding_lookup(
     client_address: str | None = None,
 ) -> LookupOutcome:
     """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4).
+
+    The answer is the route of the validated address whose own IdP is the one that
+    accepted the token: not the first IdP that validates, so a company that registers
+    an IdP which vouches for other companies' users gets nothing from it. A failure is
+    recorded for the company whose route the address matched (or for nobody), never
+    for the company whose IdP issued the token.
 
     ``access_token`` (optional) is used only when the validated ID token has no usable
     e-mail: UserInfo is then asked, and its ``sub`` must match. It is never used before
@@ -645,38 +690,42 @@ def onboarding_lookup(
         )
         return LookupOutcome(INVALID_TOKEN)
     assert isinstance(id_token, str)
-    failure: oidc.OIDCError | None = None
-    for idp in candidates:
-        config = oidc.provider_config(idp)
-        try:
-            claims = oidc.validate_id_token(
-                config, id_token, max_age_iat=conf.lookup_max_token_age()
-            )
-            email, _userinfo = oidc.resolve_email(config, claims, access_token=access_token or None)
-        except oidc.OIDCError as exc:
-            failure = exc
-            continue
-        ratelimit.enforce("lookup_email", email)
-        lookup = route_lookup(email)
-        route = lookup.route
-        problem = _route_problem(lookup, tenant_id=idp.tenant_id, identity_provider_id=idp.pk)
-        if problem or route is None:
-            record(EventResult.FAILURE, problem, tenant=idp.tenant_id, email=email)
-            return LookupOutcome(NO_ROUTE)
-        record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=email)
-        return LookupOutcome(
-            answer=onboarding_answer(route, user=email, structure_tag=structure_tag)
+    validated, failure = _validate_with_candidates(candidates, id_token, access_token)
+    if not validated:
+        assert failure is not None
+        record(
+            EventResult.FAILURE,
+            events.REASON_NO_EMAIL
+            if failure.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL)
+            else events.REASON_INVALID_ID_TOKEN,
+            detail=f"{failure.code}: {failure.message}",
+            tenant=candidates[0].tenant_id if len({c.tenant_id for c in candidates}) == 1 else None,
         )
-    assert failure is not None
+        return LookupOutcome(INVALID_TOKEN)
+    first_miss: tuple[str, RouteLookup] | None = None
+    for item in validated:
+        ratelimit.enforce("lookup_email", item.email)
+        lookup = route_lookup(item.email)
+        route = lookup.route
+        if route is not None and route.identity_provider_id == item.idp.pk:
+            record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=item.email)
+            return LookupOutcome(
+                answer=onboarding_answer(route, user=item.email, structure_tag=structure_tag)
+            )
+        if first_miss is None:
+            first_miss = (item.email, lookup)
+    assert first_miss is not None
+    email, lookup = first_miss
+    matched = lookup.route or lookup.matched
+    reason = lookup.reason if lookup.route is None else events.REASON_OTHER_IDP
     record(
         EventResult.FAILURE,
-        events.REASON_NO_EMAIL
-        if failure.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL)
-        else events.REASON_INVALID_ID_TOKEN,
-        detail=f"{failure.code}: {failure.message}",
-        tenant=candidates[0].tenant_id if len({c.tenant_id for c in candidates}) == 1 else None,
+        reason,
+        tenant=matched.tenant_id if matched else None,
+        route=matched,
+        email=email,
     )
-    return LookupOutcome(INVALID_TOKEN)
+    return LookupOutcome(NO_ROUTE)
 
 
 def device_authorizations_prune(*, expired_for: datetime.timedelta | None = None) -> int:

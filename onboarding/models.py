@@ -137,10 +137,26 @@ class Route(models.Model):
             raise ValidationError(errors)
 
 
+MAPPING_TENANT_HELP = "The route's company account, kept with the row so uniqueness is per account."
+
+
 class MappedUser(models.Model):
-    """One e-mail address routed to one route; unique across all company accounts."""
+    """One e-mail address routed to one route.
+
+    Unique within a company account here; across accounts ``onboarding.services``
+    decides (spec 2.1): first come, first served, except that the account that verified
+    the address's domain may always map it, since only its rows route there.
+    """
 
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_users")
+    tenant = models.ForeignKey(
+        Tenant,
+        verbose_name="company account",
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+        help_text=MAPPING_TENANT_HELP,
+    )
     email = models.CharField(
         "e-mail address",
         max_length=254,
@@ -154,7 +170,8 @@ class MappedUser(models.Model):
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),
-                name="mapped_user_unique_email",
+                "tenant",
+                name="mapped_user_unique_email_per_tenant",
                 violation_error_message="This e-mail address is already mapped to a route.",
             ),
             models.CheckConstraint(
@@ -166,6 +183,7 @@ class MappedUser(models.Model):
         return self.email
 
     def clean(self) -> None:
+        _take_route_tenant(self)
         try:
             self.email = normalize_email(self.email)
         except ValidationError as exc:
@@ -173,9 +191,20 @@ class MappedUser(models.Model):
 
 
 class MappedDomain(models.Model):
-    """One domain routed to one route: every address of the domain, unless mapped itself."""
+    """One domain routed to one route: every address of the domain, unless mapped itself.
+
+    Unique within a company account; across accounts see :class:`MappedUser`.
+    """
 
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_domains")
+    tenant = models.ForeignKey(
+        Tenant,
+        verbose_name="company account",
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+        help_text=MAPPING_TENANT_HELP,
+    )
     domain = models.CharField(
         max_length=253,
         help_text="Domain that includes all e-mail addresses of this domain, such as example.com.",
@@ -188,7 +217,8 @@ class MappedDomain(models.Model):
         constraints = [
             models.UniqueConstraint(
                 Lower("domain"),
-                name="mapped_domain_unique_domain",
+                "tenant",
+                name="mapped_domain_unique_domain_per_tenant",
                 violation_error_message="This domain is already mapped to a route.",
             ),
             models.CheckConstraint(
@@ -200,10 +230,21 @@ class MappedDomain(models.Model):
         return self.domain
 
     def clean(self) -> None:
+        _take_route_tenant(self)
         try:
             self.domain = normalize_domain(self.domain)
         except ValidationError as exc:
             raise ValidationError({"domain": exc.messages}) from None
+
+
+def _take_route_tenant(mapping: MappedUser | MappedDomain) -> None:
+    """A mapping belongs to its route's company account (a trigger checks it, too)."""
+    try:
+        route = mapping.route
+    except Route.DoesNotExist:
+        return  # the import checks rows before their route exists
+    if route is not None and route.tenant_id:
+        mapping.tenant_id = route.tenant_id
 
 
 class EventAction(models.TextChoices):

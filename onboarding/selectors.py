@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db.models.functions import Length, Lower
 from django.utils import timezone
 
 from certificates.models import Certificate
 from common.validators import email_domain, normalize_email
+from domains.conf import verification_enabled
+from domains.selectors import suffixes, verified_claims, verified_domain_for
 from onboarding.models import (
     DeviceAuthorization,
     DeviceAuthorizationState,
@@ -30,6 +32,7 @@ REASON_INVALID_EMAIL = "invalid_email"
 REASON_NOT_MAPPED = "not_mapped"
 REASON_ROUTE_DISABLED = "route_disabled"
 REASON_TENANT_NOT_ACTIVATED = "tenant_not_activated"
+REASON_DOMAIN_UNVERIFIED = "domain_unverified"
 
 
 def _routes_with_answer_data() -> QuerySet[Route]:
@@ -54,23 +57,60 @@ class RouteLookup:
 
     ``route`` is the answer (None when the address cannot be onboarded); ``matched`` is
     the route its mapping points at even when unusable, so a failure can be recorded
-    for the right company; ``reason`` is a ``REASON_*`` code when ``route`` is None.
+    for the right company; ``reason`` is a ``REASON_*`` code when ``route`` is None;
+    ``domain`` is the verified company domain that let the route serve the address.
     """
 
     route: Route | None
     matched: Route | None = None
     reason: str = ""
+    domain: str = ""
+
+
+def _candidates(email: str, domain: str) -> list[Route]:
+    """Every route an account maps ``email`` or its domain to (a handful at most).
+
+    One query whatever the table sizes: the mappings are found through their
+    ``lower(...)`` indexes, and each route is annotated with whether a user mapping
+    matched, whether its tenant is activated, and the most specific domain its tenant
+    has verified that covers the address (None if none).
+    """
+    users = MappedUser.objects.alias(key=Lower("email")).filter(key=email).order_by()
+    domains = MappedDomain.objects.alias(key=Lower("domain")).filter(key=domain).order_by()
+    verified = (
+        verified_claims()
+        .filter(tenant_id=OuterRef("tenant_id"), domain__in=suffixes(domain))
+        .order_by(Length("domain").desc())
+        .values("domain")[:1]
+    )
+    return list(
+        _routes_with_answer_data()
+        .filter(Q(pk__in=users.values("route_id")) | Q(pk__in=domains.values("route_id")))
+        .annotate(
+            matched_by_user=Exists(users.filter(route_id=OuterRef("pk"))),
+            tenant_activated=Exists(Activation.objects.filter(tenant_id=OuterRef("tenant_id"))),
+            verified_domain=Subquery(verified),
+        )
+        .order_by("pk")
+    )
+
+
+def _best(routes: list[Route]) -> Route:
+    """A user mapping wins over a domain mapping (then the oldest row, to be stable)."""
+    return next((r for r in routes if r.matched_by_user), routes[0])  # type: ignore[attr-defined]
 
 
 def route_lookup(email: object) -> RouteLookup:
-    """Route ``email``: a user mapping wins over a domain mapping.
+    """Route ``email`` (spec 2 and 2.1).
 
-    A user mapping wins even when its route is disabled: an admin who disables a user's
-    route means "do not onboard this user", not "send them wherever their domain goes".
-    The route must be enabled and its tenant activated.
-
-    One query whatever the table sizes (both mappings are looked up through their unique
-    ``lower(...)`` indexes in subqueries).
+    Only rows of the tenant that has verified the address's domain (or a domain it is
+    under) can route it; other accounts' rows for the address are skipped, and if only
+    those exist the answer is ``domain_unverified`` (recorded for the account whose row
+    it was). Among the verifying tenant's rows a user mapping wins over a domain
+    mapping, even when its route is disabled: an admin who disables a user's route
+    means "do not onboard this user", not "send them wherever their domain goes". The
+    route must be enabled and its tenant activated. With ``DOMAIN_VERIFICATION=off``
+    every row counts as verified for its own tenant.
     """
     if not isinstance(email, str):
         return RouteLookup(None, reason=REASON_INVALID_EMAIL)
@@ -79,32 +119,26 @@ def route_lookup(email: object) -> RouteLookup:
     except ValidationError:
         return RouteLookup(None, reason=REASON_INVALID_EMAIL)
     domain = email_domain(email)
-    # Filtering on Lower(...) makes the planner use the unique expression indexes of the
-    # constraints (the stored values are lower-case already, so the result is the same).
-    users = MappedUser.objects.alias(key=Lower("email")).filter(key=email).order_by()
-    domains = MappedDomain.objects.alias(key=Lower("domain")).filter(key=domain).order_by()
-    # ``pk = (scalar subquery) OR pk = (scalar subquery)``: each subquery is evaluated
-    # once through its unique index, then the routes are fetched by primary key.
-    candidates = list(
-        _routes_with_answer_data()
-        .filter(
-            Q(pk=Subquery(users.values("route_id")[:1]))
-            | Q(pk=Subquery(domains.values("route_id")[:1]))
-        )
-        .annotate(
-            matched_by_user=Exists(users.filter(route_id=OuterRef("pk"))),
-            tenant_activated=Exists(Activation.objects.filter(tenant_id=OuterRef("tenant_id"))),
-        )
-        .order_by()
-    )
+    candidates = _candidates(email, domain)
     if not candidates:
         return RouteLookup(None, reason=REASON_NOT_MAPPED)
-    route = next((r for r in candidates if r.matched_by_user), candidates[0])  # type: ignore[attr-defined]
+    if verification_enabled():
+        trusted = [r for r in candidates if r.verified_domain]  # type: ignore[attr-defined]
+        if not trusted:
+            return RouteLookup(None, matched=_best(candidates), reason=REASON_DOMAIN_UNVERIFIED)
+        # One tenant holds any name (domains.services); should two ever, the more
+        # specific claim is the one DNS delegated last.
+        holder = max(trusted, key=lambda r: len(r.verified_domain)).tenant_id  # type: ignore[attr-defined]
+        route = _best([r for r in trusted if r.tenant_id == holder])
+        matched_domain: str = route.verified_domain  # type: ignore[attr-defined]
+    else:
+        route = _best(candidates)
+        matched_domain = domain
     if not route.enabled:
         return RouteLookup(None, matched=route, reason=REASON_ROUTE_DISABLED)
     if not route.tenant_activated:  # type: ignore[attr-defined]
         return RouteLookup(None, matched=route, reason=REASON_TENANT_NOT_ACTIVATED)
-    return RouteLookup(route, matched=route)
+    return RouteLookup(route, matched=route, domain=matched_domain)
 
 
 def route_for_email(email: object) -> Route | None:
@@ -153,3 +187,15 @@ def authorization_for_state(state: str) -> DeviceAuthorization | None:
         .filter(oidc_state_hash=hash_secret(state))
         .first()
     )
+
+
+def company_domain_for(authorization: DeviceAuthorization) -> str:
+    """The company domain that lets the authorization's tenant serve its address.
+
+    Shown on the confirmation page beside the company name (which only the operator
+    sets), so a user sees whose proven domain their device is being routed under.
+    """
+    domain = email_domain(authorization.email)
+    if not verification_enabled():
+        return domain
+    return verified_domain_for(authorization.tenant_id, domain) or ""

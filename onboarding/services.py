@@ -12,15 +12,21 @@ word to the database constraints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import Lower
 
 from certificates.models import CertificateChain
 from certificates.services import ChainRejected, chain_create, chain_replace
 from certificates.validation import inspect_chain_bytes
+from common.validators import email_domain
+from domains import conf as domains_conf
+from domains.selectors import holders
+from domains.services import domains_claim_for_mappings
 from identity.models import IdentityProvider
 from onboarding.models import DEFAULT_UMS_PORT, MappedDomain, MappedUser, Route, Target
 from tenants.models import Tenant
@@ -170,7 +176,9 @@ def mapped_user_build(*, route: Route | None, email: str) -> MappedUser:
     before it writes anything).
     """
     user = MappedUser(route=route, email=email)
-    user.clean_fields(exclude=["route"])
+    if route is not None:
+        user.tenant_id = route.tenant_id
+    user.clean_fields(exclude=["route", "tenant"])
     user.clean()
     return user
 
@@ -178,24 +186,124 @@ def mapped_user_build(*, route: Route | None, email: str) -> MappedUser:
 def mapped_domain_build(*, route: Route | None, domain: str) -> MappedDomain:
     """A validated, unsaved mapped domain (A-label, lower case); uniqueness left out."""
     mapped = MappedDomain(route=route, domain=domain)
-    mapped.clean_fields(exclude=["route"])
+    if route is not None:
+        mapped.tenant_id = route.tenant_id
+    mapped.clean_fields(exclude=["route", "tenant"])
     mapped.clean()
     return mapped
+
+
+# --- Who may map what (spec 2.1) -----------------------------------------------------
+
+MAPPING_DOMAIN_HELD = (
+    '{label} "{value}" is under {domain}, which another company account has verified as '
+    "its own; only that account can route it"
+)
+MAPPING_TAKEN = (
+    '{label} "{value}" is already mapped by another company account; '
+    "it can be mapped here only after they remove it, or once you verify its domain"
+)
+#: Keys per ``IN (...)`` query: below SQLite's historic 999-parameter limit.
+_BATCH = 900
+
+
+@dataclass(frozen=True)
+class MappingKind:
+    name: str
+    label: str
+    model: type[MappedUser] | type[MappedDomain]
+    field: str
+    domain_of: Callable[[str], str]
+
+
+USER_MAPPING = MappingKind("user", "mapped user", MappedUser, "email", email_domain)
+DOMAIN_MAPPING = MappingKind("domain", "mapped domain", MappedDomain, "domain", lambda d: d)
+
+
+def mapping_conflicts(
+    *, tenant: Tenant, kind: MappingKind, values: Iterable[str]
+) -> dict[str, str]:
+    """Which of ``values`` (normalised) ``tenant`` may not map, each with the reason.
+
+    The one rule for the admin, the import and the services: no account may map under a
+    domain another account has verified; otherwise an address or domain is mapped by
+    one account at a time (first come, first served), except that the account that
+    verified its domain may always map it, because only its rows route there. The
+    messages name no other account. Batched, so an import asks a few queries in all.
+    """
+    domain_of = {value: kind.domain_of(value) for value in values}
+    held = holders(domain_of.values()) if domains_conf.verification_enabled() else {}
+    problems: dict[str, str] = {}
+    first_come: list[str] = []
+    for value, domain in domain_of.items():
+        holder = held.get(domain)
+        if holder is None:
+            first_come.append(value)
+        elif holder[0] != tenant.pk:
+            problems[value] = MAPPING_DOMAIN_HELD.format(
+                label=kind.label, value=value, domain=holder[1]
+            )
+    for start in range(0, len(first_come), _BATCH):
+        batch = first_come[start : start + _BATCH]
+        # Filter on lower(...) so the look-up uses the unique expression index.
+        taken = (
+            kind.model.objects.annotate(_key=Lower(kind.field))
+            .filter(_key__in=batch)
+            .exclude(tenant=tenant)
+            .values_list("_key", flat=True)
+        )
+        for value in taken:
+            problems[value] = MAPPING_TAKEN.format(label=kind.label, value=value)
+    return problems
+
+
+MAPPING_TAKEN_HERE = '{label} "{value}" is already mapped to another route of this company account'
+
+
+def mapping_taken_here(
+    *, tenant: Tenant, kind: MappingKind, values: Iterable[str], excluding: Iterable[int] = ()
+) -> dict[str, str]:
+    """Which of ``values`` the tenant maps already (rows ``excluding`` aside), with the message."""
+    wanted = list(values)
+    problems: dict[str, str] = {}
+    for start in range(0, len(wanted), _BATCH):
+        taken = (
+            kind.model.objects.annotate(_key=Lower(kind.field))
+            .filter(tenant=tenant, _key__in=wanted[start : start + _BATCH])
+            .exclude(pk__in=list(excluding))
+            .values_list("_key", flat=True)
+        )
+        for value in taken:
+            problems[value] = MAPPING_TAKEN_HERE.format(label=kind.label, value=value)
+    return problems
+
+
+def mappings_claim(*, tenant: Tenant, kind: MappingKind, values: Iterable[str]) -> None:
+    """Claim (pending) the domains of new mappings that no claim of the tenant covers yet."""
+    domains_claim_for_mappings(tenant=tenant, domains={kind.domain_of(v) for v in values})
+
+
+def _mapping_add(*, route: Route, kind: MappingKind, mapping: MappedUser | MappedDomain) -> None:
+    value = getattr(mapping, kind.field)
+    problem = mapping_conflicts(tenant=route.tenant, kind=kind, values=[value]).get(value)
+    if problem:
+        raise ValidationError({kind.field: problem})
+    mapping.validate_constraints()
+    mapping.save()
+    mappings_claim(tenant=route.tenant, kind=kind, values=[value])
 
 
 @transaction.atomic
 def mapped_user_add(*, route: Route, email: str) -> MappedUser:
     user = mapped_user_build(route=route, email=email)
-    user.validate_constraints()
-    user.save()
+    _mapping_add(route=route, kind=USER_MAPPING, mapping=user)
     return user
 
 
 @transaction.atomic
 def mapped_domain_add(*, route: Route, domain: str) -> MappedDomain:
     mapped = mapped_domain_build(route=route, domain=domain)
-    mapped.validate_constraints()
-    mapped.save()
+    _mapping_add(route=route, kind=DOMAIN_MAPPING, mapping=mapped)
     return mapped
 
 

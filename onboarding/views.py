@@ -21,7 +21,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from onboarding import conf, device_flow, events, ratelimit
 from onboarding.models import DeviceAuthorization
-from onboarding.selectors import pending_authorization_for_user_code
+from onboarding.selectors import company_domain_for, pending_authorization_for_user_code
 
 CODE_INVALID = "This code is not valid or has expired. Check the code shown on the device."
 CODE_TOO_MANY = (
@@ -130,7 +130,11 @@ def device(request: HttpRequest) -> HttpResponse:
         render(
             request,
             "onboarding/device_confirm.html",
-            {"authorization": authorization, "company": authorization.tenant.name},
+            {
+                "authorization": authorization,
+                "company": authorization.tenant.name,
+                "domain": company_domain_for(authorization),
+            },
         )
     )
 

@@ -37,7 +37,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.db.models import Model
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from certificates.services import chain_files_atomic
@@ -55,10 +54,15 @@ from onboarding.bulk.readers import (
 )
 from onboarding.models import MappedDomain, MappedUser, Route, Target
 from onboarding.services import (
+    DOMAIN_MAPPING,
+    USER_MAPPING,
+    MappingKind,
     chain_for_route,
     mapped_domain_build,
     mapped_user_build,
+    mapping_conflicts,
     mapping_validation_message,
+    mappings_claim,
     route_create,
     route_set_chain,
     route_update,
@@ -74,10 +78,6 @@ CHAIN_OUTSIDE = (
 )
 NOT_UTF8 = "the file is not UTF-8 text (save it as CSV UTF-8 or JSON in UTF-8)"
 NOT_UTF8_LINE = "this line is not UTF-8 text (save the file as CSV UTF-8 or JSON in UTF-8)"
-ANOTHER_ACCOUNT = (
-    '{label} "{value}" is already mapped by another company account; '
-    "it can be mapped here only after they remove it"
-)
 DUPLICATE_IN_FILE = '{label} "{value}" is also listed on line {first}{where}'
 WRITE_FAILED = (
     "the database refused the import ({error}); possibly someone changed routes or "
@@ -315,6 +315,7 @@ class _Kind:
     model: type[MappedUser] | type[MappedDomain]
     field: str
     build: Callable[[str], Model]
+    rule: MappingKind
 
 
 def _build_user(value: str) -> Model:
@@ -326,8 +327,8 @@ def _build_domain(value: str) -> Model:
 
 
 _KINDS = {
-    USER: _Kind(USER, "mapped user", MappedUser, "email", _build_user),
-    DOMAIN: _Kind(DOMAIN, "mapped domain", MappedDomain, "domain", _build_domain),
+    USER: _Kind(USER, "mapped user", MappedUser, "email", _build_user, USER_MAPPING),
+    DOMAIN: _Kind(DOMAIN, "mapped domain", MappedDomain, "domain", _build_domain, DOMAIN_MAPPING),
 }
 
 
@@ -681,21 +682,16 @@ class _Importer:
                 changes.moved += 1
                 changes.sample("moved", value)
                 self.to_move[kind.name].append((mine[0], ordinal))
-        # Values the company does not map yet: does another company map them?
-        taken: set[str] = set()
+        # Values the company does not map yet: may it map them (spec 2.1)?
+        problems: dict[str, str] = {}
         for start in range(0, len(outside), LOOKUP_BATCH):
             batch = outside[start : start + LOOKUP_BATCH]
-            # Filter on lower(...) so the lookup uses the unique expression index.
-            taken.update(
-                kind.model.objects.annotate(_key=Lower(kind.field))
-                .filter(_key__in=batch)
-                .values_list("_key", flat=True)
-            )
+            problems.update(mapping_conflicts(tenant=self.tenant, kind=kind.rule, values=batch))
             self.progress.update(start + len(batch))
         for value in outside:
             ordinal, line = in_file[value]
-            if value in taken:
-                self.error(line, ANOTHER_ACCOUNT.format(label=kind.label, value=value))
+            if value in problems:
+                self.error(line, problems[value])
             else:
                 changes.created += 1
                 changes.sample("created", value)
@@ -747,12 +743,20 @@ class _Importer:
                 # constraints still guard against a concurrent writer.
                 manager.bulk_create(
                     [
-                        kind.model(**{"route_id": routes[o].pk, kind.field: v, "created_at": now})
+                        kind.model(
+                            **{
+                                "route_id": routes[o].pk,
+                                "tenant_id": self.tenant.pk,
+                                kind.field: v,
+                                "created_at": now,
+                            }
+                        )
                         for v, o in batch
                     ]
                 )
                 done += len(batch)
                 self.progress.update(done)
+            mappings_claim(tenant=self.tenant, kind=kind.rule, values=[v for v, _o in creations])
         self.progress.finish()
 
     def _write_route(self, plan: _RoutePlan) -> Route:

@@ -216,8 +216,9 @@ def test_a_mapping_another_company_owns_names_neither_company_nor_route(
     acme, corp_idp, globex, workdir
 ):
     theirs = factories.RouteFactory(tenant=globex, display_name="Globex Secret Route")
-    factories.MappedUserFactory(route=theirs, email="shared@example.com")
-    factories.MappedDomainFactory(route=theirs, domain="globex.example")
+    # Mapped first, domains not verified by anyone: first come, first served.
+    factories.MappedUserFactory(route=theirs, email="shared@example.com", verify_domain=False)
+    factories.MappedDomainFactory(route=theirs, domain="globex.example", verify_domain=False)
     errors = csv_errors(
         workdir,
         f"{GOOD},user,ok@example.com,chains/a.pem",
@@ -226,9 +227,9 @@ def test_a_mapping_another_company_owns_names_neither_company_nor_route(
     )
     assert errors == [
         'routes.csv:3: mapped user "shared@example.com" is already mapped by another company '
-        "account; it can be mapped here only after they remove it",
+        "account; it can be mapped here only after they remove it, or once you verify its domain",
         'routes.csv:4: mapped domain "globex.example" is already mapped by another company '
-        "account; it can be mapped here only after they remove it",
+        "account; it can be mapped here only after they remove it, or once you verify its domain",
     ]
     for line in errors:
         assert "globex" not in line.lower().replace('"globex.example"', "")
@@ -315,3 +316,22 @@ def test_rows_spelling_the_same_port_or_target_differently_agree(acme, corp_idp,
     )
     assert not [e for e in errors if "ums_port" in e or "target:" in e], errors
     assert any(e.startswith("routes.csv:3: ") and "bob@" in e for e in errors), errors
+
+
+def test_a_mapping_under_another_companys_verified_domain_is_refused_without_naming_it(
+    acme, corp_idp, globex, workdir
+):
+    factories.VerifiedDomainFactory(tenant=globex, domain="globex.example")
+    errors = csv_errors(
+        workdir,
+        f"{GOOD},user,ok@example.com,chains/a.pem",
+        f"{GOOD},user,ceo@globex.example,chains/a.pem",
+        f"{GOOD},domain,EU.Globex.example,chains/a.pem",
+    )
+    assert errors == [
+        'routes.csv:3: mapped user "ceo@globex.example" is under globex.example, which another '
+        "company account has verified as its own; only that account can route it",
+        'routes.csv:4: mapped domain "eu.globex.example" is under globex.example, which another '
+        "company account has verified as its own; only that account can route it",
+    ]
+    assert all("Globex Inc" not in line for line in errors)

@@ -130,14 +130,15 @@ def test_a_valid_token_of_an_unmapped_user_is_404(client, acme_route, idp):
     assert response.json() == NO_ROUTE
 
 
-def test_another_companys_idp_cannot_vouch_for_acme_users(
+def test_another_companys_idp_cannot_vouch_for_acme_users_and_acme_is_told(
     client, acme_route, globex_route, globex_idp
 ):
     user = globex_idp.add_user("alice@acme.example")
     response = lookup(client, globex_idp.id_token(user=user))
     assert response.status_code == 404
+    # Recorded for the company whose user it is, never in the other company's log.
     event = OnboardingEvent.objects.get()
-    assert (event.reason, event.tenant.slug) == ("other_tenant", "globex")
+    assert (event.reason, event.tenant.slug) == ("other_identity_provider", "acme")
 
 
 @pytest.mark.parametrize("body", [{}, {"id_token": None}, {"id_token": 5}, {"id_token": ["x"]}])

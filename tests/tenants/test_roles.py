@@ -177,6 +177,7 @@ def test_a_mapping_owned_by_another_tenant_is_refused_without_naming_it(client, 
     factories.MappedUserFactory(
         route=factories.RouteFactory(tenant=globex, display_name="Secret Globex UMS"),
         email="taken@example.com",
+        verify_domain=False,
     )
     route = factories.RouteFactory(tenant=acme)
     client.force_login(bob)

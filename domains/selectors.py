@@ -1,0 +1,100 @@
+"""Reads about company domains: who holds an address's domain, which claims cover it.
+
+"Holds" means: has the domain, or a domain it is under, ``verified``. At most one
+tenant holds any name (``domains.services`` refuses a verification that would overlap
+another tenant's), so a holder is a single tenant or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet
+
+from domains import conf
+from domains.models import CompanyDomain, DomainStatus
+
+#: Look-ups are batched so an import of 100,000 mappings asks a few queries, not one each.
+BATCH = 1000
+
+
+def suffixes(domain: str) -> list[str]:
+    """``"a.b.example.com"`` → the name itself and every domain it is under, longest first."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def verified_claims() -> QuerySet[CompanyDomain]:
+    return CompanyDomain.objects.filter(status=DomainStatus.VERIFIED)
+
+
+def holders(domains: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """For each of ``domains`` held by a tenant: (tenant id, the verified claim's domain).
+
+    The most specific verified claim wins when one tenant has several (``b.example.com``
+    and ``example.com``), so the page can show the domain that really matched.
+    """
+    wanted = {d: suffixes(d) for d in set(domains)}
+    names = sorted({s for chain in wanted.values() for s in chain})
+    found: dict[str, int] = {}
+    for start in range(0, len(names), BATCH):
+        found.update(
+            verified_claims()
+            .filter(domain__in=names[start : start + BATCH])
+            .values_list("domain", "tenant_id")
+        )
+    result: dict[str, tuple[int, str]] = {}
+    for domain, chain in wanted.items():
+        claim = next((name for name in chain if name in found), None)
+        if claim is not None:
+            result[domain] = (found[claim], claim)
+    return result
+
+
+def holder(domain: str) -> tuple[int, str] | None:
+    return holders([domain]).get(domain)
+
+
+def verified_domain_for(tenant_id: int, domain: str) -> str | None:
+    """The verified domain of ``tenant_id`` that covers ``domain`` (the most specific), if any."""
+    held = holder(domain)
+    if held is None or held[0] != tenant_id:
+        return None
+    return held[1]
+
+
+def claims_covering(tenant_id: int, domains: Iterable[str]) -> set[str]:
+    """Those of ``domains`` that a claim of the tenant (any status) equals or is above."""
+    wanted = {d: suffixes(d) for d in set(domains)}
+    names = sorted({s for chain in wanted.values() for s in chain})
+    claimed: set[str] = set()
+    for start in range(0, len(names), BATCH):
+        claimed.update(
+            CompanyDomain.objects.filter(
+                tenant_id=tenant_id, domain__in=names[start : start + BATCH]
+            ).values_list("domain", flat=True)
+        )
+    return {d for d, chain in wanted.items() if claimed.intersection(chain)}
+
+
+def routable_for(tenant_id: int, domains: Iterable[str]) -> dict[str, bool]:
+    """Whether the tenant's rows under each domain may route (always, with verification off)."""
+    if not conf.verification_enabled():
+        return dict.fromkeys(domains, True)
+    held = holders(domains)
+    return {d: d in held and held[d][0] == tenant_id for d in domains}
+
+
+def domains_for(tenant_ids: Iterable[int] | None = None) -> QuerySet[CompanyDomain]:
+    claims = CompanyDomain.objects.select_related("tenant").order_by("tenant__slug", "domain")
+    return claims if tenant_ids is None else claims.filter(tenant_id__in=list(tenant_ids))
+
+
+def other_tenant_overlaps(claim: CompanyDomain) -> bool:
+    """Whether another tenant holds ``claim``'s domain, a domain above it, or one below it."""
+    return (
+        verified_claims()
+        .exclude(tenant_id=claim.tenant_id)
+        .filter(Q(domain__in=suffixes(claim.domain)) | Q(domain__endswith="." + claim.domain))
+        .exists()
+    )
