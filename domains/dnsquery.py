@@ -65,7 +65,13 @@ class TxtAnswer:
 
     @property
     def inconclusive(self) -> bool:
+        """Nothing is known about the record: no status may change on this answer."""
         return self.kind in INCONCLUSIVE
+
+    @property
+    def unreachable(self) -> bool:
+        """No resolver could be asked or none answered: the look-up was not made at all."""
+        return self.kind in (TIMEOUT, ERROR)
 
     def describe(self) -> str:
         if self.kind == FOUND:

@@ -8,6 +8,7 @@ another tenant's), so a holder is a single tenant or none.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
@@ -98,3 +99,47 @@ def other_tenant_overlaps(claim: CompanyDomain) -> bool:
         .filter(Q(domain__in=suffixes(claim.domain)) | Q(domain__endswith="." + claim.domain))
         .exists()
     )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whether a tenant's rows under a domain route, and what to do if not (for the admin)."""
+
+    routes: bool
+    message: str
+    #: The tenant's own claim to act on (publish its record, verify it), if any.
+    claim: CompanyDomain | None = None
+
+
+STANDING_OFF = "Routes (domain verification is off on this installation)."
+STANDING_VERIFIED = "Routes: {domain} is verified for this company account."
+STANDING_ELSEWHERE = (
+    "Does not route: {domain} is verified by another company account. Remove this row, "
+    "or ask the platform operator if the domain is yours."
+)
+STANDING_PENDING = "Does not route yet: publish the TXT record for {domain}, then verify it."
+STANDING_SUSPENDED = (
+    "Does not route: {domain} was suspended because its TXT record disappeared. Publish it "
+    "again, then verify it."
+)
+STANDING_UNCLAIMED = "Does not route: claim {domain} under Company domains and verify it."
+
+
+def standing(tenant_id: int, domain: str) -> Standing:
+    """Why the tenant's mappings under ``domain`` route or do not (spec 2.1, for the admin)."""
+    if not conf.verification_enabled():
+        return Standing(True, STANDING_OFF)
+    held = holder(domain)
+    if held is not None:
+        if held[0] == tenant_id:
+            return Standing(True, STANDING_VERIFIED.format(domain=held[1]))
+        return Standing(False, STANDING_ELSEWHERE.format(domain=held[1]))
+    own = (
+        CompanyDomain.objects.filter(tenant_id=tenant_id, domain__in=suffixes(domain))
+        .order_by("-status")  # suspended before pending: the more telling one
+        .first()
+    )
+    if own is None:
+        return Standing(False, STANDING_UNCLAIMED.format(domain=domain))
+    template = STANDING_SUSPENDED if own.status == DomainStatus.SUSPENDED else STANDING_PENDING
+    return Standing(False, template.format(domain=own.domain), own)

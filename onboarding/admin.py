@@ -6,10 +6,13 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from certificates.probe import probe_chain
 from certificates.validation import inspect_chain_bytes
+from common.validators import email_domain
+from domains.selectors import standing as domain_standing
 from onboarding import services
 from onboarding.admin_bulk import RouteBulkAdminMixin
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
@@ -76,20 +79,55 @@ class MappedDomainFormSet(MappingFormSet):
     kind = services.DOMAIN_MAPPING
 
 
-class MappedUserInline(TenantScopedInline, admin.TabularInline):
+def _standing_html(tenant_id: int, domain: str) -> str:
+    standing = domain_standing(tenant_id, domain)
+    colour = "#2e7d32" if standing.routes else "#b00020"
+    if standing.claim is None:
+        return format_html("<span style='color:{}'>{}</span>", colour, standing.message)
+    link = reverse("admin:domains_companydomain_change", args=[standing.claim.pk])
+    return format_html(
+        "<span style='color:{}'>{}</span> <a href='{}'>Show the record</a>",
+        colour,
+        standing.message,
+        link,
+    )
+
+
+class _RoutingStatusInline(TenantScopedInline, admin.TabularInline):
+    readonly_fields = ["routing"]
+
+    def _domain(self, obj: MappedUser | MappedDomain) -> str:
+        raise NotImplementedError
+
+    @admin.display(description="Can it route?")
+    def routing(self, obj: MappedUser | MappedDomain) -> str:
+        if not obj.pk:
+            return "—"
+        return _standing_html(obj.tenant_id, self._domain(obj))
+
+
+class MappedUserInline(_RoutingStatusInline):
     model = MappedUser
     formset = MappedUserFormSet
     extra = 1
-    fields = ["email"]
+    fields = ["email", "routing"]
+
+    def _domain(self, obj: MappedUser | MappedDomain) -> str:
+        return email_domain(obj.email)  # type: ignore[union-attr]
+
     verbose_name = "mapped user"
     verbose_name_plural = "Mapped Users — individual users routed to this UMS"
 
 
-class MappedDomainInline(TenantScopedInline, admin.TabularInline):
+class MappedDomainInline(_RoutingStatusInline):
     model = MappedDomain
     formset = MappedDomainFormSet
     extra = 1
-    fields = ["domain"]
+    fields = ["domain", "routing"]
+
+    def _domain(self, obj: MappedUser | MappedDomain) -> str:
+        return obj.domain  # type: ignore[union-attr]
+
     verbose_name = "mapped domain"
     verbose_name_plural = "Mapped Domains — all e-mail addresses of these domains"
 
@@ -318,13 +356,23 @@ class _MappingAdmin(TenantScopedAdmin):
 
 @admin.register(MappedUser)
 class MappedUserAdmin(_MappingAdmin):
-    list_display = ["email", "route", "tenant"]
+    list_display = ["email", "route", "tenant", "routing"]
+
+    @admin.display(description="Can it route?")
+    def routing(self, obj: MappedUser) -> str:
+        return _standing_html(obj.tenant_id, email_domain(obj.email))
+
     search_fields = ["email", "route__display_name"]
 
 
 @admin.register(MappedDomain)
 class MappedDomainAdmin(_MappingAdmin):
-    list_display = ["domain", "route", "tenant"]
+    list_display = ["domain", "route", "tenant", "routing"]
+
+    @admin.display(description="Can it route?")
+    def routing(self, obj: MappedDomain) -> str:
+        return _standing_html(obj.tenant_id, obj.domain)
+
     search_fields = ["domain", "route__display_name"]
 
 

@@ -12,7 +12,7 @@ from tenants import services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
 from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
 
-#: Only a super admin may rename the company account.
+#: Roles that may open the company account's change page (the name is the operator's).
 SUPER_ADMIN_ROLES = frozenset({Role.SUPER_ADMIN})
 
 admin.site.site_header = "IGEL OS Onboarding"
@@ -37,7 +37,7 @@ class ActivatedFilter(admin.SimpleListFilter):
 
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
-    """Every member sees their company account; only super admins may rename it."""
+    """Every member sees their company account; only the platform operator may rename it."""
 
     roles = ALL_ROLES
     list_display = ["name", "slug", "onboarding_status", "activated_by", "activated_at"]
@@ -49,6 +49,10 @@ class TenantAdmin(TenantScopedAdmin):
         return super().get_queryset(request).select_related("activation")
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # The name is what the device confirmation page shows end users: only the
+        # platform operator sets it, so no company can pose as another (spec 2.1).
+        if not request.user.is_superuser:
+            return ["slug", "name"]
         return ["slug"] if obj else []
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -38,6 +38,7 @@ def _objects_of(tenant) -> dict[type[models.Model], Callable[[], models.Model]]:
 
 def _extra_objects(tenant, route):
     from certificates.models import Certificate, CertificateChain
+    from domains.models import CompanyDomain
     from identity.models import IdentityProvider
     from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
     from tenants.models import Activation
@@ -51,6 +52,7 @@ def _extra_objects(tenant, route):
         MappedUser: lambda: factories.MappedUserFactory(route=route()),
         MappedDomain: lambda: factories.MappedDomainFactory(route=route()),
         OnboardingEvent: lambda: factories.OnboardingEventFactory(tenant=tenant),
+        CompanyDomain: lambda: factories.CompanyDomainFactory(tenant=tenant),
     }
     made.update(getattr(factories, "EXTRA_TENANT_OBJECTS", lambda t, r: {})(tenant, route))
     return made
