@@ -53,10 +53,10 @@ class CompanyDomainAdmin(TenantScopedAdmin):
         "evidence",
     ]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["tenant", "domain"] if obj is None else ["tenant", "domain", *self.readonly_fields]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # A claim's domain and token never change: a new domain is a new claim.
         return [] if obj is None else ["tenant", "domain", *self.readonly_fields]
 

@@ -40,7 +40,8 @@ class MappingFormSet(BaseInlineFormSet):
         field = self.kind.field
         rows: dict[str, forms.ModelForm] = {}
         for form in self.forms:
-            if not form.has_changed() or self._should_delete_form(form) or form.errors:
+            deleted = self.can_delete and form.cleaned_data.get("DELETE", False)
+            if not form.has_changed() or deleted or form.errors:
                 continue
             value = getattr(form.instance, field, "")
             if not value:
