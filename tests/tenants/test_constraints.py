@@ -8,14 +8,17 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from domains.models import CompanyDomain
 from onboarding.models import MappedDomain, MappedUser, Route
 from tenants.models import Activation, Membership
 from tests.factories import (
     CertificateChainFactory,
+    CompanyDomainFactory,
     IdentityProviderFactory,
     MappedDomainFactory,
     MappedUserFactory,
     RouteFactory,
+    VerifiedDomainFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -30,19 +33,67 @@ def _violates(fn) -> bool:
     return False
 
 
-def test_an_e_mail_can_be_mapped_only_once_across_all_tenants_whatever_its_case(acme, globex):
+def test_an_e_mail_is_mapped_once_per_tenant_whatever_its_case(acme):
+    MappedUserFactory(route=RouteFactory(tenant=acme), email="alice@example.com")
+    other = RouteFactory(tenant=acme)
+    assert _violates(
+        lambda: MappedUser.objects.create(route=other, tenant=acme, email="alice@example.com")
+    )
+    # Stored lowercase is also enforced, so a mixed-case duplicate cannot slip past.
+    assert _violates(
+        lambda: MappedUser.objects.create(route=other, tenant=acme, email="ALICE@example.com")
+    )
+
+
+def test_a_domain_is_mapped_once_per_tenant(acme):
+    MappedDomainFactory(route=RouteFactory(tenant=acme), domain="example.com")
+    other = RouteFactory(tenant=acme)
+    assert _violates(
+        lambda: MappedDomain.objects.create(route=other, tenant=acme, domain="example.com")
+    )
+    assert _violates(
+        lambda: MappedDomain.objects.create(route=other, tenant=acme, domain="Example.com")
+    )
+
+
+def test_two_tenants_may_hold_rows_for_one_address_since_routing_decides_by_domain(acme, globex):
+    # Spec 2.1: a row saved before another company verified the domain stays (and no
+    # longer routes), so the verifying company must be able to map the address too.
     MappedUserFactory(route=RouteFactory(tenant=acme), email="alice@example.com")
     other = RouteFactory(tenant=globex)
-    assert _violates(lambda: MappedUser.objects.create(route=other, email="alice@example.com"))
-    # Stored lowercase is also enforced, so a mixed-case duplicate cannot slip past.
-    assert _violates(lambda: MappedUser.objects.create(route=other, email="ALICE@example.com"))
+    assert not _violates(
+        lambda: MappedUser.objects.create(route=other, tenant=globex, email="alice@example.com")
+    )
 
 
-def test_a_domain_can_be_mapped_only_once_across_all_tenants(acme, globex):
-    MappedDomainFactory(route=RouteFactory(tenant=acme), domain="example.com")
-    other = RouteFactory(tenant=globex)
-    assert _violates(lambda: MappedDomain.objects.create(route=other, domain="example.com"))
-    assert _violates(lambda: MappedDomain.objects.create(route=other, domain="Example.com"))
+@pytest.mark.parametrize("model", [MappedUser, MappedDomain])
+def test_a_mapping_always_belongs_to_its_routes_tenant(acme, globex, model):
+    route = RouteFactory(tenant=acme)
+    value = {"email": "x@example.com"} if model is MappedUser else {"domain": "example.com"}
+    assert _violates(lambda: model.objects.create(route=route, tenant=globex, **value))
+    row = model.objects.create(route=route, tenant=acme, **value)
+    assert _violates(lambda: model.objects.filter(pk=row.pk).update(tenant=globex))
+
+
+def test_a_domain_is_verified_by_one_tenant_at_a_time(acme, globex):
+    VerifiedDomainFactory(tenant=acme, domain="acme.example")
+    assert _violates(lambda: VerifiedDomainFactory(tenant=globex, domain="acme.example"))
+    # Pending claims of several tenants may coexist.
+    CompanyDomainFactory(tenant=globex, domain="acme.example")
+
+
+def test_a_company_domain_is_stored_lower_case(acme):
+    assert _violates(lambda: CompanyDomain.objects.create(tenant=acme, domain="Acme.example"))
+
+
+def test_an_issuer_and_client_id_pair_is_registered_once_across_tenants(acme, globex):
+    IdentityProviderFactory(tenant=acme, issuer="https://idp.example", client_id="app")
+    assert _violates(
+        lambda: IdentityProviderFactory(
+            tenant=globex, issuer="https://idp.example", client_id="app"
+        )
+    )
+    IdentityProviderFactory(tenant=globex, issuer="https://idp.example", client_id="other-app")
 
 
 @pytest.mark.parametrize("port", [0, 65536, 100000])
