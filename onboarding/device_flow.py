@@ -691,12 +691,12 @@ def onboarding_lookup(
         if problem or route is None:
             record(EventResult.FAILURE, problem, tenant=idp.tenant_id, email=email)
             return LookupOutcome(NO_ROUTE)
-        record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=email)
-        return LookupOutcome(
-            answer=onboarding_answer(
-                route, user=email, structure_tag=structure_tag, identity_provider=idp
-            )
+        # Signed first: a signing failure is a 500, not a success event without an answer.
+        answer = onboarding_answer(
+            route, user=email, structure_tag=structure_tag, identity_provider=idp
         )
+        record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=email)
+        return LookupOutcome(answer=answer)
     assert failure is not None
     record(
         EventResult.FAILURE,

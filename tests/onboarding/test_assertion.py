@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from onboarding import assertion
 from onboarding.events import DeviceInfo
-from onboarding.models import DeviceAuthorization
+from onboarding.models import DeviceAuthorization, OnboardingEvent
 from tests.onboarding.conftest import LOOKUP, post_json, sign_in
 from tests.pki import ec_key, issue, rsa_key
 
@@ -244,6 +244,14 @@ def test_a_failed_signature_leaves_the_device_code_usable(
     settings.ONBOARDING_SIGNING_KEYS = key_pem(ec_key())
     DeviceAuthorization.objects.update(last_polled_at=None)
     assert device.poll().status_code == 200
+
+
+def test_a_lookup_that_cannot_sign_records_no_success(client, acme_route, idp, settings):
+    settings.ONBOARDING_SIGNING_KEYS = ""
+    settings.ONBOARDING_DEVELOPMENT_KEY_FILE = None
+    response = post_json(client, LOOKUP, {"id_token": idp.id_token()})
+    assert (response.status_code, response.json()["error"]) == (500, "server_error")
+    assert not OnboardingEvent.objects.filter(result="success").exists()
 
 
 def test_an_assertion_from_an_earlier_time_is_expired(acme_route):
