@@ -102,8 +102,10 @@ def public_jwk_members(
         key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) else key
     )
     if isinstance(public, ec.EllipticCurvePublicKey):
+        if not isinstance(public.curve, ec.SECP256R1):
+            raise ValueError(f"Only P-256 keys are published, not {public.curve.name}.")
         numbers = public.public_numbers()
-        size = (public.curve.key_size + 7) // 8  # coordinates keep their leading zeros
+        size = 32  # coordinates keep their leading zeros (RFC 7518 section 6.2.1.2)
         return {
             "kty": "EC",
             "crv": "P-256",
