@@ -236,6 +236,32 @@ ONBOARDING_SIGN_IN_TIMEOUT = env.int("ONBOARDING_SIGN_IN_TIMEOUT", default=600)
 # Oldest ``iat`` accepted by /api/v1/onboarding/lookup (seconds).
 ONBOARDING_LOOKUP_MAX_TOKEN_AGE = env.int("ONBOARDING_LOOKUP_MAX_TOKEN_AGE", default=600)
 
+# The onboarding assertion (the token endpoint's access_token, a JWT this service signs):
+# PEM private keys, EC P-256 (ES256) or RSA >= 2048 bits (RS256), several concatenated for
+# a rotation: the first signs, all are published at /.well-known/jwks.json. A "\n" in the
+# variable stands for a line break (one-line environments). See onboarding/assertion.py.
+ONBOARDING_SIGNING_KEYS = env.str("ONBOARDING_SIGNING_KEYS", default="", multiline=True)
+if not ONBOARDING_SIGNING_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "ONBOARDING_SIGNING_KEYS is not set. With DEBUG=False it must be given as "
+        "ONBOARDING_SIGNING_KEYS or ONBOARDING_SIGNING_KEYS_FILE (PEM private keys; "
+        "e.g. openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256)."
+    )
+# Development only (None in production, where no key is ever generated): the file holding
+# the key generated on first use when no keys are configured, next to the SQLite database
+# so every process of this checkout (runserver, its reloads, manage.py) signs alike.
+ONBOARDING_DEVELOPMENT_KEY_FILE = (
+    env.path("ONBOARDING_DEVELOPMENT_KEY_FILE", default=BASE_DIR / "dev-signing-key.pem")
+    if DEBUG
+    else None
+)
+# Lifetime of an assertion (seconds): long enough for the device to reach its UMS right
+# after onboarding, short enough that a copied one is soon worthless.
+ONBOARDING_ASSERTION_LIFETIME = env.int("ONBOARDING_ASSERTION_LIFETIME", default=600)
+# How long clients may cache /.well-known/jwks.json and the metadata (seconds); a new key
+# should be published (second in the list) at least this long before it signs.
+ONBOARDING_JWKS_MAX_AGE = env.int("ONBOARDING_JWKS_MAX_AGE", default=3600)
+
 
 def _rate_limits(raw: str) -> dict[str, tuple[int, int]]:
     """``name=COUNT/SECONDS,...`` → overrides of onboarding.conf.DEFAULT_RATE_LIMITS."""

@@ -257,6 +257,21 @@ class OnboardingSerializer(serializers.Serializer):
 
 
 class OnboardingAnswerSerializer(serializers.Serializer):
+    """An RFC 6749 section 5.1 token response around the route, so OAuth clients accept it."""
+
+    access_token = serializers.CharField(
+        help_text=(
+            "The onboarding assertion: a JWT signed by this service (ES256 or RS256, `kid` "
+            "from /.well-known/jwks.json) stating who was onboarded to which UMS. Claims: "
+            "`iss` (this service), `sub` (the user's e-mail), `aud` (the UMS hostname), `iat`, "
+            "`exp`, `jti`, `tenant`, `display_name`, `ums_port`, `target`, "
+            "`certificate_fingerprints_sha256` (root first), `device` (`hostname`, `serial`, "
+            "`model`, `os_version`), `structure_tag`, `idp` (issuer of the IdP that "
+            "authenticated the user). Present it to the UMS; see docs/ums-verification.md."
+        )
+    )
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    expires_in = serializers.IntegerField(help_text="Seconds until the assertion expires.")
     onboarding = OnboardingSerializer()
 
 
@@ -318,6 +333,9 @@ _COMMON_ERRORS = {
 }
 
 _EXAMPLE_ANSWER = {
+    "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6Ii4uLiIsInR5cCI6Im9uYm9hcmRpbmcrand0In0.eyJ...",
+    "token_type": "Bearer",
+    "expires_in": 600,
     "onboarding": {
         "display_name": "Berlin UMS",
         "ums_hostname": "UMS01.Example.com",
@@ -327,7 +345,7 @@ _EXAMPLE_ANSWER = {
         "certificate_fingerprints_sha256": ["AB:CD:EF:..."],
         "user": "user@example.com",
         "structure_tag": "berlin/floor-2",
-    }
+    },
 }
 
 
@@ -496,7 +514,9 @@ class DeviceAuthorizeView(DeviceAPIView):
         summary="Start onboarding a device (RFC 8628 device authorization request)",
         description=(
             "The device sends its user's e-mail; the answer carries the codes to show the user. "
-            "Any e-mail that cannot be onboarded gets the same 400 answer, whatever the reason."
+            "Any e-mail that cannot be onboarded gets the same 400 answer, whatever the reason. "
+            "`client_id` and `scope`, which OAuth client libraries send, are accepted and ignored: "
+            "the device is not a registered client and the answer has one fixed scope."
         ),
         request={
             "application/json": AuthorizeInputSerializer,
@@ -575,7 +595,9 @@ class DeviceTokenView(DeviceAPIView):
             "Poll no faster than `interval` seconds. Answers 400 with `authorization_pending` until "
             "the user has signed in, `slow_down` when polled too fast (the interval grows by 5 s), "
             "`access_denied` when the user failed or has no route, `expired_token` when the code "
-            "expired or was already used; 200 once with the route."
+            "expired or was already used; 200 once with the route. The 200 is an RFC 6749 "
+            "token response (`access_token`, `token_type`, `expires_in`) beside `onboarding`, so "
+            "standard RFC 8628 clients complete; `client_id` and `scope` are accepted and ignored."
         ),
         request={
             "application/json": TokenInputSerializer,
@@ -627,7 +649,8 @@ class OnboardingLookupView(DeviceAPIView):
         summary="Look up the route with an ID token the device obtained itself",
         description=(
             "The ID token is validated against the identity provider whose issuer and client ID it "
-            "names (signature, iss, aud, exp, Entra tid; issued at most 10 minutes ago)."
+            "names (signature, iss, aud, exp, Entra tid; issued at most 10 minutes ago). The 200 "
+            "is the same token response as the token endpoint's, with its onboarding assertion."
         ),
         request={
             "application/json": LookupInputSerializer,

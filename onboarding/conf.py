@@ -81,3 +81,13 @@ def redirect_uri() -> str:
 
 def verification_uri() -> str:
     return base_url() + "/device"
+
+
+def assertion_lifetime() -> int:
+    """Seconds an onboarding assertion is valid (its ``exp`` - ``iat``, the ``expires_in``)."""
+    return int(settings.ONBOARDING_ASSERTION_LIFETIME)
+
+
+def jwks_max_age() -> int:
+    """Seconds clients may cache the published keys and the server metadata."""
+    return int(settings.ONBOARDING_JWKS_MAX_AGE)

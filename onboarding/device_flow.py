@@ -23,7 +23,7 @@ from django.utils import timezone
 from common.validators import normalize_email
 from identity import oidc
 from identity.models import IdentityProvider
-from onboarding import conf, events, ratelimit
+from onboarding import assertion, conf, events, ratelimit
 from onboarding.events import DeviceInfo
 from onboarding.models import (
     DeviceAuthorization,
@@ -79,22 +79,44 @@ class SignInUnavailable(Exception):
 # --- The answer ---------------------------------------------------------------------
 
 
-def onboarding_answer(route: Route, *, user: str, structure_tag: str) -> dict[str, Any]:
-    """The success body of spec section 3: chain as PEM root first, fingerprints alike.
+def onboarding_answer(
+    route: Route,
+    *,
+    user: str,
+    structure_tag: str,
+    identity_provider: IdentityProvider,
+    device: DeviceInfo | None = None,
+) -> dict[str, Any]:
+    """The success body of spec section 3: an RFC 6749 section 5.1 token response.
 
-    ``route`` should come from ``route_lookup`` (its chain loaded with it).
+    ``onboarding`` carries the route (chain as PEM root first, fingerprints alike);
+    ``access_token`` is the signed onboarding assertion of the same facts, for the UMS.
+    ``route`` should come from ``route_lookup`` (tenant and chain loaded with it);
+    ``identity_provider`` is the one that authenticated ``user``.
     """
+    fingerprints = chain_fingerprints(route.certificate_chain_id)
+    issued = assertion.assertion_issue(
+        route=route,
+        user=user,
+        fingerprints=fingerprints,
+        identity_provider_issuer=identity_provider.effective_issuer,
+        device=device or DeviceInfo(),
+        structure_tag=structure_tag,
+    )
     return {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
         "onboarding": {
             "display_name": route.display_name,
             "ums_hostname": route.ums_hostname,
             "ums_port": route.ums_port,
             "target": route.target,
             "root_certificate_chain": route.certificate_chain.pem,
-            "certificate_fingerprints_sha256": chain_fingerprints(route.certificate_chain_id),
+            "certificate_fingerprints_sha256": fingerprints,
             "user": user,
             "structure_tag": structure_tag,
-        }
+        },
     }
 
 
@@ -569,6 +591,16 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
             action=EventAction.TOKEN,
         )
         return PollOutcome(ACCESS_DENIED)
+    # The answer (and its signature) before the code is consumed: should signing fail,
+    # the device may poll again instead of holding a used code and nothing else.
+    answer = onboarding_answer(
+        route,
+        user=authorization.authenticated_email,
+        structure_tag=authorization.structure_tag,
+        # The IdP the user signed in with: _route_problem made sure it is the route's.
+        identity_provider=route.identity_provider,
+        device=DeviceInfo.of(authorization),
+    )
     consumed = DeviceAuthorization.objects.filter(
         pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
     ).update(state=State.CONSUMED, consumed_at=now, route=route)
@@ -582,11 +614,7 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
         route=route,
         client_address=client_address,
     )
-    return PollOutcome(
-        answer=onboarding_answer(
-            route, user=authorization.authenticated_email, structure_tag=authorization.structure_tag
-        )
-    )
+    return PollOutcome(answer=answer)
 
 
 # --- 4. Lookup with an ID token -----------------------------------------------------
@@ -708,10 +736,12 @@ def onboarding_lookup(
         lookup = route_lookup(item.email)
         route = lookup.route
         if route is not None and route.identity_provider_id == item.idp.pk:
-            record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=item.email)
-            return LookupOutcome(
-                answer=onboarding_answer(route, user=item.email, structure_tag=structure_tag)
+            # Signed first: a signing failure is a 500, not a success event without an answer.
+            answer = onboarding_answer(
+                route, user=item.email, structure_tag=structure_tag, identity_provider=item.idp
             )
+            record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=item.email)
+            return LookupOutcome(answer=answer)
         if first_miss is None:
             first_miss = (item.email, lookup)
     assert first_miss is not None

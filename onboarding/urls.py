@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 from rest_framework.views import APIView
 
-from onboarding import api, views
+from onboarding import api, views, well_known
 
 app_name = "onboarding"
 
@@ -37,6 +37,12 @@ urlpatterns = [
     re_path(r"^api/", api.api_not_found),
     re_path(r"^device/?$", views.device, name="device"),
     path("device/confirm", views.device_confirm, name="device-confirm"),
+    path(".well-known/jwks.json", well_known.jwks, name="jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        well_known.authorization_server_metadata,
+        name="authorization-server-metadata",
+    ),
     # The redirect URI registered at every tenant IdP (spec section 3).
     path("oidc/callback/", views.oidc_callback, name="oidc-callback"),
 ]

@@ -26,6 +26,8 @@ def _fast_and_isolated(settings, tmp_path):
             },
         }
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # The development signing key of each test in its own folder, not the checkout's.
+    settings.ONBOARDING_DEVELOPMENT_KEY_FILE = tmp_path / "dev-signing-key.pem"
     cache.clear()
     yield
     cache.clear()

@@ -8,8 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _signing_key() -> str:
+    """A fresh EC P-256 key as PEM, as ONBOARDING_SIGNING_KEYS takes it."""
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,15 +43,69 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_production_without_a_secret_key_refuses_to_start():
-    result = _run({"DEBUG": "False", "FIELD_ENCRYPTION_KEY": "k" * 40}, "check")
+    result = _run(
+        {
+            "DEBUG": "False",
+            "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "ONBOARDING_SIGNING_KEYS": _signing_key(),
+        },
+        "check",
+    )
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
 
 def test_production_without_a_field_encryption_key_refuses_to_start():
-    result = _run({"DEBUG": "False", "SECRET_KEY": "x" * 60}, "check")
+    result = _run(
+        {"DEBUG": "False", "SECRET_KEY": "x" * 60, "ONBOARDING_SIGNING_KEYS": _signing_key()},
+        "check",
+    )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY is not set" in result.stderr
+
+
+def test_production_without_signing_keys_refuses_to_start(tmp_path):
+    result = _run(
+        {"DEBUG": "False", "SECRET_KEY": "x" * 60, "FIELD_ENCRYPTION_KEY": "k" * 40},
+        "check",
+    )
+    assert result.returncode != 0
+    assert "ONBOARDING_SIGNING_KEYS is not set" in result.stderr
+
+
+def test_signing_keys_can_be_given_on_one_line_with_escaped_line_breaks():
+    one_line = _signing_key().replace("\n", "\\n")
+    assert "\n" not in one_line
+    result = _run(
+        {
+            "DEBUG": "False",
+            "SECRET_KEY": "x" * 60,
+            "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "ONBOARDING_SIGNING_KEYS": one_line,
+            "BASE_URL": "https://obs.example.com",
+        },
+        "check",
+    )
+    assert result.returncode == 0, result.stderr  # a key that did not parse stops start-up
+
+
+def test_a_signing_key_that_does_not_parse_stops_start_up(tmp_path):
+    keys = tmp_path / "keys.pem"
+    keys.write_text(
+        _signing_key() + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    )
+    result = _run(
+        {
+            "DEBUG": "False",
+            "SECRET_KEY": "x" * 60,
+            "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "ONBOARDING_SIGNING_KEYS_FILE": str(keys),
+        },
+        "migrate",
+        "--check",
+    )
+    assert result.returncode != 0
+    assert "ONBOARDING_SIGNING_KEYS: block 2 does not parse as a PEM private key." in result.stderr
 
 
 def test_secrets_can_be_read_from_files(tmp_path):
@@ -47,6 +116,7 @@ def test_secrets_can_be_read_from_files(tmp_path):
             "DEBUG": "False",
             "SECRET_KEY_FILE": str(secret),
             "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "ONBOARDING_SIGNING_KEYS": _signing_key(),
             "BASE_URL": "https://obs.example.com",
         },
         "check",
@@ -60,6 +130,7 @@ def test_the_deploy_check_is_clean_behind_https(tmp_path):
             "DEBUG": "False",
             "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-1234567890",
             "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "ONBOARDING_SIGNING_KEYS": _signing_key(),
             "BASE_URL": "https://obs.example.com",
             "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         },
@@ -87,6 +158,7 @@ def _production(tmp_path, base_url: str) -> dict[str, str]:
         "DEBUG": "False",
         "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-1234567890",
         "FIELD_ENCRYPTION_KEY": "k" * 40,
+        "ONBOARDING_SIGNING_KEYS": _signing_key(),
         "BASE_URL": base_url,
         "ALLOWED_HOSTS": "testserver",
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import requests
 from django.conf import settings as django_settings
@@ -70,8 +71,12 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: 
 
 
 @pytest.fixture
-def servers(transactional_db: Any, idp: Any) -> Any:
-    """Two gunicorn processes (one worker each) on the test database and Redis."""
+def servers(transactional_db: Any, idp: Any, tmp_path: Path) -> Any:
+    """Two gunicorn processes (one worker each) on the test database and Redis.
+
+    No signing keys are configured: both sign with the development key, made on first
+    use by whichever process needs it first.
+    """
     ports = [_free_port(), _free_port()]
     base_url = f"http://127.0.0.1:{ports[0]}"
     env = {
@@ -83,6 +88,8 @@ def servers(transactional_db: Any, idp: Any) -> Any:
         "FIELD_ENCRYPTION_KEY": ",".join(django_settings.FIELD_ENCRYPTION_KEYS),
         "BASE_URL": base_url,
         "DEBUG": "True",
+        "ONBOARDING_SIGNING_KEYS": "",
+        "ONBOARDING_DEVELOPMENT_KEY_FILE": str(tmp_path / "dev-signing-key.pem"),
         "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
         "OUTBOUND_REQUIRE_HTTPS": "False",
         "OUTBOUND_BLOCK_PRIVATE_ADDRESSES": "True",
@@ -184,6 +191,12 @@ def test_one_onboarding_can_use_any_process(servers, acme_route, idp):
     assert statuses == [200, 400], [r.text for r in answers]
     winner = next(r for r in answers if r.status_code == 200)
     assert winner.json()["onboarding"]["ums_hostname"] == "UMS01.Acme.example"
+    # Whichever process signed, both publish its key.
+    token = winner.json()["access_token"]
+    for server in (a, b):
+        key = jwt.PyJWKClient(f"{server}/.well-known/jwks.json").get_signing_key_from_jwt(token)
+        claims = jwt.decode(token, key.key, algorithms=["ES256"], audience="UMS01.Acme.example")
+        assert claims["sub"] == "alice@acme.example"
     loser = next(r for r in answers if r.status_code == 400)
     assert loser.json()["error"] in {"slow_down", "expired_token"}
 
