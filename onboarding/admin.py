@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -344,11 +346,21 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
 
 
 class _MappingAdmin(TenantScopedAdmin):
-    """Mapped users and domains listed on their own, to search across all routes."""
+    """Mapped users and domains listed on their own, to search across all routes.
+
+    Read and delete only: rows are added and changed on their route's page (or by the
+    import), where the rules of spec 2.1 are checked for the whole page at once.
+    """
 
     roles = OBS_ROLES
     list_filter = ["route__tenant"]
     list_select_related = ["route__tenant"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     @admin.display(description="Company account", ordering="route__tenant__name")
     def tenant(self, obj: MappedUser | MappedDomain) -> str:

@@ -304,3 +304,10 @@ def test_nameservers_are_read_as_address_and_port(entry, expected):
 def test_a_nameserver_that_is_not_address_port_is_refused(entry):
     with pytest.raises(dnsquery.NameserverSettingError):
         dnsquery.parse_nameserver(entry)
+
+
+def test_a_resolver_given_by_name_is_a_start_up_error(settings):
+    from django.core.checks import run_checks
+
+    settings.DOMAIN_VERIFICATION_NAMESERVERS = ["dns.example.com"]
+    assert [e.id for e in run_checks() if e.id.startswith("domains.")] == ["domains.E001"]
