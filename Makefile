@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck migrate demo bench clean
+.PHONY: run test install lint format typecheck migrate demo bench bench-import clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,14 @@ test: lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The device path against PostgreSQL + Redis (docs/benchmarks.md); wrk is Debian's package.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/obs
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
 bench: install
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/device_bench.py $(BENCH_ARGS)
+
+bench-import: install
 	$(BIN)/python bench/import_bench.py
 
 clean:

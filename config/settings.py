@@ -227,6 +227,9 @@ DOMAIN_VERIFICATION_NAMESERVERS = env.list("DOMAIN_VERIFICATION_NAMESERVERS", de
 DOMAIN_VERIFICATION_GRACE_DAYS = env.int("DOMAIN_VERIFICATION_GRACE_DAYS", default=7)
 DOMAIN_VERIFICATION_TIMEOUT = env.float("DOMAIN_VERIFICATION_TIMEOUT", default=5.0)
 
+# `make bench` only: serves the trivial DRF view the device endpoints are compared with.
+BENCH_BASELINE = env.bool("BENCH_BASELINE", default=False)
+
 ROUTE_IMPORT_MAX_BYTES = env.int("ROUTE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -9,6 +10,11 @@ urlpatterns = [
     # as it answers every other /api/ address with a JSON 404.
     path("", include("onboarding.urls")),
 ]
+
+if settings.BENCH_BASELINE:
+    from config.bench import BaselineView
+
+    urlpatterns.insert(0, path("bench/baseline", BaselineView.as_view()))
 
 # JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere.
 handler400 = "onboarding.api.handler400"
