@@ -23,7 +23,7 @@ from django.utils import timezone
 from common.validators import normalize_email
 from identity import oidc
 from identity.models import IdentityProvider
-from onboarding import assertion, conf, events, ratelimit
+from onboarding import assertion, conf, events, pollstate, ratelimit
 from onboarding.events import DeviceInfo
 from onboarding.models import (
     DeviceAuthorization,
@@ -146,6 +146,12 @@ def _sign_in_reason(lookup: RouteLookup, problem: str) -> str:
     return events.REASON_NOT_REGISTERED
 
 
+def _decided(authorization: DeviceAuthorization) -> None:
+    """After the row left ``pending``: the next poll must read the database."""
+    remaining = (authorization.expires_at - timezone.now()).total_seconds()
+    pollstate.mark_decided(authorization.device_code_hash, expires_in=max(remaining, 1))
+
+
 # --- 1. Start -----------------------------------------------------------------------
 
 
@@ -220,6 +226,11 @@ def device_authorization_start(
         route=route,
         client_address=client_address,
     )
+    pollstate.remember_pending(
+        authorization.device_code_hash,
+        interval=authorization.interval,
+        expires_in=conf.device_code_expires_in(),
+    )
     return Started(authorization=authorization, device_code=device_code)
 
 
@@ -244,6 +255,7 @@ def _deny(
         oidc_nonce="",
         oidc_code_verifier="",
     )
+    _decided(authorization)
     events.record_for_authorization(
         authorization,
         action=action,
@@ -488,6 +500,7 @@ def sign_in_complete(
     )
     if not approved:
         return SignInOutcome(SIGN_IN_EXPIRED, authorization, email)
+    _decided(authorization)
     events.record_for_authorization(
         authorization,
         action=EventAction.SIGN_IN,
@@ -518,7 +531,20 @@ class PollOutcome:
 
 
 def device_token_poll(*, device_code: str, client_address: str | None = None) -> PollOutcome:
-    """One poll of the token endpoint (RFC 8628 section 3.4/3.5)."""
+    """One poll of the token endpoint (RFC 8628 section 3.4/3.5).
+
+    A pending code is answered from the shared cache alone (``onboarding.pollstate``):
+    no SQL for the hottest request of the service. Everything else reads the database.
+    """
+    quick = pollstate.check(hash_secret(device_code))
+    if quick.state == pollstate.PENDING:
+        return PollOutcome(AUTHORIZATION_PENDING)
+    if quick.state == pollstate.SLOW_DOWN:
+        return PollOutcome(SLOW_DOWN, interval=quick.interval)
+    return _poll_from_database(device_code, client_address)
+
+
+def _poll_from_database(device_code: str, client_address: str | None) -> PollOutcome:
     authorization = authorization_for_device_code(device_code)
     if authorization is None:
         events.record_event(
@@ -570,6 +596,13 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
         return PollOutcome(SLOW_DOWN, interval=_slower(authorization.interval))
 
     if authorization.state == State.PENDING:
+        # Seeded only if absent: a "decided" mark written meanwhile is never overwritten.
+        pollstate.remember_pending(
+            authorization.device_code_hash,
+            interval=authorization.interval,
+            expires_in=(authorization.expires_at - now).total_seconds(),
+            polled=True,
+        )
         return PollOutcome(AUTHORIZATION_PENDING)
 
     # Approved: route the signed-in user again (the mapping may have changed since), then

@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.core.cache import cache
 
 from identity.models import IdPKind
+from onboarding.models import DeviceAuthorization
 from tests import factories
 from tests.idp_server import IdPServer, loopback_settings
 
@@ -75,6 +77,17 @@ def globex_route(globex: Any, globex_idp: IdPServer):
     )
     factories.MappedDomainFactory(route=route, domain="globex.example")
     return route
+
+
+def update_authorization(**fields: Any) -> None:
+    """Change device authorizations behind the services' back (a test's time travel).
+
+    The services mark the shared cache whenever a code leaves ``pending`` (and the cache
+    entry carries the code's own expiry); a direct UPDATE does neither, so the cached
+    poll state is forgotten as an eviction would, and the next poll reads the database.
+    """
+    DeviceAuthorization.objects.update(**fields)
+    cache.clear()
 
 
 def post_json(client: Any, path: str, body: Any, **extra: Any) -> Any:

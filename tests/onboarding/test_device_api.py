@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -14,7 +15,7 @@ from onboarding import api
 from onboarding.models import DeviceAuthorization, OnboardingEvent
 from onboarding.selectors import USER_CODE_ALPHABET, hash_secret
 from tenants.models import Activation
-from tests.onboarding.conftest import AUTHORIZE, GRANT, TOKEN, post_json
+from tests.onboarding.conftest import AUTHORIZE, GRANT, TOKEN, post_json, update_authorization
 
 pytestmark = pytest.mark.django_db
 
@@ -286,7 +287,12 @@ def test_token_accepts_a_form_body(client, device, acme_route):
     assert response.json()["error"] == "authorization_pending"
 
 
-def test_polling_too_fast_slows_that_device_code_down(device, acme_route):
+def test_polling_too_fast_slows_that_device_code_down(device, acme_route, monkeypatch):
+    real_time = time.time
+
+    def later(seconds: float) -> None:
+        monkeypatch.setattr(time, "time", lambda: real_time() + seconds)
+
     device.authorize()
     assert device.poll().json()["error"] == "authorization_pending"
     fast = device.poll().json()
@@ -294,13 +300,32 @@ def test_polling_too_fast_slows_that_device_code_down(device, acme_route):
         "error": "slow_down",
         "error_description": api.TOKEN_DESCRIPTIONS["slow_down"].format(interval=10),
     }
-    assert DeviceAuthorization.objects.get().interval == 10
     # Polling at the old interval is still too fast now.
-    DeviceAuthorization.objects.update(last_polled_at=timezone.now() - dt.timedelta(seconds=6))
-    assert device.poll().json()["error"] == "slow_down"
-    assert DeviceAuthorization.objects.get().interval == 15
-    DeviceAuthorization.objects.update(last_polled_at=timezone.now() - dt.timedelta(seconds=15))
+    later(6)
+    assert device.poll().json() == {
+        "error": "slow_down",
+        "error_description": api.TOKEN_DESCRIPTIONS["slow_down"].format(interval=15),
+    }
+    later(6 + 15)
     assert device.poll().json()["error"] == "authorization_pending"
+
+
+def test_a_pending_poll_never_touches_the_database(device, acme_route, django_assert_num_queries):
+    device.authorize()
+    with django_assert_num_queries(0):
+        assert device.poll().json()["error"] == "authorization_pending"
+        assert device.poll().json()["error"] == "slow_down"
+
+
+def test_a_pending_poll_after_the_cache_forgot_it_reads_the_database_once(
+    device, acme_route, django_assert_num_queries
+):
+    device.authorize()
+    update_authorization()  # nothing changed, but the cache is empty (evicted, flushed)
+    with django_assert_num_queries(2):  # read, UPDATE last poll
+        assert device.poll().json()["error"] == "authorization_pending"
+    with django_assert_num_queries(0):
+        assert device.poll().json()["error"] == "slow_down"
 
 
 def test_slow_down_concerns_only_that_device_code(client, acme_route):
@@ -316,14 +341,14 @@ def test_slow_down_concerns_only_that_device_code(client, acme_route):
 
 def test_an_expired_device_code_answers_expired_token(device, acme_route):
     device.authorize()
-    DeviceAuthorization.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    update_authorization(expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert device.poll().json()["error"] == "expired_token"
     assert OnboardingEvent.objects.filter(action="token", reason="expired").exists()
 
 
 def test_a_denied_device_code_answers_access_denied(device, acme_route):
     device.authorize()
-    DeviceAuthorization.objects.update(state="denied", failure_reason="sign_in_cancelled")
+    update_authorization(state="denied", failure_reason="sign_in_cancelled")
     assert device.poll().json() == {
         "error": "access_denied",
         "error_description": api.TOKEN_DESCRIPTIONS["access_denied"],
@@ -332,7 +357,7 @@ def test_a_denied_device_code_answers_access_denied(device, acme_route):
 
 def test_only_one_of_two_racing_polls_gets_the_route(device, acme_route):
     device.authorize()
-    DeviceAuthorization.objects.update(
+    update_authorization(
         state="approved",
         authenticated_email="alice@acme.example",
         oidc_identity_provider=acme_route.identity_provider,
@@ -340,13 +365,13 @@ def test_only_one_of_two_racing_polls_gets_the_route(device, acme_route):
     assert device.poll().status_code == 200
     # The second poll read the row before the first consumed it: simulated by undoing
     # nothing but the poll time; the conditional UPDATE still refuses it.
-    DeviceAuthorization.objects.update(last_polled_at=None)
+    update_authorization(last_polled_at=None)
     assert device.poll().json()["error"] == "expired_token"
 
 
 def test_a_route_disabled_after_sign_in_denies_the_device(device, acme_route):
     device.authorize()
-    DeviceAuthorization.objects.update(
+    update_authorization(
         state="approved",
         authenticated_email="alice@acme.example",
         oidc_identity_provider=acme_route.identity_provider,

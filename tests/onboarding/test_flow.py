@@ -8,7 +8,13 @@ import pytest
 from django.utils import timezone
 
 from onboarding.models import DeviceAuthorization, OnboardingEvent
-from tests.onboarding.conftest import confirm, idp_redirect, local_path, sign_in
+from tests.onboarding.conftest import (
+    confirm,
+    idp_redirect,
+    local_path,
+    sign_in,
+    update_authorization,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -170,7 +176,7 @@ def test_a_callback_after_expiry_is_refused(client, device, acme_route, idp):
     device.authorize()
     to_idp = confirm(client, device.started["user_code"])
     callback = local_path(idp_redirect(to_idp["Location"]))
-    DeviceAuthorization.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    update_authorization(expires_at=timezone.now() - dt.timedelta(seconds=1))
     page = client.get(callback)
     assert page.status_code == 400
     assert b"expired" in page.content
