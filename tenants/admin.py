@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
 from common.validators import normalize_email
@@ -131,6 +131,33 @@ class MembershipAdmin(TenantScopedAdmin):
     def signed_in(self, obj: Membership) -> bool:
         return obj.user_id is not None
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return super().has_delete_permission(request, obj) and (
+            obj is None or services.may_remove_member(request.user, obj)
+        )
+
+    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+        # The confirmation page (single and bulk) names the rule and refuses the POST,
+        # before Django logs a deletion that delete_model/delete_queryset would refuse.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        error = services.membership_removal_error(objs, by=request.user)
+        if error:
+            perms_needed = {*perms_needed, error}
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        self._delete(request, [obj])
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._delete(request, queryset)
+
+    def _delete(self, request, memberships):  # type: ignore[no-untyped-def]
+        try:
+            services.memberships_delete(memberships=memberships, by=request.user)
+        except ValidationError as exc:
+            # A race lost after the confirmation page: nothing was deleted.
+            raise PermissionDenied(" ".join(exc.messages)) from None
+
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         membership, _created = services.membership_save(
             tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
@@ -150,6 +177,8 @@ class MembershipAdmin(TenantScopedAdmin):
                     probe = obj or Membership(tenant=tenant, role="")
                     if not services.may_change_role(user, probe, role):
                         raise ValidationError({"role": services.SUPER_ADMIN_GRANT_REQUIRED})
+                    if obj and role != Role.SUPER_ADMIN and services.leaves_no_super_admin([obj]):
+                        raise ValidationError({"role": services.LAST_SUPER_ADMIN})
                 return data
 
         return GuardedForm
