@@ -88,12 +88,13 @@ def test_the_secret_is_never_shown_and_empty_keeps_it(client, bob, acme):
         kind="oidc",
         issuer="https://idp.example",
         entra_tenant_id="",
-        client_id="changed",
+        client_id=idp.client_id,
+        scopes="openid email",
     )
     response = client.post(change_url(idp), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     idp.refresh_from_db()
-    assert idp.client_id == "changed" and idp.client_secret == "do-not-show-me"
+    assert idp.scopes == "openid email" and idp.client_secret == "do-not-show-me"
 
     client.post(change_url(idp), {**data, "client_secret": "rotated"})
     idp.refresh_from_db()
