@@ -90,7 +90,10 @@ def secret_bound_changes(idp: IdentityProvider, fields: dict[str, Any]) -> list[
 
 
 def secret_required_again_error(changed: list[str]) -> str:
-    labels = [str(IdentityProvider._meta.get_field(name).verbose_name) for name in changed]
+    labels = [
+        str(getattr(IdentityProvider._meta.get_field(name), "verbose_name", name))
+        for name in changed
+    ]
     return KEY_RETYPE_AFTER_MOVE.format(fields=", ".join(labels))
 
 
