@@ -1,8 +1,11 @@
 """Settings for the onboarding service: one file, read from the environment.
 
-With nothing configured it runs for development (SQLite file under the project,
-local media storage, in-process cache, DEBUG on). With ``DEBUG=False`` every secret
-must come from the environment (``NAME`` or ``NAME_FILE``); a missing one stops start-up.
+``DEBUG`` is off unless set: a deployment that forgets it must not serve a public host
+with debug pages, the published development keys and the outbound-address guard off.
+Development (``make run``, the test suite) sets ``DEBUG=True`` and then runs with
+nothing else configured (SQLite file under the project, local media storage,
+in-process cache). With ``DEBUG`` off every secret must come from the environment
+(``NAME`` or ``NAME_FILE``); a missing one stops start-up.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ env = environ.FileAwareEnv()
 if (BASE_DIR / ".env").is_file():
     environ.FileAwareEnv.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 
 # Development-only fallbacks; never used when DEBUG is off.
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"  # noqa: S105
@@ -33,7 +36,8 @@ def _secret(name: str, dev_default: str) -> str:
     if DEBUG:
         return dev_default
     raise ImproperlyConfigured(
-        f"{name} is not set. With DEBUG=False it must be given as {name} or {name}_FILE."
+        f"{name} is not set. In production it must be given as {name} or {name}_FILE;"
+        " for development set DEBUG=True (make run does)."
     )
 
 
