@@ -918,9 +918,22 @@ def fetch_userinfo(
     return info
 
 
-def _unverified(source: Mapping[str, Any]) -> bool:
-    # Absent means "not stated" (Entra never sends it); only an explicit false counts.
-    return source.get("email_verified") in (False, "false")
+EMAIL_NOT_VERIFIED = (
+    "The IdP says the user's e-mail address is not verified ('email_verified' is not true)."
+)
+
+
+def email_not_verified(*sources: Mapping[str, Any] | None) -> bool:
+    """Whether any source states ``email_verified`` as anything but the JSON boolean true.
+
+    Absent means "not stated" (Entra never sends it) and passes. Present, only ``true``
+    counts: the string ``"False"`` (or ``"true"``, ``1``) is not a JSON boolean and an IdP
+    sending it is not vouching for anything (OIDC Core 5.1 types the claim as boolean).
+    """
+    return any(
+        source is not None and "email_verified" in source and source["email_verified"] is not True
+        for source in sources
+    )
 
 
 def email_from_claims(
@@ -929,48 +942,32 @@ def email_from_claims(
     """The user's e-mail: the configured claim, else ``preferred_username``; normalised.
 
     Sources in order: the configured claim in the ID token, then in UserInfo, then
-    ``preferred_username`` likewise. An ``email`` claim whose source says
-    ``email_verified: false`` is skipped, and so is that same address in any other claim
-    (many IdPs, node-oidc-provider and Keycloak among them, put the user's login, often
-    the very address, in ``preferred_username``: the fallback must not launder an address
-    the IdP just said it has not verified). The result is lower-cased (domain in A-label
-    form).
+    ``preferred_username`` likewise (the contract's fallback when the e-mail claim is
+    absent). When either source says the address is not verified (``email_verified``
+    present and not ``true``), the sign-in fails: no fallback then, since many IdPs
+    (node-oidc-provider, Keycloak) put a login the user chose into
+    ``preferred_username``, and an IdP that just said it has not verified the user's
+    address must not route them as another one. The result is lower-cased (domain in
+    A-label form).
     """
+    if email_not_verified(claims, userinfo):
+        raise OIDCError(NO_EMAIL, EMAIL_NOT_VERIFIED)
     sources = [claims] + ([userinfo] if userinfo else [])
     names = [config.email_claim] + (
         ["preferred_username"] if config.email_claim != "preferred_username" else []
     )
-    unverified: set[str] = set()
-    for source in sources:
-        value = source.get("email")
-        if _unverified(source) and isinstance(value, str) and value:
-            try:
-                unverified.add(normalize_email(value.strip()))
-            except ValidationError:
-                pass
     seen_invalid: str | None = None
     for name in names:
         for source in sources:
             value = source.get(name)
             if not isinstance(value, str) or not value:
                 continue
-            if name == "email" and _unverified(source):
-                continue
             try:
-                email = normalize_email(value.strip())
+                return normalize_email(value.strip())
             except ValidationError:
                 seen_invalid = name
-                continue
-            if email in unverified:
-                continue
-            return email
     if seen_invalid:
         raise OIDCError(INVALID_EMAIL, f"The '{seen_invalid}' claim is not an e-mail address.")
-    if unverified:
-        raise OIDCError(
-            NO_EMAIL,
-            "The IdP says the user's e-mail address is not verified ('email_verified': false).",
-        )
     raise OIDCError(
         NO_EMAIL,
         f"Neither the ID token nor UserInfo has a usable '{config.email_claim}' or 'preferred_username' claim.",
@@ -988,8 +985,8 @@ def resolve_email(
     try:
         return email_from_claims(config, claims), None
     except OIDCError:
-        if access_token is None:
-            raise
+        if access_token is None or email_not_verified(claims):
+            raise  # the ID token's "not verified" is final: UserInfo cannot undo it
     userinfo = fetch_userinfo(config, access_token=access_token, expected_sub=claims["sub"])
     return email_from_claims(config, claims, userinfo), userinfo
 

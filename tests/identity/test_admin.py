@@ -153,3 +153,11 @@ def test_test_discovery_reports_exactly_what_failed(client, bob, acme, idp):
     )
     text = " ".join(str(m) for m in get_messages(response.wsgi_request))
     assert "failed" in text and "https://someone-else.example" in text
+
+
+def test_the_form_says_which_claim_carries_the_e_mail(client, bob, acme):
+    idp = IdentityProviderFactory(tenant=acme, email_claim="upn")
+    client.force_login(bob)
+    page = client.get(change_url(idp)).content.decode()
+    assert "The &#x27;upn&#x27; claim of the ID token" in page
+    assert "else &#x27;preferred_username&#x27; when it is absent" in page
