@@ -242,6 +242,9 @@ def _rate_limits(raw: str) -> dict[str, tuple[int, int]]:
 
 
 ONBOARDING_RATE_LIMITS = _rate_limits(env.str("ONBOARDING_RATE_LIMITS", default=""))
+# IPv6 clients are counted per network of this prefix length: one subscriber usually
+# gets a whole /64 and could otherwise take a fresh bucket per address.
+RATE_LIMIT_IPV6_PREFIX = env.int("RATE_LIMIT_IPV6_PREFIX", default=64)
 
 # --- API --------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)

@@ -516,8 +516,6 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
     if authorization.state == State.DENIED:
         return fail(ACCESS_DENIED, authorization.failure_reason or events.REASON_DENIED)
 
-    ratelimit.enforce("token_email", authorization.email)
-
     # Polling rate: the conditional UPDATE on the last poll time makes two concurrent
     # polls of one code see each other (the loser is told to slow down).
     previous = authorization.last_polled_at
@@ -536,6 +534,9 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
         )
     if too_fast or not won:
         return PollOutcome(SLOW_DOWN, interval=_slower(authorization.interval))
+    # Keyed on this device code, after the interval check: polls of other codes (an
+    # attacker's, started with the same e-mail) never spend this device's budget.
+    ratelimit.enforce("token_device_code", str(authorization.pk))
 
     if authorization.state == State.PENDING:
         return PollOutcome(AUTHORIZATION_PENDING)
@@ -656,7 +657,7 @@ def onboarding_lookup(
         except oidc.OIDCError as exc:
             failure = exc
             continue
-        ratelimit.enforce("lookup_email", email)
+        ratelimit.enforce("lookup_email", ratelimit.pair_key(email, client_address))
         lookup = route_lookup(email)
         route = lookup.route
         problem = _route_problem(lookup, tenant_id=idp.tenant_id, identity_provider_id=idp.pk)
