@@ -106,6 +106,7 @@ INVALID_NONCE = "invalid_nonce"
 INVALID_TENANT = "invalid_tenant"
 NO_EMAIL = "no_email"
 INVALID_EMAIL = "invalid_email"
+RESPONSE_ISSUER_MISMATCH = "response_issuer_mismatch"
 
 
 class OIDCError(Exception):
@@ -214,6 +215,8 @@ class ProviderMetadata:
     token_auth_methods: tuple[str, ...]
     code_challenge_methods: tuple[str, ...] | None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: RFC 9207: the IdP says it puts ``iss`` into every authorization response.
+    iss_parameter_supported: bool = False
 
 
 @dataclass(frozen=True)
@@ -445,6 +448,8 @@ def provider_metadata(config: ProviderConfig, *, refresh: bool = False) -> Provi
         or ("client_secret_basic",),
         code_challenge_methods=_string_list(document.get("code_challenge_methods_supported")),
         raw=document,
+        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+        is True,
     )
 
 
@@ -618,6 +623,31 @@ def authorization_request(
         (parts.scheme, parts.netloc, parts.path, urlencode(params, quote_via=quote), "")
     )
     return AuthorizationRequest(url=url, state=state, nonce=nonce, code_verifier=code_verifier)
+
+
+def check_response_issuer(config: ProviderConfig, iss: object) -> None:
+    """RFC 9207: the authorization response's ``iss`` must name this provider.
+
+    Checked before the code (and the PKCE verifier) go anywhere, whenever the IdP sends
+    ``iss`` or advertises ``authorization_response_iss_parameter_supported``: a response
+    that another IdP produced (a mix-up attack) is refused instead of being redeemed.
+    """
+    metadata = provider_metadata(config)
+    if iss is None or iss == "":
+        if metadata.iss_parameter_supported:
+            raise OIDCError(
+                RESPONSE_ISSUER_MISMATCH,
+                "The IdP advertises the 'iss' authorization-response parameter (RFC 9207), "
+                "but the response has none.",
+            )
+        return
+    if iss != metadata.issuer:
+        shown = str(iss)[:200]
+        raise OIDCError(
+            RESPONSE_ISSUER_MISMATCH,
+            f"The authorization response comes from {shown!r}, not {metadata.issuer!r} "
+            "(RFC 9207 'iss').",
+        )
 
 
 def _oauth_error(body: bytes) -> str:

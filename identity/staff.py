@@ -83,6 +83,8 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             return None
         try:
             self._config = staff_provider_config()
+            # RFC 9207, before mozilla-django-oidc sends the code anywhere.
+            oidc.check_response_issuer(self._config, request.GET.get("iss"))
             return super().authenticate(request, **kwargs)
         except oidc.OIDCError as exc:
             logger.warning("Staff sign-in refused: %s", exc)

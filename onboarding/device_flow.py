@@ -319,12 +319,16 @@ def sign_in_complete(
     state: object,
     code: object,
     error: object,
+    iss: object = None,
     client_address: str | None = None,
 ) -> SignInOutcome:
     """Handle ``/oidc/callback/``: check the state, redeem, validate, route again.
 
     The state is claimed (cleared) by a conditional UPDATE before anything else, so a
     replayed callback — even one racing the first on another process — finds nothing.
+    The response is then bound to the IdP the state was issued for: its ``iss``
+    (RFC 9207) must name that IdP, and the code and PKCE verifier go to that IdP's token
+    endpoint only, whatever the route says now.
     """
     if not isinstance(state, str) or not state or len(state) > 512:
         events.record_event(
@@ -367,6 +371,10 @@ def sign_in_complete(
             client_address=client_address,
         )
         return SignInOutcome(SIGN_IN_EXPIRED, authorization)
+
+    mixed_up = _response_issuer_problem(authorization, iss, client_address=client_address)
+    if mixed_up is not None:
+        return mixed_up
 
     if error:
         error_code = str(error)[:64]
@@ -465,6 +473,30 @@ def sign_in_complete(
         client_address=client_address,
     )
     return SignInOutcome(SIGN_IN_OK, authorization, email)
+
+
+def _response_issuer_problem(
+    authorization: DeviceAuthorization, iss: object, *, client_address: str | None
+) -> SignInOutcome | None:
+    """The outcome when the response's ``iss`` does not fit the state's IdP, else None."""
+    idp: IdentityProvider | None = authorization.oidc_identity_provider
+    if idp is None:
+        return None  # refused below: no IdP to redeem at
+    try:
+        oidc.check_response_issuer(oidc.provider_config(idp), iss)
+    except oidc.OIDCError as exc:
+        if exc.code in oidc.TRANSIENT_ERRORS:
+            return _retry(
+                authorization, detail=f"{exc.code}: {exc.message}", client_address=client_address
+            )
+        _deny(
+            authorization,
+            reason=events.REASON_IDP_ERROR,
+            detail=f"{exc.code}: {exc.message}",
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_FAILED, authorization)
+    return None
 
 
 # --- 3. Poll ------------------------------------------------------------------------

@@ -232,6 +232,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         state=request.GET.get("state"),
         code=request.GET.get("code"),
         error=request.GET.get("error"),
+        iss=request.GET.get("iss"),
         client_address=address,
     )
     authorization = outcome.authorization
