@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -215,3 +217,31 @@ class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin):
 @admin.register(Group)
 class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin):
     pass
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
+    """Failed password sign-ins per (username, address), for the operator to unlock.
+
+    django-axes counts them (``AXES_*`` settings); a row at the failure limit is a
+    lock-out. Only superusers have the model's permissions, so staff get 404.
+    """
+
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    search_fields = ["username", "ip_address"]
+    readonly_fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    fields = readonly_fields
+    actions = ["unlock"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.action(description="Unlock (forget the failed sign-ins)", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        count = 0
+        for attempt in queryset:
+            count += axes_reset(username=attempt.username, ip=attempt.ip_address)
+        self.message_user(request, f"Unlocked {count} username and address pair(s).")
