@@ -230,7 +230,7 @@ class LockoutAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
     list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
     search_fields = ["username", "ip_address"]
     readonly_fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
-    fields = readonly_fields
+    fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
     actions = ["unlock"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
