@@ -49,7 +49,8 @@ class Membership(models.Model):
 
     Created for an e-mail address by an account admin before the person ever signs in
     (an invitation); ``user`` is linked when they first sign in with that address at the
-    platform IdP, or at once when a local account with the address already exists.
+    platform IdP, or when the operator adds them (``add_member``) and a local account
+    with the address exists. A company's own action never links or changes an account.
     """
 
     tenant = models.ForeignKey(

@@ -33,7 +33,11 @@ def tenant_create(*, slug: str, name: str) -> Tenant:
 
 
 def _link_user(membership: Membership) -> None:
-    """Link a membership to the local account with the same e-mail, if exactly one exists."""
+    """Link a membership to the local account with the same e-mail, if exactly one exists.
+
+    Operator only (``membership_save`` with ``by=None``): it attaches someone's account
+    and makes it staff, which no company may do to a person by typing their address.
+    """
     if membership.user_id:
         return
     users = list(
@@ -59,6 +63,12 @@ def membership_save(
     ``by`` is the staff user making the change (None for an operator command); only a
     super admin may grant or revoke super_admin, so an account admin cannot raise
     themselves above the role they were given.
+
+    A company's invitation never touches an existing account: it stays an e-mail until
+    that person signs in at the platform IdP with the verified address
+    (``identity.services.staff_sign_in``), or the operator links it (``add_member``).
+    Otherwise any company could attach another company's person by e-mail and turn
+    ``is_staff`` back on after the operator cleared it.
     """
     email = normalize_email(email)
     existing = Membership.objects.select_for_update().filter(tenant=tenant, email=email).first()
@@ -71,7 +81,8 @@ def membership_save(
     membership = existing or Membership(tenant=tenant, email=email)
     membership.role = role
     membership.full_clean()
-    _link_user(membership)
+    if by is None:
+        _link_user(membership)
     membership.save()
     return membership, existing is None
 
