@@ -137,13 +137,28 @@ def device(request: HttpRequest) -> HttpResponse:
     if page is not None:
         return page
     assert authorization is not None
+    browser_address = ratelimit.client_address(request)
     return _no_store(
         render(
             request,
             "onboarding/device_confirm.html",
-            {"authorization": authorization, "company": authorization.tenant.name},
+            {
+                "authorization": authorization,
+                "company": authorization.tenant.name,
+                # A phished code is opened far from the device that asked for it: say
+                # where the device asked from, and warn when this browser is elsewhere
+                # (another network; IPv6 compared per /64, as the rate limits count).
+                "browser_address": browser_address,
+                "address_differs": _elsewhere(authorization.client_address, browser_address),
+            },
         )
     )
+
+
+def _elsewhere(device_address: str | None, browser_address: str | None) -> bool:
+    if not device_address or not browser_address:
+        return False
+    return ratelimit.address_key(device_address) != ratelimit.address_key(browser_address)
 
 
 @csrf_exempt  # checked by _device_confirm itself, once the body is known to be small
