@@ -218,6 +218,19 @@ if STAFF_OIDC_ENABLED:
 # A refused staff sign-in lands on the login page, which says so without details.
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?oidc=failed"
 
+# --- Invitations (a one-time set-password link per invited member) -------------------
+# E-mail through EMAIL_URL (smtp+tls://user:password@host:587, ...); in development the
+# console shows the message. Without either, invitations are not e-mailed and the
+# operator hands out the link (add_member --send-invite prints it).
+_email_url = env.str("EMAIL_URL", default="")
+if _email_url:
+    vars().update(env.email_url_config(_email_url))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+INVITATION_EMAIL_ENABLED = bool(_email_url) or DEBUG
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"onboarding@{_base_host}")
+INVITATION_EXPIRES_HOURS = env.int("INVITATION_EXPIRES_HOURS", default=72)
+
 # --- Identity providers of tenants ------------------------------------------------
 # Base URLs of the hosted IdP kinds; overridable so tests can point them at loopback.
 ENTRA_AUTHORITY_URL = env.str("ENTRA_AUTHORITY_URL", default="https://login.microsoftonline.com")

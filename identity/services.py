@@ -17,6 +17,7 @@ from django.utils import timezone
 from identity import oidc
 from identity.models import ExternalIdentity, IdentityProvider, IdPKind
 from tenants.models import Membership, Tenant
+from tenants.services import free_username
 
 SECRET_REQUIRED = (
     "Enter the client secret of the app you registered (the service is a confidential client)."  # noqa: S105 (a message)
@@ -189,7 +190,7 @@ def staff_sign_in(*, issuer: str, subject: str, email: str) -> AbstractBaseUser:
                 # e-mail address that was reassigned must not inherit someone's access.
                 raise StaffSignInRefused(SUBJECT_CHANGED)
         else:
-            user = User.objects.create_user(username=_free_username(email), email=email)
+            user = User.objects.create_user(username=free_username(email), email=email)
             user.set_unusable_password()
         identity = ExternalIdentity(user=user, issuer=issuer, subject=subject)
     if not user.is_active:
@@ -205,15 +206,3 @@ def staff_sign_in(*, issuer: str, subject: str, email: str) -> AbstractBaseUser:
     identity.last_login_at = timezone.now()
     identity.save()
     return user
-
-
-def _free_username(email: str) -> str:
-    User = get_user_model()
-    max_length = getattr(User._meta.get_field(User.USERNAME_FIELD), "max_length", None) or 150
-    base = email[:max_length]
-    candidate, n = base, 1
-    while User.objects.filter(**{User.USERNAME_FIELD: candidate}).exists():
-        n += 1
-        suffix = f"-{n}"
-        candidate = base[: max_length - len(suffix)] + suffix
-    return candidate

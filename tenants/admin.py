@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
 from common.validators import normalize_email
-from tenants import services
+from tenants import invitations, services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
 from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
 
@@ -125,6 +125,7 @@ class MembershipAdmin(TenantScopedAdmin):
     list_filter = ["role", "tenant"]
     search_fields = ["email", "user__username"]
     list_select_related = ["tenant", "user"]
+    actions = ["send_invitation"]
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return ["tenant", "email"] if obj else []
@@ -161,10 +162,42 @@ class MembershipAdmin(TenantScopedAdmin):
             raise PermissionDenied(" ".join(exc.messages)) from None
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        membership, _created = services.membership_save(
+        membership, created = services.membership_save(
             tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
         )
         obj.pk = membership.pk
+        if created and membership.user_id is None:
+            self._invite(request, membership)
+
+    @admin.action(description="Send a set-password invitation")
+    def send_invitation(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for membership in queryset.select_related("tenant"):
+            if membership.user_id is not None:
+                self.message_user(
+                    request, f"{membership.email}: {invitations.ALREADY_LINKED}", messages.WARNING
+                )
+                continue
+            self._invite(request, membership)
+
+    def _invite(self, request, membership: Membership) -> None:  # type: ignore[no-untyped-def]
+        # The link goes to the person only: see tenants.invitations for why the inviting
+        # admin never sees it.
+        if not invitations.email_configured():
+            self.message_user(
+                request,
+                f"{membership.email} can sign in with the company's identity provider. No e-mail"
+                " is configured for set-password invitations: ask the platform operator for a"
+                " link (manage.py add_member ... --send-invite).",
+                messages.WARNING,
+            )
+            return
+        issued = invitations.invitation_send(membership=membership)
+        hours = issued.invitation.expires_at - issued.invitation.created_at
+        self.message_user(
+            request,
+            f"A set-password link was e-mailed to {membership.email}; it works once, for"
+            f" {int(hours.total_seconds() // 3600)} hours.",
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change, **kwargs)

@@ -32,6 +32,19 @@ def tenant_create(*, slug: str, name: str) -> Tenant:
     return tenant
 
 
+def free_username(email: str) -> str:
+    """A free username for a new account of ``email``: the address, else with a suffix."""
+    User = get_user_model()
+    max_length = getattr(User._meta.get_field(User.USERNAME_FIELD), "max_length", None) or 150
+    base = email[:max_length]
+    candidate, n = base, 1
+    while User.objects.filter(**{User.USERNAME_FIELD: candidate}).exists():
+        n += 1
+        suffix = f"-{n}"
+        candidate = base[: max_length - len(suffix)] + suffix
+    return candidate
+
+
 def _link_user(membership: Membership) -> None:
     """Link a membership to the local account with the same e-mail, if exactly one exists.
 
