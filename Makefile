@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint format typecheck migrate demo bench bench-import clean
 
+# These recipes are for development: the service itself defaults to DEBUG off.
+export DEBUG ?= True
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 

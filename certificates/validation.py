@@ -171,6 +171,8 @@ class _Reading:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     blocks: int = 0
+    #: The whole file is one damaged DER structure: that is the verdict, not "no certificate".
+    damaged_der: bool = False
 
 
 def _private_key_problem(block: int, kind: str) -> Problem:
@@ -372,6 +374,33 @@ def _read_der(data: bytes, reading: _Reading) -> None:
                 "contain private keys: export only the certificates (PEM, DER or .p7b). Nothing was stored.",
             )
         )
+        return
+    if _looks_like_der_structure(data):
+        reading.blocks = 1
+        reading.damaged_der = True
+        declared = _der_tlv_length(data) or 0
+        detail = (
+            f"it is cut short ({len(data)} of {declared} bytes)"
+            if declared > len(data)
+            else "it does not parse as a certificate or a PKCS#7 bundle"
+        )
+        reading.errors.append(
+            Problem(
+                UNPARSEABLE,
+                1,
+                f"Block 1 is damaged DER data: {detail}. Export the certificates again.",
+            )
+        )
+
+
+def _looks_like_der_structure(data: bytes) -> bool:
+    """A DER SEQUENCE with a long-form length, as every certificate or bundle starts.
+
+    Such a file that reads as nothing is a damaged certificate (``unparseable``), not a
+    file without one (``no_certificate``): a cut-off download is said as such, as a
+    cut-off PEM already is. Text never starts like this (0x30 then a byte >= 0x81).
+    """
+    return len(data) >= 4 and data[0] == 0x30 and 0x81 <= data[1] <= 0x84
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:
@@ -579,7 +608,7 @@ def inspect_chain_bytes(
         first_seen[parsed.fingerprint] = parsed.block
         certs.append(parsed)
 
-    if not certs:
+    if not certs and not reading.damaged_der:
         errors.append(
             Problem(
                 NO_CERTIFICATE,

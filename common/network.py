@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import logging
 import socket
 import threading
 from typing import Any
@@ -30,6 +31,25 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+logger = logging.getLogger(__name__)
+
+#: IPv6 ranges Python counts as global that can still lead inside: 6to4 (2002::/16)
+#: embeds any IPv4 address, private ones included, and a relay may deliver it;
+#: deprecated site-local (fec0::/10) is still routed inside some networks.
+NON_PUBLIC_IPV6 = (
+    ipaddress.IPv6Network("2002::/16"),
+    ipaddress.IPv6Network("fec0::/10"),
+)
+
+#: One answer for "cannot be resolved" and "resolves to a non-public address": if they
+#: differed, a tenant admin could use "Test discovery" or a route probe to learn which
+#: internal host names exist. The real reason goes to the operator's log.
+DESTINATION_REFUSED_MESSAGE = (
+    "The host {host!r} does not resolve to a public address this service may connect to"
+    " (unknown names and loopback, private or otherwise non-public addresses are refused;"
+    " an operator can allow a host with OUTBOUND_ALLOWED_HOSTS)."
+)
 
 
 class DisallowedDestination(Exception):
@@ -52,9 +72,17 @@ def _allowed(host: str, address: IPAddress) -> bool:
 
 
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            address = address.ipv4_mapped
+        elif any(address in network for network in NON_PUBLIC_IPV6):
+            return False
     return address.is_global and not (address.is_multicast or address.is_reserved)
+
+
+def _refused(host: str, reason: str) -> DisallowedDestination:
+    logger.info("Outbound connection to %r refused: %s", host, reason)
+    return DisallowedDestination(DESTINATION_REFUSED_MESSAGE.format(host=host))
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -62,7 +90,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise DisallowedDestination(f"The host {host!r} cannot be resolved ({exc}).") from None
+        raise _refused(host, f"cannot be resolved ({exc})") from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -71,13 +99,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     if settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES:
         for address in addresses:
             if not is_public(address) and not _allowed(host, address):
-                # The address itself is not named: the message reaches tenant admins
-                # (the admin's "Test discovery"), and must not map the internal DNS.
-                raise DisallowedDestination(
-                    f"The host {host!r} resolves to a loopback, private or otherwise "
-                    "non-public address, which this service does not connect to. An operator can "
-                    "allow it with OUTBOUND_ALLOWED_HOSTS."
-                )
+                raise _refused(host, f"resolves to the non-public address {address}")
     return addresses
 
 

@@ -1,8 +1,11 @@
 """Settings for the onboarding service: one file, read from the environment.
 
-With nothing configured it runs for development (SQLite file under the project,
-local media storage, in-process cache, DEBUG on). With ``DEBUG=False`` every secret
-must come from the environment (``NAME`` or ``NAME_FILE``); a missing one stops start-up.
+``DEBUG`` is off unless set: a deployment that forgets it must not serve a public host
+with debug pages, the published development keys and the outbound-address guard off.
+Development (``make run``, the test suite) sets ``DEBUG=True`` and then runs with
+nothing else configured (SQLite file under the project, local media storage,
+in-process cache). With ``DEBUG`` off every secret must come from the environment
+(``NAME`` or ``NAME_FILE``); a missing one stops start-up.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ env = environ.FileAwareEnv()
 if (BASE_DIR / ".env").is_file():
     environ.FileAwareEnv.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 
 # Development-only fallbacks; never used when DEBUG is off.
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"  # noqa: S105
@@ -33,7 +36,8 @@ def _secret(name: str, dev_default: str) -> str:
     if DEBUG:
         return dev_default
     raise ImproperlyConfigured(
-        f"{name} is not set. With DEBUG=False it must be given as {name} or {name}_FILE."
+        f"{name} is not set. In production it must be given as {name} or {name}_FILE;"
+        " for development set DEBUG=True (make run does)."
     )
 
 
@@ -62,6 +66,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "mozilla_django_oidc",
+    "axes",
     "tenants",
     "domains",
     "identity",
@@ -77,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -169,7 +176,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked-out sign-in before any backend checks a password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password sign-in to the admin: after AXES_FAILURE_LIMIT wrong passwords for one
+# username from one client address, that pair is locked out for AXES_COOLOFF_HOURS
+# (other addresses can still sign in as that user, so an attacker cannot lock the real
+# person out from elsewhere). The operator unlocks with `manage.py axes_reset_username
+# NAME` or the admin's Axes › Access attempts › "Unlock".
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_ONLY_ADMIN_SITE = True
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "onboarding.ratelimit.client_address"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_ENABLE_ADMIN = False  # our own, scoped to operators: tenants.admin.LockoutAdmin
+AXES_VERBOSE = False  # no banner on every manage.py command (it would break one-line errors)
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
 LOGOUT_REDIRECT_URL = "/admin/login/"
@@ -192,6 +218,19 @@ if STAFF_OIDC_ENABLED:
     AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "identity.staff.StaffOIDCBackend"]
 # A refused staff sign-in lands on the login page, which says so without details.
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?oidc=failed"
+
+# --- Invitations (a one-time set-password link per invited member) -------------------
+# E-mail through EMAIL_URL (smtp+tls://user:password@host:587, ...); in development the
+# console shows the message. Without either, invitations are not e-mailed and the
+# operator hands out the link (add_member --send-invite prints it).
+_email_url = env.str("EMAIL_URL", default="")
+if _email_url:
+    vars().update(env.email_url_config(_email_url))
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+INVITATION_EMAIL_ENABLED = bool(_email_url) or DEBUG
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"onboarding@{_base_host}")
+INVITATION_EXPIRES_HOURS = env.int("INVITATION_EXPIRES_HOURS", default=72)
 
 # --- Identity providers of tenants ------------------------------------------------
 # Base URLs of the hosted IdP kinds; overridable so tests can point them at loopback.
@@ -281,6 +320,9 @@ def _rate_limits(raw: str) -> dict[str, tuple[int, int]]:
 
 
 ONBOARDING_RATE_LIMITS = _rate_limits(env.str("ONBOARDING_RATE_LIMITS", default=""))
+# IPv6 clients are counted per network of this prefix length: one subscriber usually
+# gets a whole /64 and could otherwise take a fresh bucket per address.
+RATE_LIMIT_IPV6_PREFIX = env.int("RATE_LIMIT_IPV6_PREFIX", default=64)
 
 # --- API --------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)

@@ -6,6 +6,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Staff sign-in with the platform IdP; /oidc/callback/ is reserved for the device flow.
     path("staff/oidc/", include("identity.staff_urls")),
+    # An invited member's one-time set-password link.
+    path("", include("tenants.urls")),
     # Device API (/api/v1/...), verification page (/device) and /oidc/callback/; last,
     # as it answers every other /api/ address with a JSON 404.
     path("", include("onboarding.urls")),

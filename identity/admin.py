@@ -69,7 +69,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "kind", "issuer_display", "secret_status"]
     list_filter = ["kind"]
     search_fields = ["name", "client_id", "tenant__name"]
-    readonly_fields = ["secret_status", "issuer_display"]
+    readonly_fields = ["secret_status", "issuer_display", "email_source"]
     actions = ["test_discovery"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):  # type: ignore[no-untyped-def]
@@ -109,7 +109,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
                     "classes": ["collapse"],
                 },
             ),
-            ("In effect", {"fields": ["issuer_display"]}),
+            ("In effect", {"fields": ["issuer_display", "email_source"]}),
         ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
@@ -124,6 +124,17 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     @admin.display(description="client secret")
     def secret_status(self, obj: IdentityProvider) -> str:
         return "set" if obj.client_secret else "not set"
+
+    @admin.display(description="e-mail read from")
+    def email_source(self, obj: IdentityProvider) -> str:
+        claim = obj.email_claim if obj.pk else "email"
+        fallback = (
+            "" if claim == "preferred_username" else ", else 'preferred_username' when it is absent"
+        )
+        return (
+            f"The '{claim}' claim of the ID token (or UserInfo){fallback}. A user whose"
+            " 'email_verified' is present and not true is refused, never routed by another claim."
+        )
 
     @admin.display(description="issuer in effect")
     def issuer_display(self, obj: IdentityProvider) -> str:

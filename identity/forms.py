@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.db import models
 
+from identity import services
 from identity.models import IdentityProvider
 
 # A message, not a secret (ruff's S105 goes by the name).
-SECRET_HELP = "The client secret (value, not its ID) of the app you registered. Stored encrypted and never shown again; leave empty to keep the stored one."  # noqa: S105, E501
+SECRET_HELP = "The client secret (value, not its ID) of the app you registered. Stored encrypted and never shown again; leave empty to keep the stored one, as long as the kind, client ID, issuer, endpoints and directory stay the same."  # noqa: S105, E501
 
 
 def _formfield(db_field: models.Field, **kwargs: Any) -> forms.Field | None:
@@ -61,6 +62,11 @@ class IdentityProviderForm(forms.ModelForm):
             self.add_error(
                 "client_secret", "Enter the client secret; the service is a confidential client."
             )
+        elif not cleaned.get("client_secret") and self.instance.pk:
+            fields = {k: v for k, v in cleaned.items() if k in services.EDITABLE_FIELDS}
+            changed = services.secret_bound_changes(self.instance, fields)
+            if changed:
+                self.add_error("client_secret", services.secret_required_again_error(changed))
         return cleaned
 
     def _post_clean(self) -> None:

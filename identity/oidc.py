@@ -106,6 +106,7 @@ INVALID_NONCE = "invalid_nonce"
 INVALID_TENANT = "invalid_tenant"
 NO_EMAIL = "no_email"
 INVALID_EMAIL = "invalid_email"
+RESPONSE_ISSUER_MISMATCH = "response_issuer_mismatch"
 
 
 class OIDCError(Exception):
@@ -214,6 +215,8 @@ class ProviderMetadata:
     token_auth_methods: tuple[str, ...]
     code_challenge_methods: tuple[str, ...] | None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: RFC 9207: the IdP says it puts ``iss`` into every authorization response.
+    iss_parameter_supported: bool = False
 
 
 @dataclass(frozen=True)
@@ -445,6 +448,8 @@ def provider_metadata(config: ProviderConfig, *, refresh: bool = False) -> Provi
         or ("client_secret_basic",),
         code_challenge_methods=_string_list(document.get("code_challenge_methods_supported")),
         raw=document,
+        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+        is True,
     )
 
 
@@ -618,6 +623,31 @@ def authorization_request(
         (parts.scheme, parts.netloc, parts.path, urlencode(params, quote_via=quote), "")
     )
     return AuthorizationRequest(url=url, state=state, nonce=nonce, code_verifier=code_verifier)
+
+
+def check_response_issuer(config: ProviderConfig, iss: object) -> None:
+    """RFC 9207: the authorization response's ``iss`` must name this provider.
+
+    Checked before the code (and the PKCE verifier) go anywhere, whenever the IdP sends
+    ``iss`` or advertises ``authorization_response_iss_parameter_supported``: a response
+    that another IdP produced (a mix-up attack) is refused instead of being redeemed.
+    """
+    metadata = provider_metadata(config)
+    if iss is None or iss == "":
+        if metadata.iss_parameter_supported:
+            raise OIDCError(
+                RESPONSE_ISSUER_MISMATCH,
+                "The IdP advertises the 'iss' authorization-response parameter (RFC 9207), "
+                "but the response has none.",
+            )
+        return
+    if iss != metadata.issuer:
+        shown = str(iss)[:200]
+        raise OIDCError(
+            RESPONSE_ISSUER_MISMATCH,
+            f"The authorization response comes from {shown!r}, not {metadata.issuer!r} "
+            "(RFC 9207 'iss').",
+        )
 
 
 def _oauth_error(body: bytes) -> str:
@@ -918,9 +948,22 @@ def fetch_userinfo(
     return info
 
 
-def _unverified(source: Mapping[str, Any]) -> bool:
-    # Absent means "not stated" (Entra never sends it); only an explicit false counts.
-    return source.get("email_verified") in (False, "false")
+EMAIL_NOT_VERIFIED = (
+    "The IdP says the user's e-mail address is not verified ('email_verified' is not true)."
+)
+
+
+def email_not_verified(*sources: Mapping[str, Any] | None) -> bool:
+    """Whether any source states ``email_verified`` as anything but the JSON boolean true.
+
+    Absent means "not stated" (Entra never sends it) and passes. Present, only ``true``
+    counts: the string ``"False"`` (or ``"true"``, ``1``) is not a JSON boolean and an IdP
+    sending it is not vouching for anything (OIDC Core 5.1 types the claim as boolean).
+    """
+    return any(
+        source is not None and "email_verified" in source and source["email_verified"] is not True
+        for source in sources
+    )
 
 
 def email_from_claims(
@@ -929,48 +972,32 @@ def email_from_claims(
     """The user's e-mail: the configured claim, else ``preferred_username``; normalised.
 
     Sources in order: the configured claim in the ID token, then in UserInfo, then
-    ``preferred_username`` likewise. An ``email`` claim whose source says
-    ``email_verified: false`` is skipped, and so is that same address in any other claim
-    (many IdPs, node-oidc-provider and Keycloak among them, put the user's login, often
-    the very address, in ``preferred_username``: the fallback must not launder an address
-    the IdP just said it has not verified). The result is lower-cased (domain in A-label
-    form).
+    ``preferred_username`` likewise (the contract's fallback when the e-mail claim is
+    absent). When either source says the address is not verified (``email_verified``
+    present and not ``true``), the sign-in fails: no fallback then, since many IdPs
+    (node-oidc-provider, Keycloak) put a login the user chose into
+    ``preferred_username``, and an IdP that just said it has not verified the user's
+    address must not route them as another one. The result is lower-cased (domain in
+    A-label form).
     """
+    if email_not_verified(claims, userinfo):
+        raise OIDCError(NO_EMAIL, EMAIL_NOT_VERIFIED)
     sources = [claims] + ([userinfo] if userinfo else [])
     names = [config.email_claim] + (
         ["preferred_username"] if config.email_claim != "preferred_username" else []
     )
-    unverified: set[str] = set()
-    for source in sources:
-        value = source.get("email")
-        if _unverified(source) and isinstance(value, str) and value:
-            try:
-                unverified.add(normalize_email(value.strip()))
-            except ValidationError:
-                pass
     seen_invalid: str | None = None
     for name in names:
         for source in sources:
             value = source.get(name)
             if not isinstance(value, str) or not value:
                 continue
-            if name == "email" and _unverified(source):
-                continue
             try:
-                email = normalize_email(value.strip())
+                return normalize_email(value.strip())
             except ValidationError:
                 seen_invalid = name
-                continue
-            if email in unverified:
-                continue
-            return email
     if seen_invalid:
         raise OIDCError(INVALID_EMAIL, f"The '{seen_invalid}' claim is not an e-mail address.")
-    if unverified:
-        raise OIDCError(
-            NO_EMAIL,
-            "The IdP says the user's e-mail address is not verified ('email_verified': false).",
-        )
     raise OIDCError(
         NO_EMAIL,
         f"Neither the ID token nor UserInfo has a usable '{config.email_claim}' or 'preferred_username' claim.",
@@ -988,8 +1015,8 @@ def resolve_email(
     try:
         return email_from_claims(config, claims), None
     except OIDCError:
-        if access_token is None:
-            raise
+        if access_token is None or email_not_verified(claims):
+            raise  # the ID token's "not verified" is final: UserInfo cannot undo it
     userinfo = fetch_userinfo(config, access_token=access_token, expected_sub=claims["sub"])
     return email_from_claims(config, claims, userinfo), userinfo
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from identity import oidc
 from identity.models import ExternalIdentity, IdentityProvider, IdPKind
 from tenants.models import Membership, Tenant
+from tenants.services import free_username
 
 SECRET_REQUIRED = (
     "Enter the client secret of the app you registered (the service is a confidential client)."  # noqa: S105 (a message)
@@ -35,6 +36,14 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
 ALL_KIND_FIELDS = frozenset().union(*KIND_FIELDS.values())
 EDITABLE_FIELDS = (
     frozenset({"name", "kind", "client_id", "scopes", "email_claim"}) | ALL_KIND_FIELDS
+)
+#: Fields that decide where the client secret is sent and for which app it was issued.
+#: Changing any of them without typing the secret again would let whoever edits the
+#: provider point the token endpoint at their own server and receive the stored secret.
+SECRET_BOUND_FIELDS = ("kind", "client_id", *sorted(ALL_KIND_FIELDS))
+KEY_RETYPE_AFTER_MOVE = (
+    "You changed the {fields}: enter the client secret again. A stored secret is only ever"
+    " sent to the provider it was entered for."
 )
 
 
@@ -63,14 +72,48 @@ def idp_create(
     return idp
 
 
+def secret_bound_changes(idp: IdentityProvider, fields: dict[str, Any]) -> list[str]:
+    """Which of ``SECRET_BOUND_FIELDS`` the change ``fields`` makes to the stored ``idp``.
+
+    Compared with the row in the database (a form may already have set the new values on
+    the instance), after the same normalisation ``idp_update`` applies.
+    """
+    if idp.pk is None:
+        return []
+    stored = IdentityProvider.objects.get(pk=idp.pk)
+    changed = IdentityProvider.objects.get(pk=idp.pk)
+    _apply(changed, fields)
+    try:
+        changed.clean()  # the same GUID or domain typed in capitals is no change
+    except ValidationError:
+        pass  # reported by the save itself
+    return [name for name in SECRET_BOUND_FIELDS if getattr(changed, name) != getattr(stored, name)]
+
+
+def secret_required_again_error(changed: list[str]) -> str:
+    labels = [
+        str(getattr(IdentityProvider._meta.get_field(name), "verbose_name", name))
+        for name in changed
+    ]
+    return KEY_RETYPE_AFTER_MOVE.format(fields=", ".join(labels))
+
+
 @transaction.atomic
 def idp_update(
     *, idp: IdentityProvider, client_secret: str | None = None, **fields: Any
 ) -> IdentityProvider:
-    """Change an identity provider; an empty or None ``client_secret`` keeps the stored one."""
+    """Change an identity provider; an empty or None ``client_secret`` keeps the stored one.
+
+    Keeping it is allowed only while the provider's address and client stay the same:
+    a change of kind, client ID, issuer, any endpoint, Okta domain, Entra directory or
+    Ping environment needs the secret typed again (``secret_bound_changes``).
+    """
+    changed = secret_bound_changes(idp, fields)
     _apply(idp, fields)
     if client_secret:
         idp.client_secret = client_secret
+    elif changed:
+        raise ValidationError({"client_secret": secret_required_again_error(changed)})
     elif not idp.client_secret:
         raise ValidationError({"client_secret": SECRET_REQUIRED})
     idp.full_clean()
@@ -147,7 +190,7 @@ def staff_sign_in(*, issuer: str, subject: str, email: str) -> AbstractBaseUser:
                 # e-mail address that was reassigned must not inherit someone's access.
                 raise StaffSignInRefused(SUBJECT_CHANGED)
         else:
-            user = User.objects.create_user(username=_free_username(email), email=email)
+            user = User.objects.create_user(username=free_username(email), email=email)
             user.set_unusable_password()
         identity = ExternalIdentity(user=user, issuer=issuer, subject=subject)
     if not user.is_active:
@@ -163,15 +206,3 @@ def staff_sign_in(*, issuer: str, subject: str, email: str) -> AbstractBaseUser:
     identity.last_login_at = timezone.now()
     identity.save()
     return user
-
-
-def _free_username(email: str) -> str:
-    User = get_user_model()
-    max_length = getattr(User._meta.get_field(User.USERNAME_FIELD), "max_length", None) or 150
-    base = email[:max_length]
-    candidate, n = base, 1
-    while User.objects.filter(**{User.USERNAME_FIELD: candidate}).exists():
-        n += 1
-        suffix = f"-{n}"
-        candidate = base[: max_length - len(suffix)] + suffix
-    return candidate

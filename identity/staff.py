@@ -83,6 +83,8 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             return None
         try:
             self._config = staff_provider_config()
+            # RFC 9207, before mozilla-django-oidc sends the code anywhere.
+            oidc.check_response_issuer(self._config, request.GET.get("iss"))
             return super().authenticate(request, **kwargs)
         except oidc.OIDCError as exc:
             logger.warning("Staff sign-in refused: %s", exc)
@@ -112,12 +114,7 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             if exc.code not in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
                 raise  # UserInfo failed: a refused sign-in, as before (authenticate logs it)
             raise SuspiciousOperation(exc.message) from None
-        verified = [
-            src.get("email_verified")
-            for src in (payload, userinfo or {})
-            if "email_verified" in src
-        ]
-        claims["email_verified"] = not any(v in (False, "false") for v in verified)
+        claims["email_verified"] = not oidc.email_not_verified(payload, userinfo)
         return claims
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:

@@ -377,7 +377,7 @@ class DeviceAPIView(APIView):
         super().initial(request, *args, **kwargs)
         self.client_address = ratelimit.client_address(request._request)
         if self.address_limit and request.method == "POST":
-            verdict = ratelimit.hit(self.address_limit, self.client_address)
+            verdict = ratelimit.hit(self.address_limit, ratelimit.address_key(self.client_address))
             if not verdict.allowed:
                 if verdict.first_refusal:
                     # Once per window, so a flood does not also flood the event table.
@@ -558,7 +558,10 @@ class DeviceAuthorizeView(DeviceAPIView):
     def post(self, request: Request) -> Response:
         data = self.validate(AuthorizeInputSerializer, _authorize_input(self.read_payload(request)))
         email: str = data["email"]
-        ratelimit.enforce("authorize_email", email.strip().lower())
+        ratelimit.enforce("authorize_email", ratelimit.pair_key(email, self.client_address))
+        failures = ratelimit.peek("authorize_email_failures", ratelimit.email_key(email))
+        if not failures.allowed:
+            raise ratelimit.RateLimited(failures)
         device = data.get("device") or {}
         try:
             started = device_flow.device_authorization_start(
@@ -568,6 +571,7 @@ class DeviceAuthorizeView(DeviceAPIView):
                 client_address=self.client_address,
             )
         except device_flow.NotRoutable:
+            ratelimit.hit("authorize_email_failures", ratelimit.email_key(email))
             raise APIError("invalid_request", NOT_ROUTABLE) from None
         authorization = started.authorization
         verification_uri = conf.verification_uri()

@@ -10,17 +10,32 @@ from django.conf import settings
 
 #: (requests, seconds) per limit; ``ONBOARDING_RATE_LIMITS`` in settings overrides entries.
 #: Per-address limits are generous because one office NAT may front many devices.
+#: Per-e-mail limits count per (e-mail, client address), or only failures, so nobody can
+#: spend a victim's budget from their own address (issue 15 #8).
 DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "authorize_address": (120, 60),
+    # Per (e-mail, client address).
     "authorize_email": (30, 600),
+    # Per e-mail, from any address: only requests answered "cannot be onboarded".
+    "authorize_email_failures": (30, 600),
     "token_address": (1200, 60),
-    "token_email": (240, 60),
+    # Per device code, counted after the interval check (too-fast polls get slow_down).
+    "token_device_code": (60, 60),
     "lookup_address": (120, 60),
+    # Per (e-mail, client address); the e-mail is the one the valid ID token carries.
     "lookup_email": (60, 600),
-    # Failed user-code entries on the verification page (RFC 8628 section 5.1).
+    # Failed user-code entries on the verification page (RFC 8628 section 5.1): per
+    # client address, and all of the platform's together, so guessing from many
+    # addresses stays bounded.
     "user_code_address": (20, 600),
+    "user_code_platform": (1000, 600),
     "callback_address": (60, 60),
 }
+
+
+def rate_limit_ipv6_prefix() -> int:
+    """IPv6 clients share one rate-limit bucket per network of this prefix length."""
+    return int(settings.RATE_LIMIT_IPV6_PREFIX)
 
 
 def device_code_expires_in() -> int:

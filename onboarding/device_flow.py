@@ -363,12 +363,16 @@ def sign_in_complete(
     state: object,
     code: object,
     error: object,
+    iss: object = None,
     client_address: str | None = None,
 ) -> SignInOutcome:
     """Handle ``/oidc/callback/``: check the state, redeem, validate, route again.
 
     The state is claimed (cleared) by a conditional UPDATE before anything else, so a
     replayed callback — even one racing the first on another process — finds nothing.
+    The response is then bound to the IdP the state was issued for: its ``iss``
+    (RFC 9207) must name that IdP, and the code and PKCE verifier go to that IdP's token
+    endpoint only, whatever the route says now.
     """
     if not isinstance(state, str) or not state or len(state) > 512:
         events.record_event(
@@ -411,6 +415,10 @@ def sign_in_complete(
             client_address=client_address,
         )
         return SignInOutcome(SIGN_IN_EXPIRED, authorization)
+
+    mixed_up = _response_issuer_problem(authorization, iss, client_address=client_address)
+    if mixed_up is not None:
+        return mixed_up
 
     if error:
         error_code = str(error)[:64]
@@ -512,6 +520,30 @@ def sign_in_complete(
     return SignInOutcome(SIGN_IN_OK, authorization, email)
 
 
+def _response_issuer_problem(
+    authorization: DeviceAuthorization, iss: object, *, client_address: str | None
+) -> SignInOutcome | None:
+    """The outcome when the response's ``iss`` does not fit the state's IdP, else None."""
+    idp: IdentityProvider | None = authorization.oidc_identity_provider
+    if idp is None:
+        return None  # refused below: no IdP to redeem at
+    try:
+        oidc.check_response_issuer(oidc.provider_config(idp), iss)
+    except oidc.OIDCError as exc:
+        if exc.code in oidc.TRANSIENT_ERRORS:
+            return _retry(
+                authorization, detail=f"{exc.code}: {exc.message}", client_address=client_address
+            )
+        _deny(
+            authorization,
+            reason=events.REASON_IDP_ERROR,
+            detail=f"{exc.code}: {exc.message}",
+            client_address=client_address,
+        )
+        return SignInOutcome(SIGN_IN_FAILED, authorization)
+    return None
+
+
 # --- 3. Poll ------------------------------------------------------------------------
 
 
@@ -574,8 +606,6 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
     if authorization.state == State.DENIED:
         return fail(ACCESS_DENIED, authorization.failure_reason or events.REASON_DENIED)
 
-    ratelimit.enforce("token_email", authorization.email)
-
     # Polling rate: the conditional UPDATE on the last poll time makes two concurrent
     # polls of one code see each other (the loser is told to slow down).
     previous = authorization.last_polled_at
@@ -594,6 +624,9 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
         )
     if too_fast or not won:
         return PollOutcome(SLOW_DOWN, interval=_slower(authorization.interval))
+    # Keyed on this device code, after the interval check: polls of other codes (an
+    # attacker's, started with the same e-mail) never spend this device's budget.
+    ratelimit.enforce("token_device_code", str(authorization.pk))
 
     if authorization.state == State.PENDING:
         # Seeded only if absent: a "decided" mark written meanwhile is never overwritten.
@@ -765,7 +798,7 @@ def onboarding_lookup(
         return LookupOutcome(INVALID_TOKEN)
     first_miss: tuple[str, RouteLookup] | None = None
     for item in validated:
-        ratelimit.enforce("lookup_email", item.email)
+        ratelimit.enforce("lookup_email", ratelimit.pair_key(item.email, client_address))
         lookup = route_lookup(item.email)
         route = lookup.route
         if route is not None and route.identity_provider_id == item.idp.pk:

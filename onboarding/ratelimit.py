@@ -4,6 +4,11 @@ The cache is Redis in production, so a limit holds across every server process a
 machine: a client cannot multiply its budget by landing on different workers. Fixed
 windows (``cache.add`` + ``cache.incr``, both atomic in Redis) are crude but need one
 round trip and no scripts. Keys carry a hash of the identifier, never the e-mail itself.
+
+Identifiers are built here, so every caller counts the same thing: e-mails normalised
+exactly as routing does (``email_key``; ``cto@ａcme.example`` is ``cto@acme.example``),
+IPv6 clients per /64 (``address_key``), a per-e-mail limit per (e-mail, address) pair
+(``pair_key``) so that nobody can spend a victim's budget from another address.
 """
 
 from __future__ import annotations
@@ -11,13 +16,19 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from common.validators import normalize_email
 from onboarding import conf
+
+#: The one identifier of the platform-wide limits.
+PLATFORM = "platform"
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,37 @@ def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verd
     count = int(cache.get(_key(name, identifier, window)) or 0)
     retry_after = max(1, int((window + 1) * period - now))
     return Verdict(allowed=count < limit, count=count, retry_after=retry_after, limit=limit)
+
+
+def email_key(email: str) -> str:
+    """The e-mail as routing sees it, so a spelling variant is not a fresh bucket."""
+    try:
+        return normalize_email(email.strip())
+    except ValidationError:
+        # Refused later anyway; still fold the variants an attacker could rotate through.
+        return unicodedata.normalize("NFKC", email.strip()).casefold()
+
+
+def address_key(address: str | None) -> str | None:
+    """An IPv4 address as is; an IPv6 address as its /``RATE_LIMIT_IPV6_PREFIX`` network."""
+    if not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped:
+            return str(parsed.ipv4_mapped)
+        prefix = conf.rate_limit_ipv6_prefix()
+        return str(ipaddress.IPv6Network((parsed, prefix), strict=False))
+    return str(parsed)
+
+
+def pair_key(email: str, address: str | None) -> str:
+    """One bucket per (e-mail, client address): 29 requests from an attacker's address
+    do not lock the victim's device out."""
+    return f"{email_key(email)} {address_key(address) or '-'}"
 
 
 def _ip(value: str) -> str | None:

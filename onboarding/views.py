@@ -27,6 +27,9 @@ CODE_INVALID = "This code is not valid or has expired. Check the code shown on t
 CODE_TOO_MANY = (
     "Too many wrong codes were entered from your network. Try again in {minutes} minutes."
 )
+CODE_TOO_MANY_PLATFORM = (
+    "Too many wrong codes were entered on this service just now. Try again in {minutes} minutes."
+)
 
 RESULTS: dict[str, tuple[str, str]] = {
     device_flow.SIGN_IN_OK: (
@@ -97,19 +100,27 @@ def _find(
 ) -> tuple[DeviceAuthorization | None, HttpResponse | None]:
     """The pending authorization for a typed code, or the page to show instead.
 
-    Only failed attempts count against the limit, so a user who types the code right
-    is never blocked by others on the same network guessing wrong.
+    Only failed attempts count against the limits, so a user who types the code right
+    is never blocked by others on the same network guessing wrong. Besides the limit per
+    client address (IPv6: per /64), all failures of the platform share one budget: an
+    attacker with many addresses still gets a bounded number of guesses per window.
     """
-    verdict = ratelimit.peek("user_code_address", address)
+    buckets = [
+        ("user_code_address", ratelimit.address_key(address), CODE_TOO_MANY),
+        ("user_code_platform", ratelimit.PLATFORM, CODE_TOO_MANY_PLATFORM),
+    ]
     code = raw_code if isinstance(raw_code, str) else ""
-    if not verdict.allowed:
-        minutes = max(1, verdict.retry_after // 60)
-        return None, _entry(
-            request, error=CODE_TOO_MANY.format(minutes=minutes), code=code, status=429
-        )
+    for name, identifier, message in buckets:
+        verdict = ratelimit.peek(name, identifier)
+        if not verdict.allowed:
+            minutes = max(1, verdict.retry_after // 60)
+            return None, _entry(
+                request, error=message.format(minutes=minutes), code=code, status=429
+            )
     authorization = pending_authorization_for_user_code(raw_code)
     if authorization is None:
-        ratelimit.hit("user_code_address", address)
+        for name, identifier, _message in buckets:
+            ratelimit.hit(name, identifier)
         return None, _entry(request, error=CODE_INVALID, code=code, status=400)
     return authorization, None
 
@@ -126,6 +137,7 @@ def device(request: HttpRequest) -> HttpResponse:
     if page is not None:
         return page
     assert authorization is not None
+    browser_address = ratelimit.client_address(request)
     return _no_store(
         render(
             request,
@@ -134,9 +146,20 @@ def device(request: HttpRequest) -> HttpResponse:
                 "authorization": authorization,
                 "company": authorization.tenant.name,
                 "domain": company_domain_for(authorization),
+                # A phished code is opened far from the device that asked for it: say
+                # where the device asked from, and warn when this browser is elsewhere
+                # (another network; IPv6 compared per /64, as the rate limits count).
+                "browser_address": browser_address,
+                "address_differs": _elsewhere(authorization.client_address, browser_address),
             },
         )
     )
+
+
+def _elsewhere(device_address: str | None, browser_address: str | None) -> bool:
+    if not device_address or not browser_address:
+        return False
+    return ratelimit.address_key(device_address) != ratelimit.address_key(browser_address)
 
 
 @csrf_exempt  # checked by _device_confirm itself, once the body is known to be small
@@ -214,7 +237,7 @@ def _result(
 def oidc_callback(request: HttpRequest) -> HttpResponse:
     """``/oidc/callback/``: where the tenant's IdP sends the browser back."""
     address = ratelimit.client_address(request)
-    verdict = ratelimit.hit("callback_address", address)
+    verdict = ratelimit.hit("callback_address", ratelimit.address_key(address))
     if not verdict.allowed:
         return _result(
             request,
@@ -225,6 +248,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         state=request.GET.get("state"),
         code=request.GET.get("code"),
         error=request.GET.get("error"),
+        iss=request.GET.get("iss"),
         client_address=address,
     )
     authorization = outcome.authorization

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
 from common.validators import normalize_email
-from tenants import services
+from tenants import invitations, services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
 from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
 
@@ -127,6 +129,7 @@ class MembershipAdmin(TenantScopedAdmin):
     list_filter = ["role", "tenant"]
     search_fields = ["email", "user__username"]
     list_select_related = ["tenant", "user"]
+    actions = ["send_invitation"]
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return ["tenant", "email"] if obj else []
@@ -135,11 +138,70 @@ class MembershipAdmin(TenantScopedAdmin):
     def signed_in(self, obj: Membership) -> bool:
         return obj.user_id is not None
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return super().has_delete_permission(request, obj) and (
+            obj is None or services.may_remove_member(request.user, obj)
+        )
+
+    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+        # The confirmation page (single and bulk) names the rule and refuses the POST,
+        # before Django logs a deletion that delete_model/delete_queryset would refuse.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        error = services.membership_removal_error(objs, by=request.user)
+        if error:
+            perms_needed = {*perms_needed, error}
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        self._delete(request, [obj])
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._delete(request, queryset)
+
+    def _delete(self, request, memberships):  # type: ignore[no-untyped-def]
+        try:
+            services.memberships_delete(memberships=memberships, by=request.user)
+        except ValidationError as exc:
+            # A race lost after the confirmation page: nothing was deleted.
+            raise PermissionDenied(" ".join(exc.messages)) from None
+
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        membership, _created = services.membership_save(
+        membership, created = services.membership_save(
             tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
         )
         obj.pk = membership.pk
+        if created and membership.user_id is None:
+            self._invite(request, membership)
+
+    @admin.action(description="Send a set-password invitation")
+    def send_invitation(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for membership in queryset.select_related("tenant"):
+            if membership.user_id is not None:
+                self.message_user(
+                    request, f"{membership.email}: {invitations.ALREADY_LINKED}", messages.WARNING
+                )
+                continue
+            self._invite(request, membership)
+
+    def _invite(self, request, membership: Membership) -> None:  # type: ignore[no-untyped-def]
+        # The link goes to the person only: see tenants.invitations for why the inviting
+        # admin never sees it.
+        if not invitations.email_configured():
+            self.message_user(
+                request,
+                f"{membership.email} can sign in with the company's identity provider. No e-mail"
+                " is configured for set-password invitations: ask the platform operator for a"
+                " link (manage.py add_member ... --send-invite).",
+                messages.WARNING,
+            )
+            return
+        issued = invitations.invitation_send(membership=membership)
+        hours = issued.invitation.expires_at - issued.invitation.created_at
+        self.message_user(
+            request,
+            f"A set-password link was e-mailed to {membership.email}; it works once, for"
+            f" {int(hours.total_seconds() // 3600)} hours.",
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change, **kwargs)
@@ -154,6 +216,8 @@ class MembershipAdmin(TenantScopedAdmin):
                     probe = obj or Membership(tenant=tenant, role="")
                     if not services.may_change_role(user, probe, role):
                         raise ValidationError({"role": services.SUPER_ADMIN_GRANT_REQUIRED})
+                    if obj and role != Role.SUPER_ADMIN and services.leaves_no_super_admin([obj]):
+                        raise ValidationError({"role": services.LAST_SUPER_ADMIN})
                 return data
 
         return GuardedForm
@@ -190,3 +254,31 @@ class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin):
 @admin.register(Group)
 class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin):
     pass
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
+    """Failed password sign-ins per (username, address), for the operator to unlock.
+
+    django-axes counts them (``AXES_*`` settings); a row at the failure limit is a
+    lock-out. Only superusers have the model's permissions, so staff get 404.
+    """
+
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    search_fields = ["username", "ip_address"]
+    readonly_fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    fields = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    actions = ["unlock"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.action(description="Unlock (forget the failed sign-ins)", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        count = 0
+        for attempt in queryset:
+            count += axes_reset(username=attempt.username, ip=attempt.ip_address)
+        self.message_user(request, f"Unlocked {count} username and address pair(s).")

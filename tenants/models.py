@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from common.validators import normalize_email
 
@@ -49,7 +50,8 @@ class Membership(models.Model):
 
     Created for an e-mail address by an account admin before the person ever signs in
     (an invitation); ``user`` is linked when they first sign in with that address at the
-    platform IdP, or at once when a local account with the address already exists.
+    platform IdP, or when the operator adds them (``add_member``) and a local account
+    with the address exists. A company's own action never links or changes an account.
     """
 
     tenant = models.ForeignKey(
@@ -96,6 +98,27 @@ class Membership(models.Model):
                 self.email = normalize_email(self.email)
             except ValidationError as exc:
                 raise ValidationError({"email": exc.messages}) from None
+
+
+class Invitation(models.Model):
+    """A one-time, expiring link with which an invited person sets a password.
+
+    Only the SHA-256 of the token is stored. It belongs to one membership: accepting it
+    creates the person's account and links that membership only (other companies'
+    invitations for the address wait for the person's own sign-in or the operator).
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.membership.email}"
 
 
 class Activation(models.Model):

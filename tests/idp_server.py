@@ -174,6 +174,9 @@ class IdPServer:
         self.raw_responses: dict[str, bytes] = {}
         #: True: every connection is dropped without an answer (the IdP is "down").
         self.down = False
+        #: RFC 9207: put ``iss`` into authorization responses (advertise it with
+        #: ``discovery_overrides``).
+        self.send_response_iss = False
         self.requests: Counter[str] = Counter()
         self.token_requests: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -415,9 +418,10 @@ def _handler_for(idp: IdPServer) -> type[BaseHTTPRequestHandler]:
                 user=user,
             )
             sep = "&" if "?" in q["redirect_uri"] else "?"
-            location = (
-                q["redirect_uri"] + sep + urlencode({"code": code, "state": q.get("state", "")})
-            )
+            response = {"code": code, "state": q.get("state", "")}
+            if idp.send_response_iss:
+                response["iss"] = idp.issuer
+            location = q["redirect_uri"] + sep + urlencode(response)
             self._send(302, None, {"Location": location})
 
         def _userinfo(self) -> None:

@@ -26,5 +26,6 @@ def test_the_demo_loads_a_working_route_once_and_prints_the_logins(client):
     certificates = list(route.certificate_chain.certificates.order_by("position"))
     assert len(certificates) == 2 and certificates[0].self_signed
 
-    assert client.login(username="alice", password="alice-demo")
+    signed_in = client.post("/admin/login/", {"username": "alice", "password": "alice-demo"})
+    assert signed_in.status_code == 302
     assert client.get(f"/admin/onboarding/route/{route.pk}/change/").status_code == 200

@@ -200,3 +200,34 @@ def test_production_serves_the_admin_without_collectstatic_and_cookies_follow_th
         },
     )
     assert result.stdout.split() == ["200", secure, secure, secure], result.stderr[-2000:]
+
+
+def test_without_debug_set_a_public_base_url_never_gets_the_development_keys():
+    """Issue 15 #6: forgetting DEBUG is production, not development on a public host."""
+    result = _run({"BASE_URL": "https://obs.example.com"}, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+_SHOW = (
+    "import django; django.setup(); from django.conf import settings;"
+    "print(settings.DEBUG, settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES, settings.OUTBOUND_REQUIRE_HTTPS)"
+)
+
+
+def test_without_debug_set_the_service_runs_in_production_mode(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _SHOW],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-1234567890",
+            "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "BASE_URL": "https://obs.example.com",
+        },
+    )
+    assert result.stdout.split() == ["False", "True", "True"], result.stderr[-2000:]

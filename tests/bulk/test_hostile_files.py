@@ -189,3 +189,33 @@ def test_a_csv_cell_longer_than_128_kib_is_read(acme, corp_idp, workdir):
     assert errors[0].startswith("routes.csv:2: certificate_chain: (inline PEM) is refused")
     assert errors[-1].startswith(f'routes.csv:{2 + cell.count(chr(10)) + 1}: mapped user "bob@"')
     assert not any("not valid CSV" in error for error in errors)
+
+
+NESTED = 5000
+
+
+@pytest.mark.parametrize("where", ["enabled", "extra", "mapped_users"])
+def test_deeply_nested_json_is_a_reported_problem_not_a_crash(acme, corp_idp, workdir, where):
+    # Issue 15 #14: about 5,000 levels used to end import_routes with a RecursionError.
+    deep = "[" * NESTED + "]" * NESTED
+    value = f'["a@example.com", {deep}]' if where == "mapped_users" else deep
+    text = '{"routes": [\n{"display_name": "Berlin UMS",\n "' + where + '": ' + value + "}]}"
+    errors = json_errors(workdir, text)
+    assert errors[-1] == (
+        "routes.json:3: a value is nested more than 32 levels deep; the file is refused"
+    )
+
+
+def test_the_admin_import_page_reports_deep_nesting_without_a_500(client, bob, acme, corp_idp):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    deep = "{" + '"a":{' * NESTED + "}" * NESTED + "}"
+    document = '{"routes": [{"display_name": "Berlin UMS", "extra": ' + deep + "}]}"
+    client.force_login(bob)
+    page = client.post(
+        "/admin/onboarding/route/import/",
+        {"tenant": acme.pk, "file": SimpleUploadedFile("routes.json", document.encode())},
+    )
+    assert page.status_code == 200
+    assert "nested more than 32 levels deep" in page.content.decode()
+    assert not Route.objects.exists()

@@ -532,3 +532,28 @@ def test_a_self_signed_root_signed_with_sha1_is_only_a_warning():
 
     assert report.accepted
     assert codes(report.warnings) == [(SHA1, 1)]
+
+
+def test_a_der_file_cut_short_is_unparseable_not_without_a_certificate(root):
+    # Issue 15 #15: a truncated download must say "damaged", as a cut-off PEM does.
+    cut = root.der[: len(root.der) // 2]
+
+    report = inspect_chain_bytes(cut)
+
+    assert codes(report.errors) == [(UNPARSEABLE, 1)]
+    assert "cut short" in report.errors[0].message
+    assert f"{len(cut)} of {len(root.der)} bytes" in report.errors[0].message
+
+
+def test_a_der_certificate_with_a_damaged_body_is_unparseable(root):
+    damaged = root.der[:20] + bytes(len(root.der) - 20)
+
+    report = inspect_chain_bytes(damaged)
+
+    assert codes(report.errors) == [(UNPARSEABLE, 1)]
+
+
+def test_a_binary_file_that_is_no_der_still_has_no_certificate():
+    report = inspect_chain_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+
+    assert codes(report.errors) == [(NO_CERTIFICATE, None)]

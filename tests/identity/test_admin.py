@@ -88,12 +88,13 @@ def test_the_secret_is_never_shown_and_empty_keeps_it(client, bob, acme):
         kind="oidc",
         issuer="https://idp.example",
         entra_tenant_id="",
-        client_id="changed",
+        client_id=idp.client_id,
+        scopes="openid email",
     )
     response = client.post(change_url(idp), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     idp.refresh_from_db()
-    assert idp.client_id == "changed" and idp.client_secret == "do-not-show-me"
+    assert idp.scopes == "openid email" and idp.client_secret == "do-not-show-me"
 
     client.post(change_url(idp), {**data, "client_secret": "rotated"})
     idp.refresh_from_db()
@@ -152,3 +153,11 @@ def test_test_discovery_reports_exactly_what_failed(client, bob, acme, idp):
     )
     text = " ".join(str(m) for m in get_messages(response.wsgi_request))
     assert "failed" in text and "https://someone-else.example" in text
+
+
+def test_the_form_says_which_claim_carries_the_e_mail(client, bob, acme):
+    idp = IdentityProviderFactory(tenant=acme, email_claim="upn")
+    client.force_login(bob)
+    page = client.get(change_url(idp)).content.decode()
+    assert "The &#x27;upn&#x27; claim of the ID token" in page
+    assert "else &#x27;preferred_username&#x27; when it is absent" in page

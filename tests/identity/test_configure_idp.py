@@ -98,15 +98,26 @@ def test_updating_with_empty_stdin_keeps_the_secret_and_other_fields(acme):
     IdentityProviderFactory(
         tenant=acme,
         name="Generic",
+        client_id="same-client",
         client_secret="old",
         issuer="https://idp.example",
         scopes="openid email",
     )
-    output = run("acme", "Generic", "--kind", "oidc", "--client-id", "new-client", stdin="")
+    output = run(
+        "acme",
+        "Generic",
+        "--kind",
+        "oidc",
+        "--client-id",
+        "same-client",
+        "--email-claim",
+        "upn",
+        stdin="",
+    )
     idp = IdentityProvider.objects.get(name="Generic")
     assert output.startswith("Updated")
-    assert (idp.client_id, idp.client_secret, idp.issuer, idp.scopes) == (
-        "new-client",
+    assert (idp.email_claim, idp.client_secret, idp.issuer, idp.scopes) == (
+        "upn",
         "old",
         "https://idp.example",
         "openid email",
@@ -240,10 +251,11 @@ def test_switching_kind_drops_the_old_kinds_fields(acme):
         "c",
         "--okta-domain",
         "acme.okta.com",
-        stdin="",
+        stdin="okta-secret\n",  # a new kind is a new provider: its secret is typed again
     )
     idp = IdentityProvider.objects.get(name="P")
     assert idp.entra_tenant_id == "" and idp.okta_domain == "acme.okta.com"
+    assert idp.client_secret == "okta-secret"
 
 
 def test_a_pingone_provider_can_be_named_by_its_environment_id(acme, settings):

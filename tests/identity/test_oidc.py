@@ -162,7 +162,9 @@ def test_preferred_username_is_the_fallback(server, db):
     assert sign_in(oidc.provider_config(idp)).email == "ivan@acme.example"
 
 
-def test_an_email_marked_unverified_is_not_used():
+def test_an_unverified_email_never_falls_back_to_another_address_in_preferred_username():
+    # Issue 15 #11: "email_verified": false plus another address in preferred_username
+    # used to route as that other address.
     config = ProviderConfig(issuer="https://idp.example", client_id="c")
     claims = {
         "sub": "s",
@@ -170,12 +172,40 @@ def test_an_email_marked_unverified_is_not_used():
         "email_verified": False,
         "preferred_username": "x@acme.example",
     }
-    assert oidc.email_from_claims(config, claims) == "x@acme.example"
+    with pytest.raises(OIDCError) as exc:
+        oidc.email_from_claims(config, claims)
+    assert exc.value.code == oidc.NO_EMAIL and "not true" in exc.value.message
     with pytest.raises(OIDCError) as exc:
         oidc.email_from_claims(
             config, {"sub": "s", "email": "x@evil.example", "email_verified": False}
         )
     assert exc.value.code == oidc.NO_EMAIL
+
+
+@pytest.mark.parametrize("stated", ["False", "false", "true", "True", 1, 0, None, "yes"])
+def test_email_verified_counts_only_as_the_json_boolean_true(stated):
+    config = ProviderConfig(issuer="https://idp.example", client_id="c")
+    claims = {"sub": "s", "email": "x@acme.example", "email_verified": stated}
+    with pytest.raises(OIDCError) as exc:
+        oidc.email_from_claims(config, claims)
+    assert exc.value.code == oidc.NO_EMAIL
+    assert oidc.email_from_claims(config, {**claims, "email_verified": True}) == "x@acme.example"
+
+
+def test_an_absent_email_verified_keeps_the_preferred_username_fallback():
+    config = ProviderConfig(issuer="https://idp.example", client_id="c")
+    claims = {"sub": "s", "preferred_username": "Upn@Acme.example"}
+    assert oidc.email_from_claims(config, claims) == "upn@acme.example"
+
+
+def test_unverified_in_the_id_token_is_not_overruled_by_userinfo(server, db):
+    server.id_token_omit = {"email", "preferred_username"}
+    server.add_user("mallory@acme.example", email_verified="False")
+    idp = idp_row(IdPKind.OIDC, issuer=server.issuer)
+    with pytest.raises(OIDCError) as exc:
+        sign_in(oidc.provider_config(idp))
+    assert exc.value.code == oidc.NO_EMAIL
+    assert server.requests.get("/userinfo", 0) == 0
 
 
 def test_an_address_marked_unverified_is_not_laundered_through_preferred_username():

@@ -213,3 +213,19 @@ def test_a_half_configured_staff_sign_in_is_a_startup_error(settings):
         "identity.E002",
         "identity.E003",
     }
+
+
+def test_a_staff_sign_in_response_from_another_issuer_is_not_redeemed(client, platform_idp, acme):
+    # RFC 9207 (issue 15 #10): the IdP advertises and sends iss; a mixed-up response
+    # naming another issuer never reaches the token endpoint.
+    invite(acme, "dana@acme.example")
+    platform_idp.add_user("dana@acme.example", sub="dana-sub")
+    platform_idp.discovery_overrides = {"authorization_response_iss_parameter_supported": True}
+    start = client.get("/staff/oidc/authenticate/", {"next": "/admin/"})
+    at_idp = requests.get(start["Location"], allow_redirects=False, timeout=5)
+    callback = urlsplit(at_idp.headers["Location"])
+    response = client.get(f"{callback.path}?{callback.query}&iss=https://evil.example")
+    assert response["Location"] == FAILED
+    assert platform_idp.token_requests == []
+    platform_idp.send_response_iss = True
+    assert sign_in(client, platform_idp)["Location"] == "/admin/"

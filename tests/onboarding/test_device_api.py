@@ -398,17 +398,6 @@ def test_authorize_is_rate_limited_per_client_address(client, acme_route, settin
     assert OnboardingEvent.objects.filter(reason="rate_limited").count() == 1
 
 
-def test_authorize_is_rate_limited_per_email(client, acme_route, settings):
-    settings.ONBOARDING_RATE_LIMITS = {"authorize_email": (2, 600)}
-    for n in range(2):
-        post_json(client, AUTHORIZE, {"email": "alice@acme.example"}, REMOTE_ADDR=f"192.0.2.{n}")
-    limited = post_json(
-        client, AUTHORIZE, {"email": "ALICE@acme.example"}, REMOTE_ADDR="192.0.2.99"
-    )
-    assert limited.status_code == 429
-    assert post_json(client, AUTHORIZE, {"email": "bob@acme.example"}).status_code == 200
-
-
 def test_the_token_endpoint_is_rate_limited_per_address(client, settings, db):
     settings.ONBOARDING_RATE_LIMITS = {"token_address": (3, 60)}
     answers = [

@@ -111,6 +111,20 @@ def test_an_address_the_idp_says_is_unverified_is_denied(client, device, acme_ro
     assert idp.requests["/userinfo"] == 1
 
 
+def test_unverified_email_with_another_address_as_login_is_denied(client, device, acme_route, idp):
+    # Issue 15 #11: the IdP says mallory's address is unverified and her chosen login
+    # is alice's address; she must not be routed (or onboarded) as alice.
+    idp.users.pop("alice@acme.example")
+    idp.add_user(
+        "mallory@elsewhere.example", email_verified=False, preferred_username="alice@acme.example"
+    )
+    device.authorize()
+    page = sign_in(client, device)
+    assert page.status_code == 400
+    DeviceAuthorization.objects.update(last_polled_at=None)
+    assert device.poll().json()["error"] == "access_denied"
+
+
 def test_another_user_of_the_same_company_gets_their_own_route(client, device, acme_route, idp):
     idp.add_user("bob@acme.example", sub="bob-sub")
     idp.users.pop("alice@acme.example")  # the IdP signs in its default user, bob

@@ -157,6 +157,7 @@ def test_staff_get_404_for_any_id_of_models_outside_tenants(
     client, request, mallory, model, persona
 ):
     """Users, groups, staff identities: existing and missing ids look the same."""
+    from axes.models import AccessAttempt
     from django.contrib.auth.models import Group
 
     from identity.models import ExternalIdentity
@@ -164,6 +165,9 @@ def test_staff_get_404_for_any_id_of_models_outside_tenants(
     existing = {
         type(mallory): lambda: mallory,
         Group: lambda: Group.objects.create(name="g"),
+        AccessAttempt: lambda: AccessAttempt.objects.create(
+            username="alice", ip_address="192.0.2.1", failures_since_start=5
+        ),
         ExternalIdentity: lambda: ExternalIdentity.objects.create(
             user=mallory, issuer="https://i.example", subject="s"
         ),

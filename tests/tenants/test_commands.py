@@ -87,7 +87,11 @@ def test_commands_exit_non_zero_with_a_one_line_error(tmp_path):
     import subprocess
     import sys
 
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "PATH": "/usr/bin:/bin"}
+    env = {
+        "DEBUG": "True",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
+        "PATH": "/usr/bin:/bin",
+    }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True)
     result = subprocess.run(
         [

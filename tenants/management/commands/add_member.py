@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants import invitations
 from tenants.management.shared import one_line, tenant_or_error
 from tenants.models import Role
 from tenants.services import membership_save
@@ -15,8 +16,16 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("email")
         parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+        parser.add_argument(
+            "--send-invite",
+            action="store_true",
+            help="Print a one-time set-password link for the member (and e-mail it when "
+            "EMAIL_URL is configured). Any earlier link stops working.",
+        )
 
-    def handle(self, *args, slug: str, email: str, role: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(  # type: ignore[no-untyped-def]
+        self, *args, slug: str, email: str, role: str, send_invite: bool = False, **options
+    ) -> None:
         tenant = tenant_or_error(slug)
         try:
             membership, created = membership_save(tenant=tenant, email=email, role=role)
@@ -32,4 +41,15 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"{verb} {membership.email} as {membership.role} of {tenant.slug} ({linked})."
             )
+        )
+        if not send_invite:
+            return
+        if membership.user_id:
+            self.stdout.write(invitations.ALREADY_LINKED)
+            return
+        issued = invitations.invitation_send(membership=membership)
+        sent = f" (e-mailed to {membership.email})" if issued.emailed else ""
+        self.stdout.write(
+            f"Set-password link{sent}, valid once until"
+            f" {issued.invitation.expires_at:%Y-%m-%d %H:%M} UTC:\n{issued.url}"
         )
