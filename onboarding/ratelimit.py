@@ -2,8 +2,7 @@
 
 The cache is Redis in production, so a limit holds across every server process and
 machine: a client cannot multiply its budget by landing on different workers. Fixed
-windows (``cache.add`` + ``cache.incr``, both atomic in Redis) are crude but need one
-round trip and no scripts. Keys carry a hash of the identifier, never the e-mail itself.
+windows (an atomic INCR in one round trip, see ``_count``) are crude but cheap. Keys carry a hash of the identifier, never the e-mail itself.
 
 Identifiers are built here, so every caller counts the same thing: e-mails normalised
 exactly as routing does (``email_key``; ``cto@ａcme.example`` is ``cto@acme.example``),
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
@@ -66,16 +66,32 @@ def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdi
         return Verdict(allowed=True, count=0, retry_after=0, limit=limit)
     now = time.time() if now is None else now
     window = int(now // period)
-    key = _key(name, identifier, window)
-    # The key lives a little longer than its window so a late incr never recreates it.
-    cache.add(key, 0, timeout=period + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period + 5)
-        count = 1
+    count = _count(_key(name, identifier, window), period + 5)
     retry_after = max(1, int((window + 1) * period - now))
     return Verdict(allowed=count <= limit, count=count, retry_after=retry_after, limit=limit)
+
+
+def _count(key: str, ttl: int) -> int:
+    """Add one to the window's counter and return it.
+
+    On Redis one round trip: a pipeline of ``SET key 0 EX ttl NX`` (the key lives a little
+    longer than its window, so a late INCR never recreates it without expiry) and INCR.
+    Django's Redis backend stores integers as they are, so ``peek`` reads the same key
+    through the cache API. Elsewhere ``add`` + ``incr``.
+    """
+    if isinstance(cache, RedisCache):
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        full_key = cache.make_key(key)
+        pipe.set(full_key, 0, ex=ttl, nx=True)
+        pipe.incr(full_key)
+        return int(pipe.execute()[1])
+    cache.add(key, 0, timeout=ttl)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=ttl)
+        return 1
 
 
 def enforce(name: str, identifier: str | None) -> None:

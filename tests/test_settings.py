@@ -227,6 +227,7 @@ def test_without_debug_set_the_service_runs_in_production_mode(tmp_path):
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "SECRET_KEY": "a-long-random-production-secret-key-with-many-characters-1234567890",
             "FIELD_ENCRYPTION_KEY": "k" * 40,
+            "ONBOARDING_SIGNING_KEYS": _signing_key(),
             "BASE_URL": "https://obs.example.com",
         },
     )

@@ -87,7 +87,8 @@ def update_authorization(**fields: Any) -> None:
     poll state is forgotten as an eviction would, and the next poll reads the database.
     """
     DeviceAuthorization.objects.update(**fields)
-    cache.clear()
+    for code_hash in DeviceAuthorization.objects.values_list("device_code_hash", flat=True):
+        cache.delete(f"poll:{code_hash}")  # the key of onboarding.pollstate (rate limits stay)
 
 
 def post_json(client: Any, path: str, body: Any, **extra: Any) -> Any:

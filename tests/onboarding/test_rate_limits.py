@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from onboarding import ratelimit
-from onboarding.models import DeviceAuthorization
-from tests.onboarding.conftest import AUTHORIZE, GRANT, TOKEN, Device, post_json
+from tests.onboarding.conftest import (
+    AUTHORIZE,
+    GRANT,
+    TOKEN,
+    Device,
+    post_json,
+    update_authorization,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -71,11 +77,11 @@ def test_polling_an_attackers_codes_does_not_starve_the_victims_device(
     for _ in range(3):
         attacker = _authorize(client, "alice@acme.example", ATTACKER).json()["device_code"]
         for _ in range(3):
-            DeviceAuthorization.objects.update(last_polled_at=None)
+            update_authorization(last_polled_at=None)
             _poll(client, attacker, ATTACKER)
-    DeviceAuthorization.objects.update(last_polled_at=None)
+    update_authorization(last_polled_at=None)
     assert _poll(client, attacker, ATTACKER).status_code == 429
-    DeviceAuthorization.objects.update(last_polled_at=None)
+    update_authorization(last_polled_at=None)
     answer = _poll(client, victim, VICTIM)
     assert answer.status_code == 400 and answer.json()["error"] == "authorization_pending"
 
@@ -84,11 +90,24 @@ def test_a_too_fast_poll_is_told_to_slow_down_not_counted(client, acme_route, se
     settings.ONBOARDING_RATE_LIMITS = {"token_device_code": (1, 60)}
     device = Device(client)
     device.authorize()
+    update_authorization()  # the cache forgot the code: polls read the database
     assert device.poll().json()["error"] == "authorization_pending"  # counted: 1 of 1
     for _ in range(3):
         assert device.poll().json()["error"] == "slow_down"  # before the count
-    DeviceAuthorization.objects.update(last_polled_at=None)
+    update_authorization(last_polled_at=None)
     assert device.poll().status_code == 429
+
+
+def test_a_pending_code_is_paced_by_slow_down_alone(client, acme_route, settings):
+    # Pending polls are answered from the shared cache: each one inside the interval is
+    # a slow_down that raises the interval, so a device gets at most one pending answer
+    # per interval whatever it does, and the per-code limit need not count them.
+    settings.ONBOARDING_RATE_LIMITS = {"token_device_code": (1, 60)}
+    device = Device(client)
+    device.authorize()
+    assert device.poll().json()["error"] == "authorization_pending"
+    answers = {device.poll().json()["error"] for _ in range(5)}
+    assert answers == {"slow_down"}
 
 
 # --- 9: IPv6 networks and the platform-wide budget ---------------------------------------

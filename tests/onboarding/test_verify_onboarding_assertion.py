@@ -150,6 +150,7 @@ def test_the_command_exits_non_zero_with_one_line_saying_why(route, settings, tm
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
+        "DEBUG": "True",
         "ONBOARDING_SIGNING_KEYS_FILE": str(keys),
         "DATABASE_URL": f"sqlite:///{tmp_path}/unused.sqlite3",
     }
