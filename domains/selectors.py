@@ -1,8 +1,8 @@
 """Reads about company domains: who holds an address's domain, which claims cover it.
 
-"Holds" means: has the domain, or a domain it is under, ``verified``. At most one
-tenant holds any name (``domains.services`` refuses a verification that would overlap
-another tenant's), so a holder is a single tenant or none.
+"Holds" means: has the domain, or a domain it is under, ``verified``; when two tenants
+have verified nested domains (``example.com`` and ``eu.example.com``), the more specific
+claim holds the names under it. So a holder is a single tenant or none.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from domains import conf
 from domains.models import CompanyDomain, DomainStatus
@@ -92,11 +92,16 @@ def domains_for(tenant_ids: Iterable[int] | None = None) -> QuerySet[CompanyDoma
 
 
 def other_tenant_overlaps(claim: CompanyDomain) -> bool:
-    """Whether another tenant holds ``claim``'s domain, a domain above it, or one below it."""
+    """Whether another tenant holds ``claim``'s domain or a domain above it (verified).
+
+    A domain *below* another tenant's does not stop this one: the more specific verified
+    claim wins for its own names (as DNS delegates), so a subsidiary's verified
+    ``eu.example.com`` never locks the owner of ``example.com`` out of its own domain.
+    """
     return (
         verified_claims()
         .exclude(tenant_id=claim.tenant_id)
-        .filter(Q(domain__in=suffixes(claim.domain)) | Q(domain__endswith="." + claim.domain))
+        .filter(domain__in=suffixes(claim.domain))
         .exists()
     )
 

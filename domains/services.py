@@ -4,12 +4,15 @@ The rules of spec section 2.1 that are about claims live here; the routing rule 
 uses them lives in ``onboarding.selectors.route_lookup``.
 
 - A claim is per tenant; several tenants may hold *pending* claims on one domain.
-- A claim becomes ``verified`` only when no other tenant holds that domain, a domain
-  above it or one below it verified (so at most one tenant holds any name). The check
-  and the change run under one lock, and a partial unique index is the last word.
-- A verified DNS claim whose record is gone stays verified for the grace period after
-  the proof was last seen, then becomes ``suspended``. A look-up that could not be made
-  (timeout, SERVFAIL) is no evidence either way and changes nothing.
+- A claim becomes ``verified`` only when no other tenant holds that domain or a domain
+  above it verified (one domain, one tenant). A domain below another tenant's may still
+  be verified by the owner of the parent; the more specific claim then holds the names
+  under it (``domains.selectors.holders``). The check and the change run under one
+  lock, and a partial unique index is the last word.
+- A verified DNS claim whose record is gone (or whose DNS answers SERVFAIL) stays
+  verified for the grace period after the proof was last seen, then becomes
+  ``suspended``. A look-up that could not be made (timeout, no resolver) is no evidence
+  either way and changes nothing.
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ def domain_verify_by_operator(*, claim: CompanyDomain, by: str) -> CompanyDomain
 class CheckResult:
     claim: CompanyDomain
     answer: dnsquery.TxtAnswer | None
-    #: The look-up could not be made (timeout, resolver failure): nothing was learnt.
+    #: The look-up could not be made (timeout, no resolver): nothing was learnt.
     inconclusive: bool = False
 
 
@@ -166,7 +169,10 @@ def domain_check(*, claim: CompanyDomain) -> CheckResult:
             now=now,
         )
         return CheckResult(claim, answer)
-    if answer.inconclusive:
+    if answer.unreachable:
+        # We could not ask: nothing is learnt about the domain. (A SERVFAIL is the
+        # domain's own DNS failing, and counts as a missing record: a lame zone must not
+        # keep a domain verified, and others locked out, for ever.)
         _record(claim, now, detail=PROOF_INCONCLUSIVE.format(answer=answer.describe()))
         return CheckResult(claim, answer, inconclusive=True)
     detail = PROOF_MISSING.format(

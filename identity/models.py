@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,6 +20,23 @@ IDP_PAIR_TAKEN = (
     "An identity provider with this issuer and client ID is already registered. An app "
     "registration belongs to one company account: register a separate app for this one."
 )
+
+
+def issuer_key(issuer: str) -> str:
+    """The issuer as compared for uniqueness: scheme and host in lower case, no default
+    port, no trailing slash. ``iss`` itself is still compared exactly (OIDC Core 3.1.3.7);
+    this only stops a second registration that differs by spelling alone."""
+    parts = urlsplit(issuer.strip())
+    host = (parts.hostname or "").lower()
+    port = (
+        parts.port
+        if parts.port not in (None, 443 if parts.scheme.lower() == "https" else 80)
+        else None
+    )
+    netloc = f"[{host}]" if ":" in host else host
+    if port:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, ""))[:255]
 
 
 class IdPKind(models.TextChoices):
@@ -182,7 +200,7 @@ class IdentityProvider(models.Model):
             errors["scopes"] = "The scopes must include 'openid'."
         if errors:
             raise ValidationError(errors)
-        self.resolved_issuer = self.effective_issuer[:255]
+        self.resolved_issuer = issuer_key(self.effective_issuer)
         # Checked here as well as by the constraint: forms leave ``resolved_issuer`` out
         # of their constraint checks, and the answer belongs on the client ID field.
         taken = IdentityProvider.objects.filter(

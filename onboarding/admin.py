@@ -22,6 +22,10 @@ from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
 
 MAPPING_LISTED_TWICE = "{value} is listed twice on this page."
+MAPPING_STILL_HELD = (
+    "{value} is still on another row of this page until you save: change or remove that "
+    "row first, save, then add it here."
+)
 
 
 class MappingFormSet(BaseInlineFormSet):
@@ -40,6 +44,15 @@ class MappingFormSet(BaseInlineFormSet):
         if not tenant_id:
             return  # the route form itself has errors; nothing to compare with yet
         field = self.kind.field
+        # What each saved row on the page holds now: rows are saved one by one, so a new
+        # value still held by another row (a swap) would collide in the database.
+        held_now = {
+            f.instance.pk: getattr(f.instance, field, "")
+            if not f.has_changed()
+            else f.initial.get(field, "")
+            for f in self.forms
+            if f.instance.pk
+        }
         rows: dict[str, forms.ModelForm] = {}
         for form in self.forms:
             deleted = self.can_delete and form.cleaned_data.get("DELETE", False)
@@ -50,6 +63,8 @@ class MappingFormSet(BaseInlineFormSet):
                 continue
             if value in rows:
                 form.add_error(field, MAPPING_LISTED_TWICE.format(value=value))
+            elif any(v == value and pk != form.instance.pk for pk, v in held_now.items()):
+                form.add_error(field, MAPPING_STILL_HELD.format(value=value))
             else:
                 rows[value] = form
         if not rows:

@@ -177,13 +177,12 @@ def device_authorization_start(
     device = device or DeviceInfo()
     lookup = route_lookup(email)
     if lookup.route is None:
-        matched = lookup.matched
         events.record_event(
             action=EventAction.AUTHORIZE,
             result=EventResult.FAILURE,
             reason=lookup.reason,
-            tenant=matched.tenant if matched else None,
-            route=matched,
+            tenant=lookup.event_tenant_id,
+            route=lookup.matched,
             email=email,
             structure_tag=structure_tag,
             device=device,
@@ -812,13 +811,12 @@ def onboarding_lookup(
             first_miss = (item.email, lookup)
     assert first_miss is not None
     email, lookup = first_miss
-    matched = lookup.route or lookup.matched
     reason = lookup.reason if lookup.route is None else events.REASON_OTHER_IDP
     record(
         EventResult.FAILURE,
         reason,
-        tenant=matched.tenant_id if matched else None,
-        route=matched,
+        tenant=lookup.event_tenant_id,
+        route=lookup.matched,
         email=email,
     )
     return LookupOutcome(NO_ROUTE)

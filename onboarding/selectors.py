@@ -56,15 +56,22 @@ class RouteLookup:
     """The outcome of routing one e-mail address.
 
     ``route`` is the answer (None when the address cannot be onboarded); ``matched`` is
-    the route its mapping points at even when unusable, so a failure can be recorded
-    for the right company; ``reason`` is a ``REASON_*`` code when ``route`` is None;
-    ``domain`` is the verified company domain that let the route serve the address.
+    the route a mapping of the company entitled to the address points at, even when
+    unusable, so a failure can be recorded for that company; ``reason`` is a ``REASON_*``
+    code when ``route`` is None; ``domain`` is the verified company domain that let the
+    route serve the address; ``holder_id`` the company holding the address's domain.
     """
 
     route: Route | None
     matched: Route | None = None
     reason: str = ""
     domain: str = ""
+    holder_id: int | None = None
+
+    @property
+    def event_tenant_id(self) -> int | None:
+        """Whose onboarding events a failure belongs in: never a company without a right."""
+        return self.matched.tenant_id if self.matched is not None else self.holder_id
 
 
 def _candidates(email: str, domain: str) -> list[Route]:
@@ -72,24 +79,21 @@ def _candidates(email: str, domain: str) -> list[Route]:
 
     One query whatever the table sizes: the mappings are found through their
     ``lower(...)`` indexes, and each route is annotated with whether a user mapping
-    matched, whether its tenant is activated, and the most specific domain its tenant
-    has verified that covers the address (None if none).
+    matched and whether its tenant is activated, and (the same for every row) which
+    company holds the address's domain and through which verified domain: the most
+    specific verified claim covering it, as DNS delegates.
     """
     users = MappedUser.objects.alias(key=Lower("email")).filter(key=email).order_by()
     domains = MappedDomain.objects.alias(key=Lower("domain")).filter(key=domain).order_by()
-    verified = (
-        verified_claims()
-        .filter(tenant_id=OuterRef("tenant_id"), domain__in=suffixes(domain))
-        .order_by(Length("domain").desc())
-        .values("domain")[:1]
-    )
+    held = verified_claims().filter(domain__in=suffixes(domain)).order_by(Length("domain").desc())
     return list(
         _routes_with_answer_data()
         .filter(Q(pk__in=users.values("route_id")) | Q(pk__in=domains.values("route_id")))
         .annotate(
             matched_by_user=Exists(users.filter(route_id=OuterRef("pk"))),
             tenant_activated=Exists(Activation.objects.filter(tenant_id=OuterRef("tenant_id"))),
-            verified_domain=Subquery(verified),
+            holder_id=Subquery(held.values("tenant_id")[:1]),
+            holder_domain=Subquery(held.values("domain")[:1]),
         )
         .order_by("pk")
     )
@@ -100,17 +104,36 @@ def _best(routes: list[Route]) -> Route:
     return next((r for r in routes if r.matched_by_user), routes[0])  # type: ignore[attr-defined]
 
 
+def _entitled(candidates: list[Route], domain: str) -> RouteLookup | Route:
+    """The route of the company entitled to the address, or why there is none."""
+    if not verification_enabled():
+        # A single-company install: should rows of several companies exist (left from
+        # "dns" mode), none is trusted over another.
+        if len({r.tenant_id for r in candidates}) > 1:
+            return RouteLookup(None, reason=REASON_DOMAIN_UNVERIFIED)
+        return _best(candidates)
+    holder: int | None = candidates[0].holder_id  # type: ignore[attr-defined]
+    if holder is None:
+        return RouteLookup(None, matched=_best(candidates), reason=REASON_DOMAIN_UNVERIFIED)
+    mine = [r for r in candidates if r.tenant_id == holder]
+    if not mine:
+        # Only other companies' rows, under a domain the holder has not mapped here.
+        return RouteLookup(None, reason=REASON_NOT_MAPPED, holder_id=holder)
+    return _best(mine)
+
+
 def route_lookup(email: object) -> RouteLookup:
     """Route ``email`` (spec 2 and 2.1).
 
-    Only rows of the tenant that has verified the address's domain (or a domain it is
-    under) can route it; other accounts' rows for the address are skipped, and if only
-    those exist the answer is ``domain_unverified`` (recorded for the account whose row
-    it was). Among the verifying tenant's rows a user mapping wins over a domain
-    mapping, even when its route is disabled: an admin who disables a user's route
-    means "do not onboard this user", not "send them wherever their domain goes". The
-    route must be enabled and its tenant activated. With ``DOMAIN_VERIFICATION=off``
-    every row counts as verified for its own tenant.
+    Only rows of the company that holds the address's domain (has it, or a domain it is
+    under, verified; the most specific claim wins) can route it; other companies' rows
+    for the address are skipped, and if only those exist the answer is
+    ``domain_unverified`` (recorded for the company whose row it was, when no company
+    holds the domain) or ``not_mapped`` (recorded for the holder). Among the holder's rows
+    a user mapping wins over a domain mapping, even when its route is disabled: an admin
+    who disables a user's route means "do not onboard this user", not "send them wherever
+    their domain goes". The route must be enabled and its tenant activated. With
+    ``DOMAIN_VERIFICATION=off`` every row counts as verified for its own tenant.
     """
     if not isinstance(email, str):
         return RouteLookup(None, reason=REASON_INVALID_EMAIL)
@@ -122,18 +145,11 @@ def route_lookup(email: object) -> RouteLookup:
     candidates = _candidates(email, domain)
     if not candidates:
         return RouteLookup(None, reason=REASON_NOT_MAPPED)
-    if verification_enabled():
-        trusted = [r for r in candidates if r.verified_domain]  # type: ignore[attr-defined]
-        if not trusted:
-            return RouteLookup(None, matched=_best(candidates), reason=REASON_DOMAIN_UNVERIFIED)
-        # One tenant holds any name (domains.services); should two ever, the more
-        # specific claim is the one DNS delegated last.
-        holder = max(trusted, key=lambda r: len(r.verified_domain)).tenant_id  # type: ignore[attr-defined]
-        route = _best([r for r in trusted if r.tenant_id == holder])
-        matched_domain: str = route.verified_domain  # type: ignore[attr-defined]
-    else:
-        route = _best(candidates)
-        matched_domain = domain
+    entitled = _entitled(candidates, domain)
+    if isinstance(entitled, RouteLookup):
+        return entitled
+    route = entitled
+    matched_domain = route.holder_domain or ""  # type: ignore[attr-defined]
     if not route.enabled:
         return RouteLookup(None, matched=route, reason=REASON_ROUTE_DISABLED)
     if not route.tenant_activated:  # type: ignore[attr-defined]
@@ -195,7 +211,6 @@ def company_domain_for(authorization: DeviceAuthorization) -> str:
     Shown on the confirmation page beside the company name (which only the operator
     sets), so a user sees whose proven domain their device is being routed under.
     """
-    domain = email_domain(authorization.email)
     if not verification_enabled():
-        return domain
-    return verified_domain_for(authorization.tenant_id, domain) or ""
+        return ""  # nothing was verified: the page shows no domain rather than a claim
+    return verified_domain_for(authorization.tenant_id, email_domain(authorization.email)) or ""

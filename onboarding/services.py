@@ -200,8 +200,8 @@ MAPPING_DOMAIN_HELD = (
     "its own; only that account can route it"
 )
 MAPPING_TAKEN = (
-    '{label} "{value}" is already mapped by another company account; '
-    "it can be mapped here only after they remove it, or once you verify its domain"
+    '{label} "{value}" is already mapped by another company account; if its domain is '
+    "yours, claim and verify the domain under Company domains, then map it here"
 )
 #: Keys per ``IN (...)`` query: below SQLite's historic 999-parameter limit.
 _BATCH = 900

@@ -14,7 +14,7 @@ from certificates.services import chain_create
 from common.validators import email_domain
 from domains.models import CompanyDomain, DomainStatus, VerificationMethod
 from domains.selectors import holder
-from identity.models import IdentityProvider, IdPKind
+from identity.models import IdentityProvider, IdPKind, issuer_key
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from tenants.models import Activation, Membership, Role, Tenant
 from tests import pki
@@ -84,7 +84,7 @@ class IdentityProviderFactory(factory.django.DjangoModelFactory):
         cls, model_class: type[IdentityProvider], *args: object, **kwargs: object
     ) -> IdentityProvider:
         idp = model_class(*args, **kwargs)
-        idp.resolved_issuer = idp.effective_issuer  # what clean() would store
+        idp.resolved_issuer = issuer_key(idp.effective_issuer)  # what clean() would store
         idp.save()
         return idp
 

@@ -29,3 +29,16 @@ def test_the_demo_loads_a_working_route_once_and_prints_the_logins(client):
     signed_in = client.post("/admin/login/", {"username": "alice", "password": "alice-demo"})
     assert signed_in.status_code == 302
     assert client.get(f"/admin/onboarding/route/{route.pk}/change/").status_code == 200
+
+
+def test_the_demo_routes_its_users_and_does_again_after_an_upgrade_left_claims_pending():
+    from domains.models import CompanyDomain, DomainStatus
+    from onboarding.selectors import route_lookup
+
+    call_command("load_demo", stdout=StringIO())
+    assert route_lookup("alice@acme.example").route is not None
+    # A database from before company domains: the migration left the claim pending.
+    CompanyDomain.objects.update(status=DomainStatus.PENDING, method="")
+    assert route_lookup("alice@acme.example").route is None
+    call_command("load_demo", stdout=StringIO())
+    assert route_lookup("alice@acme.example").route is not None

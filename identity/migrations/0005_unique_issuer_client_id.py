@@ -5,8 +5,22 @@ a pair, the migration stops and names them, since only a person can tell which o
 the company's own app registration.
 """
 
+from urllib.parse import urlsplit, urlunsplit
+
 from django.conf import settings
 from django.db import migrations, models
+
+
+def issuer_key(issuer):
+    # A frozen copy of identity.models.issuer_key as of this migration.
+    parts = urlsplit(issuer.strip())
+    host = (parts.hostname or "").lower()
+    default = 443 if parts.scheme.lower() == "https" else 80
+    port = parts.port if parts.port not in (None, default) else None
+    netloc = f"[{host}]" if ":" in host else host
+    if port:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), parts.query, ""))[:255]
 
 
 def _effective_issuer(idp):
@@ -24,7 +38,7 @@ def resolve_issuers(apps, schema_editor):
     IdentityProvider = apps.get_model("identity", "IdentityProvider")
     seen = {}
     for idp in IdentityProvider.objects.select_related("tenant").order_by("pk"):
-        idp.resolved_issuer = _effective_issuer(idp)[:255]
+        idp.resolved_issuer = issuer_key(_effective_issuer(idp))
         key = (idp.client_id, idp.resolved_issuer)
         if key in seen:
             other = seen[key]

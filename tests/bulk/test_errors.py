@@ -227,9 +227,11 @@ def test_a_mapping_another_company_owns_names_neither_company_nor_route(
     )
     assert errors == [
         'routes.csv:3: mapped user "shared@example.com" is already mapped by another company '
-        "account; it can be mapped here only after they remove it, or once you verify its domain",
+        "account; if its domain is yours, claim and verify the domain under Company domains, "
+        "then map it here",
         'routes.csv:4: mapped domain "globex.example" is already mapped by another company '
-        "account; it can be mapped here only after they remove it, or once you verify its domain",
+        "account; if its domain is yours, claim and verify the domain under Company domains, "
+        "then map it here",
     ]
     for line in errors:
         assert "globex" not in line.lower().replace('"globex.example"', "")

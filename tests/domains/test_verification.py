@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from domains import dnsquery
 from domains.models import CompanyDomain, DomainStatus, VerificationMethod
+from domains.selectors import holder
 from domains.services import domain_check, domain_claim, domain_verify_by_operator
 from tests.dns_server import silent_dns_server
 from tests.domains.conftest import publish_proof
@@ -98,13 +99,24 @@ def test_a_name_without_txt_records_is_reported_as_such(acme, zone):
     assert "has no TXT record" in checked.detail
 
 
-def test_servfail_is_reported_and_changes_nothing(acme, zone):
+def test_servfail_is_reported_and_leaves_a_pending_claim_pending(acme, zone):
     claim = claim_for(acme)
     zone.servfail.add(claim.record_name)
     result = domain_check(claim=claim)
-    assert result.inconclusive and not result.answer.unreachable
+    assert not result.inconclusive and not result.answer.unreachable
     assert "SERVFAIL" in result.claim.detail
     assert result.claim.status == DomainStatus.PENDING
+
+
+def test_a_verified_domain_whose_dns_keeps_failing_is_suspended_after_the_grace_period(acme, zone):
+    claim = verified_by_dns(acme, zone)
+    zone.servfail.add(claim.record_name)
+    assert domain_check(claim=claim).claim.status == DomainStatus.VERIFIED  # within grace
+    CompanyDomain.objects.filter(pk=claim.pk).update(
+        proof_seen_at=timezone.now() - datetime.timedelta(days=8)
+    )
+    claim.refresh_from_db()
+    assert domain_check(claim=claim).claim.status == DomainStatus.SUSPENDED
 
 
 def test_a_cname_loop_is_an_error_not_a_hang(acme, zone):
@@ -194,12 +206,24 @@ def test_a_domain_verified_by_one_company_cannot_be_verified_by_another(acme, gl
     assert "Acme" not in checked.detail
 
 
-@pytest.mark.parametrize("theirs", ["eu.acme.example", "acme.example"])
-def test_nor_can_a_subdomain_or_an_overlapping_parent(acme, globex, zone, theirs):
-    verified_by_dns(acme, zone, "acme.example" if theirs != "acme.example" else "eu.acme.example")
-    claim = claim_for(globex, theirs)
+def test_nor_can_it_verify_a_subdomain_of_it(acme, globex, zone):
+    verified_by_dns(acme, zone, "acme.example")
+    claim = claim_for(globex, "eu.acme.example")
     publish_proof(zone, claim)
     assert domain_check(claim=claim).claim.status == DomainStatus.PENDING
+
+
+def test_the_owner_of_a_parent_domain_can_verify_it_when_another_company_holds_a_subdomain(
+    acme, globex, zone
+):
+    # A subsidiary (or a delegated zone) verified first: the parent's owner is not locked
+    # out; each holds its own names, the more specific claim winning below it.
+    verified_by_dns(globex, zone, "eu.acme.example")
+    parent = verified_by_dns(acme, zone, "acme.example")
+    assert parent.status == DomainStatus.VERIFIED
+    assert holder("someone@acme.example".rpartition("@")[2])[0] == acme.pk
+    assert holder("eu.acme.example")[0] == globex.pk
+    assert holder("x.eu.acme.example")[0] == globex.pk
 
 
 def test_the_operator_vouches_for_a_domain_and_the_evidence_is_kept(acme):

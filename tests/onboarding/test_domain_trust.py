@@ -63,11 +63,15 @@ def test_a_device_of_acmes_ceo_is_routed_to_acme_not_to_the_company_that_mapped_
 def test_a_subdomain_acme_has_not_mapped_is_not_routed_by_another_company(
     device, acme_route, captured
 ):
-    response = device.authorize("someone@eu.acme.example")
+    response = device.authorize(
+        "someone@eu.acme.example", device={"hostname": "ACME-LAPTOP-42", "serial": "SN-1"}
+    )
     assert response.status_code == 400
+    # Acme holds the domain: the attempt is Acme's to see (not mapped there), and the
+    # company whose stale row matched learns nothing of Acme's users or devices.
     event = OnboardingEvent.objects.get()
-    # Recorded for the company whose row it was, with the reason, never for Acme.
-    assert (event.reason, event.tenant.slug) == ("domain_unverified", "globex")
+    assert (event.reason, event.tenant.slug, event.route) == ("not_mapped", "acme", None)
+    assert not OnboardingEvent.objects.filter(tenant__slug="globex").exists()
 
 
 def test_an_address_whose_domain_nobody_verified_is_answered_like_an_unknown_one(
@@ -279,3 +283,71 @@ def test_a_company_cannot_rename_itself(client, globex):
     client.post(url, {"name": "Acme Corp", "slug": globex.slug})
     globex.refresh_from_db()
     assert globex.name == "Globex Inc"
+
+
+def test_lookup_of_an_acme_address_only_another_company_maps_is_logged_for_acme(
+    client, acme_route, idp, captured
+):
+    user = idp.add_user("someone@eu.acme.example", sub="someone-sub")
+    response = post_json(client, LOOKUP, {"id_token": idp.id_token(user=user)})
+    assert response.status_code == 404
+    assert list(OnboardingEvent.objects.values_list("tenant__slug", "reason")) == [
+        ("acme", "not_mapped")
+    ]
+
+
+def test_with_verification_off_rows_of_two_companies_route_nowhere(
+    device, acme_route, captured, settings
+):
+    settings.DOMAIN_VERIFICATION = "off"
+    assert route_lookup(CEO).route is None  # Acme's domain row and Globex's user row
+    assert route_lookup("alice@acme.example").route == acme_route  # Acme's alone
+
+
+def test_swapping_two_mapped_users_on_one_page_is_a_form_error_not_a_crash(
+    client, mallory, globex_route
+):
+    first = factories.MappedUserFactory(route=globex_route, email="a@globex.example")
+    second = factories.MappedUserFactory(route=globex_route, email="b@globex.example")
+    client.force_login(mallory)
+    url = reverse("admin:onboarding_route_change", args=[globex_route.pk])
+    data = route_form(globex_route)
+    data.update(
+        {
+            "mapped_users-TOTAL_FORMS": 2,
+            "mapped_users-INITIAL_FORMS": 2,
+            "mapped_users-0-id": first.pk,
+            "mapped_users-0-email": "b@globex.example",
+            "mapped_users-1-id": second.pk,
+            "mapped_users-1-email": "a@globex.example",
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "is still on another row of this page" in response.content.decode()
+    first.refresh_from_db()
+    assert first.email == "a@globex.example"
+
+
+@pytest.mark.parametrize("spelling", ["trailing_slash", "upper_case"])
+def test_an_identity_provider_cannot_be_registered_again_by_spelling_its_issuer_differently(
+    acme_route, globex, spelling
+):
+    from django.core.exceptions import ValidationError
+
+    theirs = acme_route.identity_provider
+    scheme, _, rest = theirs.issuer.partition("://")
+    host, _, path = rest.partition("/")
+    issuer = {
+        "trailing_slash": theirs.issuer + "/",
+        "upper_case": f"{scheme.upper()}://{host.upper()}/{path}",
+    }[spelling]
+    with pytest.raises(ValidationError, match="already registered"):
+        idp_create(
+            tenant=globex,
+            name="Shadow",
+            kind=theirs.kind,
+            client_id=theirs.client_id,
+            client_secret="x",
+            issuer=issuer,
+        )
