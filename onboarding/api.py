@@ -84,12 +84,16 @@ class APIError(Exception):
         *,
         status_code: int = status.HTTP_400_BAD_REQUEST,
         headers: dict[str, str] | None = None,
+        expected: bool = False,
     ) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status_code = status_code
         self.headers = headers or {}
+        #: A normal step of the protocol (``authorization_pending``...), not a problem:
+        #: logged at DEBUG only, as every device polls every few seconds.
+        self.expected = expected
 
 
 def error_body(error: str, description: str) -> dict[str, str]:
@@ -134,7 +138,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         logger.exception("Unexpected error in a device API view", exc_info=exc)
         code, body = 500, error_body("server_error", SERVER_ERROR)
     set_rollback()
-    return Response(body, status=code, headers=headers)
+    response = Response(body, status=code, headers=headers)
+    if isinstance(exc, APIError) and exc.expected:
+        logger.debug("%s: %s", exc.error, context["request"].path)
+        # Django logs every 4xx as a WARNING unless told it has been logged already.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 class JSONOnlyNegotiation(BaseContentNegotiation):
@@ -640,7 +649,7 @@ class DeviceTokenView(DeviceAPIView):
         )
         if outcome.answer is None:
             description = TOKEN_DESCRIPTIONS[outcome.error].format(interval=outcome.interval)
-            raise APIError(outcome.error, description)
+            raise APIError(outcome.error, description, expected=True)
         return Response(OnboardingAnswerSerializer(outcome.answer).data)
 
 

@@ -473,3 +473,13 @@ def test_a_chunked_body_is_read_with_the_same_cap(rf, acme_route):
 
     assert chunked(json.dumps({"email": "alice@acme.example"}).encode()).status_code == 200
     assert chunked(b" " * 70000).status_code == 413
+
+
+def test_pending_and_slow_down_polls_log_nothing_above_debug(device, acme_route, caplog):
+    device.authorize()
+    caplog.clear()
+    with caplog.at_level("DEBUG"):
+        assert device.poll().json()["error"] == "authorization_pending"
+        assert device.poll().json()["error"] == "slow_down"
+    assert [r for r in caplog.records if r.levelno > 10] == []
+    assert any("authorization_pending" in r.getMessage() for r in caplog.records)
