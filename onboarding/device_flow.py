@@ -23,6 +23,7 @@ from django.utils import timezone
 from common.validators import normalize_email
 from identity import oidc
 from identity.models import IdentityProvider
+from identity.selectors import Candidate, token_candidates
 from onboarding import assertion, conf, events, pollstate, ratelimit
 from onboarding.events import DeviceInfo
 from onboarding.models import (
@@ -94,7 +95,7 @@ def onboarding_answer(
     ``route`` should come from ``route_lookup`` (tenant and chain loaded with it);
     ``identity_provider`` is the one that authenticated ``user``.
     """
-    fingerprints = chain_fingerprints(route.certificate_chain_id)
+    fingerprints = chain_fingerprints(route.certificate_chain)
     issued = assertion.assertion_issue(
         route=route,
         user=user,
@@ -196,6 +197,7 @@ def device_authorization_start(
         # 256 bits: guessing a device code is hopeless, so only its hash is kept.
         device_code = secrets.token_urlsafe(32)
         try:
+            # The authorization and its event in one transaction: two INSERTs, one commit.
             with transaction.atomic():
                 authorization = DeviceAuthorization.objects.create(
                     device_code_hash=hash_secret(device_code),
@@ -213,18 +215,18 @@ def device_authorization_start(
                     created_at=now,
                     expires_at=now + datetime.timedelta(seconds=conf.device_code_expires_in()),
                 )
+                events.record_for_authorization(
+                    authorization,
+                    action=EventAction.AUTHORIZE,
+                    result=EventResult.SUCCESS,
+                    route=route,
+                    client_address=client_address,
+                )
             break
         except IntegrityError:
             # A user code collision (1 in 2^34 per live code): draw again.
             if attempt == 7:
                 raise
-    events.record_for_authorization(
-        authorization,
-        action=EventAction.AUTHORIZE,
-        result=EventResult.SUCCESS,
-        route=route,
-        client_address=client_address,
-    )
     pollstate.remember_pending(
         authorization.device_code_hash,
         interval=authorization.interval,
@@ -690,7 +692,7 @@ NO_ROUTE = "no_route"
 MAX_AUDIENCES = 10
 
 
-def _identity_providers_for(token: object) -> list[IdentityProvider]:
+def _identity_providers_for(token: object) -> list[Candidate]:
     """The IdPs whose issuer and client ID the token names, to validate it against.
 
     This reads the unverified claims only to choose candidates; the token is validated
@@ -707,8 +709,7 @@ def _identity_providers_for(token: object) -> list[IdentityProvider]:
     audiences = [a for a in audiences[:MAX_AUDIENCES] if isinstance(a, str) and len(a) <= 255]
     if not isinstance(issuer, str) or not audiences:
         return []
-    candidates = IdentityProvider.objects.select_related("tenant").filter(client_id__in=audiences)
-    return [idp for idp in candidates.order_by("pk")[:20] if idp.effective_issuer == issuer]
+    return token_candidates(issuer, audiences)
 
 
 @dataclass(frozen=True)
@@ -721,17 +722,17 @@ class LookupOutcome:
 class _Validated:
     """A candidate IdP that accepted the token, and the e-mail it vouches for."""
 
-    idp: IdentityProvider
+    idp: Candidate
     email: str
 
 
 def _validate_with_candidates(
-    candidates: list[IdentityProvider], id_token: str, access_token: str
+    candidates: list[Candidate], id_token: str, access_token: str
 ) -> tuple[list[_Validated], oidc.OIDCError | None]:
     validated: list[_Validated] = []
     failure: oidc.OIDCError | None = None
     for idp in candidates:
-        config = oidc.provider_config(idp)
+        config = idp.config
         try:
             claims = oidc.validate_id_token(
                 config, id_token, max_age_iat=conf.lookup_max_token_age()
@@ -803,7 +804,10 @@ def onboarding_lookup(
         if route is not None and route.identity_provider_id == item.idp.pk:
             # Signed first: a signing failure is a 500, not a success event without an answer.
             answer = onboarding_answer(
-                route, user=item.email, structure_tag=structure_tag, identity_provider=item.idp
+                route,
+                user=item.email,
+                structure_tag=structure_tag,
+                identity_provider=route.identity_provider,  # the same one: compared above
             )
             record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=item.email)
             return LookupOutcome(answer=answer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Length, Lower
 from django.utils import timezone
 
-from certificates.models import Certificate
+from certificates.models import Certificate, CertificateChain
 from common.validators import email_domain, normalize_email
 from domains.conf import verification_enabled
 from domains.selectors import suffixes, verified_claims, verified_domain_for
@@ -42,9 +43,20 @@ def _routes_with_answer_data() -> QuerySet[Route]:
     return Route.objects.select_related("tenant", "identity_provider", "certificate_chain")
 
 
-def chain_fingerprints(chain_id: int) -> list[str]:
-    """The SHA-256 fingerprints of a chain's certificates, root first."""
-    return list(
+def chain_fingerprints(chain: CertificateChain) -> list[str]:
+    """The SHA-256 fingerprints of a chain's certificates, root first.
+
+    A chain's certificates never change (a new upload is a new chain), so each process
+    keeps them after the first read, keyed by the chain and a digest of its PEM (which
+    the route's query loaded anyway): a device answer then costs no query for them.
+    """
+    digest = hashlib.sha256(chain.pem.encode()).hexdigest()
+    return list(_fingerprints(chain.pk, digest))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprints(chain_id: int, pem_digest: str) -> tuple[str, ...]:
+    return tuple(
         Certificate.objects.filter(chain_id=chain_id)
         .order_by("position")
         .values_list("sha256", flat=True)

@@ -166,3 +166,28 @@ def test_a_token_with_a_deeply_nested_payload_is_401_not_a_crash(client, acme_ro
     response = lookup(client, token)
     assert response.status_code == 401
     assert response.json() == INVALID_TOKEN
+
+
+def test_a_deleted_identity_provider_is_not_used_from_the_cache(
+    client, acme_route, idp, django_capture_on_commit_callbacks
+):
+    from identity.services import idps_delete
+    from onboarding.models import Route
+
+    assert lookup(client, idp.id_token()).status_code == 200  # candidates cached
+    provider = acme_route.identity_provider
+    Route.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        idps_delete(type(provider).objects.filter(pk=provider.pk))
+    response = lookup(client, idp.id_token())
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+
+
+def test_the_cached_candidates_never_hold_a_client_secret(client, acme_route, idp):
+    from django.core.cache import cache
+
+    from identity.selectors import _key
+
+    assert lookup(client, idp.id_token()).status_code == 200
+    _generation, candidates = cache.get(_key(idp.issuer, [idp.client_id]))
+    assert [c.config.client_secret for c in candidates] == [""]

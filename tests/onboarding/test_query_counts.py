@@ -18,9 +18,26 @@ pytestmark = pytest.mark.django_db
 def test_starting_onboarding_reads_the_route_once_and_no_certificates(
     device, acme_route, django_assert_max_num_queries
 ):
-    # route, savepoint, INSERT device authorization, release, INSERT event
+    # route, savepoint, INSERT device authorization, INSERT event, release (in a test's
+    # transaction; in production: the route, then both INSERTs in one transaction)
     with django_assert_max_num_queries(5):
         assert device.authorize().status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_onboarding_writes_once_in_one_transaction(client, acme_route):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.onboarding.conftest import Device
+
+    with CaptureQueriesContext(connection) as queries:
+        assert Device(client).authorize().status_code == 200
+    kinds = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    # The route; then the authorization and its event, committed together.
+    writes = [k for k in kinds if k not in ("SELECT", "BEGIN", "COMMIT")]
+    assert kinds.count("SELECT") == 1 and writes == ["INSERT", "INSERT"]
+    assert kinds.count("BEGIN") <= 1 and kinds.count("SAVEPOINT") == 0
 
 
 def test_a_pending_poll_costs_no_query(device, acme_route, django_assert_num_queries):
@@ -65,5 +82,15 @@ def test_a_lookup_costs_the_idp_the_route_its_fingerprints_and_the_event(
     client, acme_route, idp, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(4):
+        response = post_json(client, LOOKUP, {"id_token": idp.id_token()})
+    assert response.status_code == 200
+
+
+def test_a_warm_lookup_costs_the_route_and_the_event_only(
+    client, acme_route, idp, django_assert_num_queries
+):
+    # IdP candidates come from the shared cache, chain fingerprints from the process.
+    assert post_json(client, LOOKUP, {"id_token": idp.id_token()}).status_code == 200
+    with django_assert_num_queries(2):
         response = post_json(client, LOOKUP, {"id_token": idp.id_token()})
     assert response.status_code == 200
