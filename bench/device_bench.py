@@ -389,42 +389,34 @@ def run(
     scale(args, base, idp, seeded)
 
 
+def _lookup_p99(base: str, idp: Any, emails: list[str], seconds: int) -> float:
+    bodies = id_tokens(idp, emails)
+    return wrk(
+        base + "/api/v1/onboarding/lookup", script="post_lines.lua", bodies=bodies, seconds=seconds
+    )["p99"]
+
+
 def scale(args: argparse.Namespace, base: str, idp: Any, seeded: dict[str, Any]) -> None:
-    lookup = base + "/api/v1/onboarding/lookup"
-    users = [f"user{n}@big.example" for n in range(0, SMALL, 5)]
     domain_only = [f"someone{n}@acme.example" for n in range(200)]
     small = {
-        "user match": wrk(
-            lookup, script="post_lines.lua", bodies=id_tokens(idp, users), seconds=args.seconds
+        "user match": _lookup_p99(
+            base, idp, [f"user{n}@big.example" for n in range(0, SMALL, 5)], args.seconds
         ),
-        "domain-only match": wrk(
-            lookup,
-            script="post_lines.lua",
-            bodies=id_tokens(idp, domain_only),
-            seconds=args.seconds,
-        ),
+        "domain-only match": _lookup_p99(base, idp, domain_only, args.seconds),
     }
     print(f"\ngrowing to {args.big:,} mapped users ...")
     grow_users(args.big, seeded)
-    big_users = [f"user{n}@big.example" for n in range(0, args.big, args.big // 200)]
+    spread = [f"user{n}@big.example" for n in range(0, args.big, args.big // 200)]
     large = {
-        "user match": wrk(
-            lookup, script="post_lines.lua", bodies=id_tokens(idp, big_users), seconds=args.seconds
-        ),
-        "domain-only match": wrk(
-            lookup,
-            script="post_lines.lua",
-            bodies=id_tokens(idp, domain_only),
-            seconds=args.seconds,
-        ),
+        "user match": _lookup_p99(base, idp, spread, args.seconds),
+        "domain-only match": _lookup_p99(base, idp, domain_only, args.seconds),
     }
     print()
     print(f"| lookup | p99 ms at {SMALL:,} users | p99 ms at {args.big:,} users | ratio |")
     print("|---|---:|---:|---:|")
     for name in small:
         print(
-            f"| {name} | {small[name]['p99']:.2f} | {large[name]['p99']:.2f} | "
-            f"{large[name]['p99'] / small[name]['p99']:.2f} |"
+            f"| {name} | {small[name]:.2f} | {large[name]:.2f} | {large[name] / small[name]:.2f} |"
         )
 
 

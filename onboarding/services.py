@@ -209,15 +209,33 @@ _BATCH = 900
 
 @dataclass(frozen=True)
 class MappingKind:
+    """Mapped users or mapped domains, for the code that treats both alike."""
+
     name: str
     label: str
     model: type[MappedUser] | type[MappedDomain]
     field: str
     domain_of: Callable[[str], str]
+    #: A validated, unsaved row for a value, before its route exists (the import).
+    build: Callable[[str], MappedUser | MappedDomain]
 
 
-USER_MAPPING = MappingKind("user", "mapped user", MappedUser, "email", email_domain)
-DOMAIN_MAPPING = MappingKind("domain", "mapped domain", MappedDomain, "domain", lambda d: d)
+USER_MAPPING = MappingKind(
+    "user",
+    "mapped user",
+    MappedUser,
+    "email",
+    email_domain,
+    lambda value: mapped_user_build(route=None, email=value),
+)
+DOMAIN_MAPPING = MappingKind(
+    "domain",
+    "mapped domain",
+    MappedDomain,
+    "domain",
+    lambda value: value,
+    lambda value: mapped_domain_build(route=None, domain=value),
+)
 
 
 def mapping_conflicts(

@@ -36,7 +36,6 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
-from django.db.models import Model
 from django.utils import timezone
 
 from certificates.services import chain_files_atomic
@@ -52,14 +51,12 @@ from onboarding.bulk.readers import (
     read_csv,
     read_json,
 )
-from onboarding.models import MappedDomain, MappedUser, Route, Target
+from onboarding.models import Route, Target
 from onboarding.services import (
     DOMAIN_MAPPING,
     USER_MAPPING,
     MappingKind,
     chain_for_route,
-    mapped_domain_build,
-    mapped_user_build,
     mapping_conflicts,
     mapping_validation_message,
     mappings_claim,
@@ -308,28 +305,7 @@ class ImportReport:
 # --- Checking -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Kind:
-    name: str
-    label: str
-    model: type[MappedUser] | type[MappedDomain]
-    field: str
-    build: Callable[[str], Model]
-    rule: MappingKind
-
-
-def _build_user(value: str) -> Model:
-    return mapped_user_build(route=None, email=value)
-
-
-def _build_domain(value: str) -> Model:
-    return mapped_domain_build(route=None, domain=value)
-
-
-_KINDS = {
-    USER: _Kind(USER, "mapped user", MappedUser, "email", _build_user, USER_MAPPING),
-    DOMAIN: _Kind(DOMAIN, "mapped domain", MappedDomain, "domain", _build_domain, DOMAIN_MAPPING),
-}
+_KINDS: dict[str, MappingKind] = {kind.name: kind for kind in (USER_MAPPING, DOMAIN_MAPPING)}
 
 
 @dataclass
@@ -657,7 +633,7 @@ class _Importer:
         for kind in _KINDS.values():
             self._plan_kind(kind, route_ids)
 
-    def _plan_kind(self, kind: _Kind, route_ids: dict[int, int | None]) -> None:
+    def _plan_kind(self, kind: MappingKind, route_ids: dict[int, int | None]) -> None:
         changes = self.report.users if kind.name == USER else self.report.domains
         in_file = self.in_file[kind.name]
         self.progress.start(f"Checking {kind.label}s", len(in_file))
@@ -686,7 +662,7 @@ class _Importer:
         problems: dict[str, str] = {}
         for start in range(0, len(outside), LOOKUP_BATCH):
             batch = outside[start : start + LOOKUP_BATCH]
-            problems.update(mapping_conflicts(tenant=self.tenant, kind=kind.rule, values=batch))
+            problems.update(mapping_conflicts(tenant=self.tenant, kind=kind, values=batch))
             self.progress.update(start + len(batch))
         for value in outside:
             ordinal, line = in_file[value]
@@ -756,7 +732,7 @@ class _Importer:
                 )
                 done += len(batch)
                 self.progress.update(done)
-            mappings_claim(tenant=self.tenant, kind=kind.rule, values=[v for v, _o in creations])
+            mappings_claim(tenant=self.tenant, kind=kind, values=[v for v, _o in creations])
         self.progress.finish()
 
     def _write_route(self, plan: _RoutePlan) -> Route:
