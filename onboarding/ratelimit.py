@@ -71,21 +71,26 @@ def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdi
     return Verdict(allowed=count <= limit, count=count, retry_after=retry_after, limit=limit)
 
 
+# INCR, and the window's expiry set with the first count: one atomic round trip.
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
 def _count(key: str, ttl: int) -> int:
     """Add one to the window's counter and return it.
 
-    On Redis one round trip: a pipeline of ``SET key 0 EX ttl NX`` (the key lives a little
-    longer than its window, so a late INCR never recreates it without expiry) and INCR.
-    Django's Redis backend stores integers as they are, so ``peek`` reads the same key
-    through the cache API. Elsewhere ``add`` + ``incr``.
+    On Redis one round trip: a server-side script that counts and, on the first count,
+    sets the expiry (the key lives a little longer than its window, so a late count
+    never recreates it without one). No pipeline object: building one costs more than
+    the round trip it saves. Django's Redis backend stores integers as they are, so
+    ``peek`` reads the same key through the cache API. Elsewhere ``add`` + ``incr``.
     """
     if isinstance(cache, RedisCache):
         client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
-        pipe = client.pipeline(transaction=False)
-        full_key = cache.make_key(key)
-        pipe.set(full_key, 0, ex=ttl, nx=True)
-        pipe.incr(full_key)
-        return int(pipe.execute()[1])
+        return int(client.eval(_COUNT_SCRIPT, 1, cache.make_key(key), ttl))
     cache.add(key, 0, timeout=ttl)
     try:
         return int(cache.incr(key))
