@@ -46,6 +46,13 @@ sys.path.insert(0, str(ROOT))
 SMALL = 1_000
 THREADS = 2
 CONNECTIONS = 16
+#: Issue 12's targets: req/s as a share of the baseline's, SQL statements per request.
+RATIO_TARGETS = {
+    "onboarding/lookup": 0.40,
+    "device/token (pending)": 0.70,
+    "device/authorize": 0.35,
+}
+SQL_TARGETS = {"onboarding/lookup": 2, "device/token (pending)": 0, "device/authorize": 2}
 
 
 def free_port() -> int:
@@ -367,6 +374,7 @@ def run(
         print(
             f"| {name} | {statistics.median(r['rps'] for r in rows):,.0f} | "
             f"{min(ratios):.2f}–{max(ratios):.2f} (median {statistics.median(ratios):.2f}) | "
+            f"{_verdict(statistics.median(ratios), RATIO_TARGETS.get(name), at_least=True)} | "
             f"{statistics.median(r['p50'] for r in rows):.2f} | "
             f"{statistics.median(r['p99'] for r in rows):.2f} | {sum(r['non2xx'] for r in rows):.0f} |"
         )
@@ -381,10 +389,11 @@ def run(
         },
     )
     print()
-    print("| endpoint | SQL statements | Redis commands |")
-    print("|---|---:|---:|")
+    print("| endpoint | SQL statements | target | Redis commands |")
+    print("|---|---:|---|---:|")
     for name, (sql, redis_commands) in counted.items():
-        print(f"| {name} | {sql} | {redis_commands} |")
+        verdict = _verdict(sql, SQL_TARGETS.get(name), at_least=False)
+        print(f"| {name} | {sql} | {verdict} | {redis_commands} |")
 
     scale(args, base, idp, seeded)
 
@@ -394,6 +403,14 @@ def _lookup_p99(base: str, idp: Any, emails: list[str], seconds: int) -> float:
     return wrk(
         base + "/api/v1/onboarding/lookup", script="post_lines.lua", bodies=bodies, seconds=seconds
     )["p99"]
+
+
+def _verdict(value: float, target: float | None, *, at_least: bool) -> str:
+    if target is None:
+        return "—"
+    met = value >= target if at_least else value <= target
+    sign = "≥" if at_least else "≤"
+    return f"{sign} {target:g}: {'met' if met else 'NOT met'}"
 
 
 def scale(args: argparse.Namespace, base: str, idp: Any, seeded: dict[str, Any]) -> None:
