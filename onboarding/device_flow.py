@@ -85,7 +85,7 @@ def onboarding_answer(
     *,
     user: str,
     structure_tag: str,
-    identity_provider: IdentityProvider,
+    idp_issuer: str,
     device: DeviceInfo | None = None,
 ) -> dict[str, Any]:
     """The success body of spec section 3: an RFC 6749 section 5.1 token response.
@@ -93,14 +93,14 @@ def onboarding_answer(
     ``onboarding`` carries the route (chain as PEM root first, fingerprints alike);
     ``access_token`` is the signed onboarding assertion of the same facts, for the UMS.
     ``route`` should come from ``route_lookup`` (tenant and chain loaded with it);
-    ``identity_provider`` is the one that authenticated ``user``.
+    ``idp_issuer`` is the issuer of the identity provider that authenticated ``user``.
     """
     fingerprints = chain_fingerprints(route.certificate_chain)
     issued = assertion.assertion_issue(
         route=route,
         user=user,
         fingerprints=fingerprints,
-        identity_provider_issuer=identity_provider.effective_issuer,
+        identity_provider_issuer=idp_issuer,
         device=device or DeviceInfo(),
         structure_tag=structure_tag,
     )
@@ -665,7 +665,7 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
         user=authorization.authenticated_email,
         structure_tag=authorization.structure_tag,
         # The IdP the user signed in with: _route_problem made sure it is the route's.
-        identity_provider=route.identity_provider,
+        idp_issuer=authorization.oidc_identity_provider.effective_issuer,  # type: ignore[union-attr]
         device=DeviceInfo.of(authorization),
     )
     consumed = DeviceAuthorization.objects.filter(
@@ -807,7 +807,7 @@ def onboarding_lookup(
                 route,
                 user=item.email,
                 structure_tag=structure_tag,
-                identity_provider=route.identity_provider,  # the same one: compared above
+                idp_issuer=item.idp.config.issuer,  # the route's own IdP: compared above
             )
             record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=item.email)
             return LookupOutcome(answer=answer)
