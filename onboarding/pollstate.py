@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCache
 
+from common.redisclient import redis_client
 from onboarding import conf
 
 PENDING = "pending"
@@ -65,11 +66,8 @@ def _key(code_hash: str) -> str:
     return cache.make_key(f"poll:{code_hash}")
 
 
-def _redis() -> object | None:
-    """The Redis client behind the default cache, or None for any other backend."""
-    if isinstance(cache, RedisCache):
-        return cache._cache.get_client(write=True)  # type: ignore[attr-defined]
-    return None
+def _redis() -> Any | None:
+    return redis_client()
 
 
 def _pending_value(interval: int, last_ms: int, expires_ms: int) -> str:
@@ -87,7 +85,7 @@ def remember_pending(
     value = _pending_value(interval, now_ms if polled else 0, now_ms + int(expires_in * 1000))
     client = _redis()
     if client is not None:
-        client.set(_key(code_hash), value, ex=ttl, nx=True)  # type: ignore[attr-defined]
+        client.set(_key(code_hash), value, ex=ttl, nx=True)
     else:
         cache.add(f"poll:{code_hash}", value, timeout=ttl)
 
@@ -97,7 +95,7 @@ def mark_decided(code_hash: str, *, expires_in: float) -> None:
     ttl = max(1, int(expires_in))
     client = _redis()
     if client is not None:
-        client.set(_key(code_hash), DECIDED, ex=ttl)  # type: ignore[attr-defined]
+        client.set(_key(code_hash), DECIDED, ex=ttl)
     else:
         cache.set(f"poll:{code_hash}", DECIDED, timeout=ttl)
 
@@ -108,7 +106,7 @@ def check(code_hash: str) -> PollCheck:
     slack_ms = int(conf.poll_slack() * 1000)
     client = _redis()
     if client is not None:
-        state, interval = client.eval(  # type: ignore[attr-defined]
+        state, interval = client.eval(
             _POLL_SCRIPT,
             1,
             _key(code_hash),

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from common.redisclient import redis_client
 from common.validators import normalize_email
 from onboarding import conf
 
@@ -88,8 +88,8 @@ def _count(key: str, ttl: int) -> int:
     the round trip it saves. Django's Redis backend stores integers as they are, so
     ``peek`` reads the same key through the cache API. Elsewhere ``add`` + ``incr``.
     """
-    if isinstance(cache, RedisCache):
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    client = redis_client()
+    if client is not None:
         return int(client.eval(_COUNT_SCRIPT, 1, cache.make_key(key), ttl))
     cache.add(key, 0, timeout=ttl)
     try:
