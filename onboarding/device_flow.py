@@ -601,19 +601,23 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
         identity_provider=route.identity_provider,
         device=DeviceInfo.of(authorization),
     )
-    consumed = DeviceAuthorization.objects.filter(
-        pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
-    ).update(state=State.CONSUMED, consumed_at=now, route=route)
+    # Consumed and recorded together: a failure (a lost connection, a killed worker)
+    # before the commit leaves the code approved, so the device's next poll gets the route.
+    with transaction.atomic():
+        consumed = DeviceAuthorization.objects.filter(
+            pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
+        ).update(state=State.CONSUMED, consumed_at=now, route=route)
+        if consumed:
+            events.record_for_authorization(
+                authorization,
+                action=EventAction.TOKEN,
+                result=EventResult.SUCCESS,
+                email=authorization.authenticated_email,
+                route=route,
+                client_address=client_address,
+            )
     if not consumed:
         return fail(EXPIRED_TOKEN, events.REASON_ALREADY_USED)
-    events.record_for_authorization(
-        authorization,
-        action=EventAction.TOKEN,
-        result=EventResult.SUCCESS,
-        email=authorization.authenticated_email,
-        route=route,
-        client_address=client_address,
-    )
     return PollOutcome(answer=answer)
 
 
