@@ -10,7 +10,9 @@ urlpatterns = [
     path("", include("onboarding.urls")),
 ]
 
-# JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere.
+# JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere; an outage
+# of the database or cache is a 503 (operations.outages). /healthz, /readyz and /metrics
+# are answered by operations.middleware.ProbeMiddleware before URL routing.
 handler400 = "onboarding.api.handler400"
 handler404 = "onboarding.api.handler404"
-handler500 = "onboarding.api.handler500"
+handler500 = "operations.outages.handler500"
