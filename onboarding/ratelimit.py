@@ -62,31 +62,35 @@ def _key(name: str, identifier: str, window: int) -> str:
 FAIL_CLOSED = frozenset({"user_code_address"})
 
 
-def _fail_open(counter: Callable[..., Verdict]) -> Callable[..., Verdict]:
-    """Count the decision; when the cache is down, allow unless the limit is FAIL_CLOSED."""
+def _fail_open(*, counts: bool) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """When the cache is down, allow unless the limit is FAIL_CLOSED. ``counts``: each
+    call is a request counted against the limit, so its decision goes to the metrics."""
 
-    @functools.wraps(counter)
-    def guarded(name: str, identifier: str | None, **kwargs: Any) -> Verdict:
-        try:
-            verdict = counter(name, identifier, **kwargs)
-        except Exception as exc:
-            if not outage_kind(exc):
-                raise
-            if name in FAIL_CLOSED:
-                metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_closed").inc()
-                raise
-            metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_open").inc()
-            logger.warning("Rate limit %s not checked, the cache is unavailable: %r", name, exc)
-            return Verdict(allowed=True, count=0, retry_after=0, limit=conf.rate_limit(name)[0])
-        if counter.__name__ == "hit" and verdict.limit > 0 and identifier:
-            decision = "allowed" if verdict.allowed else "refused"
-            metrics.RATE_LIMIT_DECISIONS.labels(name, decision).inc()
-        return verdict
+    def decorate(counter: Callable[..., Verdict]) -> Callable[..., Verdict]:
+        @functools.wraps(counter)
+        def guarded(name: str, identifier: str | None, **kwargs: Any) -> Verdict:
+            try:
+                verdict = counter(name, identifier, **kwargs)
+            except Exception as exc:
+                if not outage_kind(exc):
+                    raise
+                if name in FAIL_CLOSED:
+                    metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_closed").inc()
+                    raise
+                metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_open").inc()
+                logger.warning("Rate limit %s not checked, the cache is unavailable: %r", name, exc)
+                return Verdict(allowed=True, count=0, retry_after=0, limit=conf.rate_limit(name)[0])
+            if counts and verdict.limit > 0 and identifier:
+                decision = "allowed" if verdict.allowed else "refused"
+                metrics.RATE_LIMIT_DECISIONS.labels(name, decision).inc()
+            return verdict
 
-    return guarded
+        return guarded
+
+    return decorate
 
 
-@_fail_open
+@_fail_open(counts=True)
 def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Count one request for ``identifier`` against the limit ``name`` (see ``conf``)."""
     limit, period = conf.rate_limit(name)
@@ -113,7 +117,7 @@ def enforce(name: str, identifier: str | None) -> None:
         raise RateLimited(verdict)
 
 
-@_fail_open
+@_fail_open(counts=False)
 def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Whether ``identifier`` is over the limit, without counting a request."""
     limit, period = conf.rate_limit(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -115,9 +116,18 @@ _readyz = ReadinessView.as_view()
 
 
 def readyz(request: HttpRequest) -> HttpResponse:
-    """The readiness view, callable from synchronous middleware (the view is async)."""
-    response: HttpResponse = async_to_sync(_readyz)(request)
-    return response
+    """The readiness view, callable from synchronous middleware (the view is async).
+
+    Under gunicorn this thread runs no event loop; where one already runs (an ASGI
+    server, a test using one), the checks get a thread of their own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        response: HttpResponse = async_to_sync(_readyz)(request)
+        return response
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(async_to_sync(_readyz), request).result()
 
 
 @never_cache
