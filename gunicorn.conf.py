@@ -47,6 +47,10 @@ errorlog = "-"
 # TRUST_X_FORWARDED_PROTO), not by gunicorn.
 forwarded_allow_ips = ""
 
+# gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl by default) would be shared by
+# every gunicorn of the user; systemd's signals manage this one (docs/deployment.md).
+control_socket_disable = True
+
 # Metrics of all workers in one /metrics answer (prometheus-client multiprocess mode).
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
     tempfile.gettempdir(), f"obs-metrics-{os.getpid()}"
