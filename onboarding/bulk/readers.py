@@ -83,6 +83,10 @@ Record = RouteRecord | MappingRecord | Issue
 # --- JSON ------------------------------------------------------------------------------
 
 
+#: Deepest nesting of lists and objects read inside a route (a route file needs 2).
+MAX_NESTING = 32
+
+
 def read_json(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[Record]:
     """Records of a spec-4.1 JSON document. A syntax error ends the reading with an Issue."""
     toks = jsonstream.tokens(stream, max_token_chars=max_token_chars)
@@ -203,20 +207,23 @@ class _JsonDocument:
                 return
             kind, value, line = self._next()
 
-    def _value(self) -> Any:
-        return self._value_after(*self._next())
+    def _value(self, depth: int = 0) -> Any:
+        return self._value_after(*self._next(), depth=depth)
 
-    def _value_after(self, kind: str, value: Any, line: int) -> Any:
-        """The value starting with the token just read (nested ones built in memory)."""
+    def _value_after(self, kind: str, value: Any, line: int, depth: int = 0) -> Any:
+        """The value starting with the token just read (nested ones built in memory, at
+        most MAX_NESTING deep: deeper is no route file, and would exhaust the stack)."""
         if kind in (STRING, NUMBER, LITERAL):
             return value
+        if depth >= MAX_NESTING:
+            raise JsonSyntaxError(line, f"values nested more than {MAX_NESTING} levels deep")
         if kind == "[":
             items: list[Any] = []
             kind, value, line = self._next()
             if kind == "]":
                 return items
             while True:
-                items.append(self._value_after(kind, value, line))
+                items.append(self._value_after(kind, value, line, depth + 1))
                 kind, value, line = self._expect(",]", "',' or ']'")
                 if kind == "]":
                     return items
@@ -230,7 +237,7 @@ class _JsonDocument:
                 if kind != STRING:
                     raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, value)}")
                 self._expect(":", "':'")
-                obj[value] = self._value()
+                obj[value] = self._value(depth + 1)
                 kind, value, line = self._expect(",}", "',' or '}'")
                 if kind == "}":
                     return obj
