@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 typecheck: install
-	$(BIN)/mypy tenants domains identity certificates onboarding common config
+	$(BIN)/mypy tenants domains identity certificates onboarding operations common config
 
 test: lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run

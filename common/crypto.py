@@ -36,30 +36,91 @@ def encrypt(plaintext: str) -> str:
     return _multifernet(tuple(settings.FIELD_ENCRYPTION_KEYS)).encrypt(plaintext.encode()).decode()
 
 
+UNDECRYPTABLE = (
+    "A stored secret cannot be decrypted with any of the {count} key(s) in "
+    "FIELD_ENCRYPTION_KEY: the key it was encrypted with is missing (restored with another "
+    "key, or rotated without keeping the old one). Put that key back, first or after the "
+    "current one, or enter the secret again."
+)
+
+
+class SecretUnavailable(ValueError):
+    """A stored secret that none of the configured keys decrypts."""
+
+
 def decrypt(token: str) -> str:
+    keys = tuple(settings.FIELD_ENCRYPTION_KEYS)
     try:
-        return _multifernet(tuple(settings.FIELD_ENCRYPTION_KEYS)).decrypt(token.encode()).decode()
+        return _multifernet(keys).decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ValueError(
-            "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEY; "
-            "was the key changed without keeping the old one?"
-        ) from exc
+        raise SecretUnavailable(UNDECRYPTABLE.format(count=len(keys))) from exc
+
+
+class SealedSecret:
+    """A secret as loaded from the database: still encrypted until :meth:`reveal`.
+
+    Loading a row never decrypts, so a wrong ``FIELD_ENCRYPTION_KEY`` breaks only what
+    uses the secret (the token request), not every page or request that reads the row.
+    Saving it back stores the same ciphertext. Comparing it with a string decrypts.
+    """
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def reveal(self) -> str:
+        return decrypt(self.token)
+
+    def __bool__(self) -> bool:
+        return bool(self.token)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SealedSecret):
+            return self.token == other.token
+        if isinstance(other, str):
+            return self.reveal() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.token)
+
+    def __repr__(self) -> str:
+        return "SealedSecret(...)"
+
+    __str__ = __repr__
+
+
+def reveal(secret: str | SealedSecret) -> str:
+    """The plaintext of a secret that may still be sealed; SecretUnavailable if it cannot."""
+    return secret.reveal() if isinstance(secret, SealedSecret) else secret
 
 
 class EncryptedTextField(models.TextField):
-    """Stores ``encrypt(value)``; Python code only ever sees the plaintext.
+    """Stores ``encrypt(value)``; loads a :class:`SealedSecret`, decrypted where used.
 
-    Empty strings are stored as empty strings so "no secret" stays visible in the
-    database without revealing anything.
+    Assign a plaintext string to change the secret. Empty strings are stored as empty
+    strings so "no secret" stays visible in the database without revealing anything.
     """
 
     def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
         if not value:
             return value
-        return decrypt(value)
+        return SealedSecret(value)
+
+    def to_python(self, value):  # type: ignore[no-untyped-def]
+        if isinstance(value, SealedSecret):
+            return value
+        return super().to_python(value)
 
     def get_prep_value(self, value):  # type: ignore[no-untyped-def]
+        if isinstance(value, SealedSecret):
+            return value.token
         value = super().get_prep_value(value)
         if not value:
             return value
         return encrypt(value)
+
+    def value_to_string(self, obj):  # type: ignore[no-untyped-def]
+        # dumpdata writes the plaintext, which loaddata encrypts again (as before).
+        return reveal(self.value_from_object(obj) or "")

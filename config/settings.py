@@ -15,10 +15,30 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from environ.fileaware_mapping import FileAwareMapping
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.FileAwareEnv()
+
+class _FileAwareMapping(FileAwareMapping):
+    """``NAME_FILE`` that names no readable file is a clear start-up error, not a
+    FileNotFoundError from deep inside django-environ."""
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return str(super().__getitem__(key))
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"{key}_FILE is {self.env.get(key + '_FILE')!r}, which cannot be read "
+                f"({exc.strerror}). Point it at the file holding {key}, or unset it."
+            ) from None
+
+
+class _Env(environ.FileAwareEnv):
+    ENVIRON = _FileAwareMapping()
+
+
+env = _Env()
 if (BASE_DIR / ".env").is_file():
     environ.FileAwareEnv.read_env(BASE_DIR / ".env")
 
@@ -47,6 +67,8 @@ SECRET_KEY = _secret("SECRET_KEY", _DEV_SECRET_KEY)
 FIELD_ENCRYPTION_KEYS = [
     k.strip() for k in _secret("FIELD_ENCRYPTION_KEY", _DEV_FIELD_KEY).split(",") if k.strip()
 ]
+# Published with the source: `check --deploy` warns when it is in use (operations.W003).
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = _DEV_FIELD_KEY
 
 BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 _base_host = urlsplit(BASE_URL).hostname or "localhost"
@@ -72,9 +94,13 @@ INSTALLED_APPS = [
     "identity",
     "certificates",
     "onboarding",
+    "operations",
 ]
 
 MIDDLEWARE = [
+    # First: times and logs every request; then the probes, answered before host checks.
+    "operations.middleware.RequestLogMiddleware",
+    "operations.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,6 +108,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "operations.middleware.OutageMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -89,7 +116,10 @@ MIDDLEWARE = [
 if not DEBUG:
     # Serves the admin's static files from STATIC_ROOT (filled by collectstatic) in
     # production; runserver serves them itself during development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -115,6 +145,15 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A hung or unreachable PostgreSQL fails a request in seconds instead of holding a
+    # worker until gunicorn kills it: connecting (seconds) and each statement
+    # (milliseconds; 0 = no limit, e.g. for a long migration job) are bounded.
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    _statement_timeout = env.int("DB_STATEMENT_TIMEOUT", default=15000)
+    _db_options["options"] = (
+        f"{_db_options.get('options', '')} -c statement_timeout={_statement_timeout}".strip()
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, JWKS, discovery and OIDC state are shared through it) ---
@@ -125,7 +164,12 @@ if _cache_url:
         # Django's own Redis backend: no extra dependency beyond redis-py.
         CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
         CACHES["default"]["LOCATION"] = _cache_url
-        CACHES["default"].pop("OPTIONS", None)
+        # Seconds; redis-py before 8 waits forever by default, so a hung Redis would
+        # hold every worker. Rate limits fail open on these timeouts (onboarding.ratelimit).
+        CACHES["default"]["OPTIONS"] = {
+            "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=1.0),
+            "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=1.0),
+        }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="obs")
@@ -370,9 +414,30 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Operations -----------------------------------------------------------------
+# /metrics: readable with "Authorization: Bearer <METRICS_TOKEN>" (when set) or directly
+# (not through a proxy) from these networks; everyone else gets 403 (operations/metrics.py).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+
+# One JSON object per line in production (LOG_FORMAT=json), readable text in development.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'text', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "operations.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "operations.logs.JSONFormatter"},
+        "text": {"()": "operations.logs.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

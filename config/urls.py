@@ -20,7 +20,9 @@ if settings.BENCH_BASELINE:
 
     urlpatterns.insert(0, path("bench/baseline", BaselineView.as_view()))
 
-# JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere.
+# JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere; an outage
+# of the database or cache is a 503 (operations.outages). /healthz, /readyz and /metrics
+# are answered by operations.middleware.ProbeMiddleware before URL routing.
 handler400 = "onboarding.api.handler400"
 handler404 = "onboarding.api.handler404"
-handler500 = "onboarding.api.handler500"
+handler500 = "operations.outages.handler500"

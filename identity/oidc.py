@@ -46,6 +46,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from common import metrics
+from common.crypto import SealedSecret, SecretUnavailable, reveal
 from common.network import DisallowedDestination, OutboundSession, check_url
 from common.validators import normalize_email
 
@@ -180,7 +182,8 @@ class ProviderConfig:
 
     issuer: str
     client_id: str
-    client_secret: str = ""
+    #: Plaintext, or still sealed as loaded from the database (revealed by redeem_code).
+    client_secret: str | SealedSecret = ""
     scopes: str = "openid profile email"
     email_claim: str = "email"
     #: Entra directory id: the token's ``tid`` must equal it.
@@ -260,7 +263,44 @@ def provider_config(idp: Any) -> ProviderConfig:
 # --- HTTP ---------------------------------------------------------------------------
 
 
+#: The metrics label of each kind of request to an IdP (by the error code it fails with).
+_OPERATIONS = {
+    DISCOVERY_FAILED: "discovery",
+    JWKS_UNAVAILABLE: "jwks",
+    TOKEN_REQUEST_FAILED: "token",
+    USERINFO_FAILED: "userinfo",
+}
+
+
 def _request(
+    method: str,
+    url: str,
+    *,
+    what: str,
+    error_code: str,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, str, bytes]:
+    """:func:`_request_once`, counted and timed for ``/metrics``."""
+    operation = _OPERATIONS.get(error_code, "other")
+    started = time.monotonic()
+    outcome = "ok"
+    try:
+        status, content_type, body = _request_once(
+            method, url, what=what, error_code=error_code, data=data, headers=headers
+        )
+        if status >= 400:
+            outcome = f"http_{status // 100}xx"
+        return status, content_type, body
+    except OIDCError as exc:
+        outcome = exc.code
+        raise
+    finally:
+        metrics.IDP_REQUESTS.labels(operation, outcome).inc()
+        metrics.IDP_DURATION.labels(operation).observe(time.monotonic() - started)
+
+
+def _request_once(
     method: str,
     url: str,
     *,
@@ -480,13 +520,14 @@ def jwks_refresh_lock_key(config: ProviderConfig, jwks_uri: str) -> str:
 
 
 def _refresh_jwks(
-    config: ProviderConfig, jwks_uri: str, cached: dict[str, Any] | None
+    config: ProviderConfig, jwks_uri: str, cached: dict[str, Any] | None, *, force: bool = False
 ) -> dict[str, Any] | None:
     """Fetch the JWKS if this process wins the lock and the last attempt is old enough.
 
     Returns the new cache entry, or None when no request was made or it failed (the
     caller keeps the cached keys). The last attempt is recorded before the request, so
-    failures count against the limit too: a dead IdP is not hammered either.
+    failures count against the limit too: a dead IdP is not hammered either. ``force``
+    skips the age limit (never the lock): see :func:`signing_keys`.
     """
     key = _jwks_keys(config, jwks_uri)
     lock = jwks_refresh_lock_key(config, jwks_uri)
@@ -504,16 +545,19 @@ def _refresh_jwks(
             else (key + ":cold", COLD_RETRY_INTERVAL)
         )
         last = cache.get(attempt_key)
-        if last is not None and now - last < interval:
+        if not force and last is not None and now - last < interval:
             return None
         cache.set(attempt_key, now, timeout=STALE_KEEP_SECONDS)
         if cached is None:
             cache.set(key + ":refreshed", now, timeout=STALE_KEEP_SECONDS)
+        cause = "forced" if force else "refresh" if cached is not None else "cold"
         try:
             keys = fetch_jwks(jwks_uri)
         except OIDCError as exc:
+            metrics.JWKS_REFRESHES.labels("failed", cause).inc()
             logger.warning("JWKS refresh for %s failed: %s", config.issuer, exc.message)
             return None
+        metrics.JWKS_REFRESHES.labels("ok", cause).inc()
         entry = {"keys": keys, "fetched_at": now}
         cache.set(key, entry, timeout=STALE_KEEP_SECONDS)
         return entry
@@ -521,25 +565,30 @@ def _refresh_jwks(
         cache.delete(lock)
 
 
-def _wait_for_jwks(key: str) -> dict[str, Any] | None:
-    """Cold cache and another process is fetching: wait for its result, briefly."""
+def _wait_for_jwks(key: str, *, newer_than: float | None = None) -> dict[str, Any] | None:
+    """Another process is fetching: wait for its result (newer than a copy), briefly."""
     deadline = time.monotonic() + 2 * float(settings.OUTBOUND_HTTP_TIMEOUT)
     while time.monotonic() < deadline:
         time.sleep(0.05)
         entry = cache.get(key)
-        if entry is not None:
+        if entry is not None and (newer_than is None or entry["fetched_at"] > newer_than):
             return entry
     return None
 
 
 def signing_keys(
-    config: ProviderConfig, jwks_uri: str, *, want_kid: str | None = None
+    config: ProviderConfig, jwks_uri: str, *, want_kid: str | None = None, force: bool = False
 ) -> list[dict[str, Any]]:
     """The IdP's JWKS keys, from the cache when possible.
 
     Fetches when nothing is cached, when the copy is older than :data:`JWKS_MAX_AGE`,
     or when ``want_kid`` is not among the cached keys (key rotation) — the latter two at
     most once per :data:`JWKS_REFRESH_INTERVAL`. Raises only when there are no keys at all.
+
+    ``force``: the token naming ``want_kid`` came from our own request to the IdP's token
+    endpoint, so an unknown kid is the IdP's word that it rotated, not a forger's: one
+    refresh is made even within the interval. A forger cannot use this, as each such
+    token costs a code redemption for a sign-in state we issued (once each).
     """
     key = _jwks_keys(config, jwks_uri)
     entry = cache.get(key)
@@ -548,7 +597,11 @@ def signing_keys(
         known = want_kid is None or any(k.get("kid") == want_kid for k in entry["keys"])
         if fresh and known:
             return entry["keys"]
-        return (_refresh_jwks(config, jwks_uri, entry) or cache.get(key) or entry)["keys"]
+        forced = force and not known
+        refreshed = _refresh_jwks(config, jwks_uri, entry, force=forced)
+        if refreshed is None and forced and cache.get(jwks_refresh_lock_key(config, jwks_uri)):
+            refreshed = _wait_for_jwks(key, newer_than=entry["fetched_at"])
+        return (refreshed or cache.get(key) or entry)["keys"]
     entry = _refresh_jwks(config, jwks_uri, None)
     if entry is None:
         entry = _wait_for_jwks(key) if cache.get(jwks_refresh_lock_key(config, jwks_uri)) else None
@@ -680,18 +733,22 @@ def redeem_code(
     }
     headers: dict[str, str] = {}
     methods = metadata.token_auth_methods
-    if "client_secret_basic" in methods or not config.client_secret:
-        if config.client_secret:
+    try:
+        # Decrypted here, where it is used, and nowhere else.
+        client_secret = reveal(config.client_secret)
+    except SecretUnavailable as exc:
+        logger.error("Token request for %s not made: %s", config.issuer, exc)
+        raise OIDCError(CONFIG_ERROR, f"The client secret of {config.issuer}: {exc}") from None
+    if "client_secret_basic" in methods or not client_secret:
+        if client_secret:
             # RFC 6749 2.3.1: form-encode both parts before base64.
-            credentials = (
-                f"{quote(config.client_id, safe='')}:{quote(config.client_secret, safe='')}"
-            )
+            credentials = f"{quote(config.client_id, safe='')}:{quote(client_secret, safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
         else:
             data["client_id"] = config.client_id
     elif "client_secret_post" in methods:
         data["client_id"] = config.client_id
-        data["client_secret"] = config.client_secret
+        data["client_secret"] = client_secret
     else:
         raise OIDCError(
             CONFIG_ERROR,
@@ -809,6 +866,7 @@ def validate_id_token(
     *,
     nonce: str | None = None,
     max_age_iat: int | None = None,
+    from_token_endpoint: bool = False,
 ) -> Claims:
     """Validate an ID token per OIDC Core 3.1.3.7 and RFC 8725; return its claims.
 
@@ -816,7 +874,8 @@ def validate_id_token(
     None only where no request of ours preceded the token). ``max_age_iat``: refuse tokens
     issued longer ago than this many seconds (replay window for tokens that devices
     present). Raises :class:`OIDCError`; makes no request when the cache is warm, and at
-    most the rate-limited JWKS refresh otherwise.
+    most the rate-limited JWKS refresh otherwise. ``from_token_endpoint``: the token is
+    the answer to our own token request, so an unknown ``kid`` may force one refresh.
     """
     shape_error = _shape_error(token)
     if shape_error is not None:
@@ -842,7 +901,7 @@ def validate_id_token(
     if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
         raise OIDCError(MALFORMED_TOKEN, "The ID token's 'kid' is not a short string.")
 
-    keys = signing_keys(config, metadata.jwks_uri, want_kid=kid)
+    keys = signing_keys(config, metadata.jwks_uri, want_kid=kid, force=from_token_endpoint)
     candidates = _candidates(keys, alg, kid)
     if not candidates:
         which = f"key {kid!r}" if kid else "a single key (the token has no 'kid')"
@@ -1026,7 +1085,7 @@ def complete_authentication(
 ) -> Authentication:
     """The callback's work in one call: redeem, validate, e-mail (UserInfo if needed)."""
     tokens = redeem_code(config, code=code, code_verifier=code_verifier, redirect_uri=redirect_uri)
-    claims = validate_id_token(config, tokens["id_token"], nonce=nonce)
+    claims = validate_id_token(config, tokens["id_token"], nonce=nonce, from_token_endpoint=True)
     access_token = tokens.get("access_token")
     email, _userinfo = resolve_email(
         config, claims, access_token=access_token if isinstance(access_token, str) else None

@@ -99,7 +99,10 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         )
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
-        return oidc.validate_id_token(self._config, token, nonce=kwargs.get("nonce"))
+        # The token is the answer to our own token request (get_token): see validate_id_token.
+        return oidc.validate_id_token(
+            self._config, token, nonce=kwargs.get("nonce"), from_token_endpoint=True
+        )
 
     def get_userinfo(
         self, access_token: str, id_token: str, payload: dict[str, Any]

@@ -36,6 +36,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from common import metrics, requestlog
+from common.outages import RETRY_AFTER_SECONDS, outage_kind
 from onboarding import conf, device_flow, ratelimit
 from onboarding.events import REASON_RATE_LIMITED, DeviceInfo, record_event
 from onboarding.models import EventAction, EventResult
@@ -61,6 +63,9 @@ RATE_LIMITED = "Too many requests; try again in {seconds} seconds."
 METHOD_NOT_ALLOWED = "This endpoint accepts {methods} only."
 NOT_FOUND = "There is nothing at this address."
 SERVER_ERROR = "The server could not answer this request; try again later."
+TEMPORARILY_UNAVAILABLE = (
+    f"The service is temporarily unavailable; try again in {RETRY_AFTER_SECONDS} seconds."
+)
 UNSUPPORTED_GRANT = f"The grant_type must be {DEVICE_CODE_GRANT}."
 UNKNOWN_DEVICE_CODE = "The device code is not known."
 TOKEN_DESCRIPTIONS = {
@@ -134,6 +139,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     elif isinstance(exc, SuspiciousOperation):
         code, body = 400, error_body("invalid_request", "Bad request.")
+    elif kind := outage_kind(exc):
+        # The database or the cache is down: the device should simply try again later.
+        metrics.UNAVAILABLE.labels(kind).inc()
+        logger.warning("The %s is unavailable: %s", kind, type(exc).__name__)
+        code, body = 503, error_body("temporarily_unavailable", TEMPORARILY_UNAVAILABLE)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     else:
         logger.exception("Unexpected error in a device API view", exc_info=exc)
         code, body = 500, error_body("server_error", SERVER_ERROR)
@@ -339,6 +350,19 @@ _COMMON_ERRORS = {
     500: OpenApiResponse(
         GenericErrorSerializer, description="An unexpected error; never carries details."
     ),
+    503: OpenApiResponse(
+        GenericErrorSerializer,
+        description=(
+            "A service this one depends on (database, cache, or for a lookup the identity "
+            "provider) is unavailable; try again after Retry-After seconds."
+        ),
+        examples=[
+            OpenApiExample(
+                "temporarily unavailable",
+                value=error_body("temporarily_unavailable", TEMPORARILY_UNAVAILABLE),
+            )
+        ],
+    ),
 }
 
 _EXAMPLE_ANSWER = {
@@ -403,6 +427,11 @@ class DeviceAPIView(APIView):
         self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        error = data.get("error") if isinstance(data, dict) else None
+        outcome = str(error or ("success" if response.status_code < 400 else "error"))
+        requestlog.annotate(outcome=outcome)
+        metrics.DEVICE_OUTCOMES.labels(str(self.event_action), outcome).inc()
         # Device codes and routes must never sit in a shared cache (RFC 6749 5.1).
         response["Cache-Control"] = "no-store"
         response["Pragma"] = "no-cache"
@@ -718,6 +747,13 @@ class OnboardingLookupView(DeviceAPIView):
             )
         if outcome.error == device_flow.NO_ROUTE:
             raise APIError("no_route", NO_ROUTE, status_code=status.HTTP_404_NOT_FOUND)
+        if outcome.error == device_flow.TEMPORARILY_UNAVAILABLE:
+            raise APIError(
+                "temporarily_unavailable",
+                TEMPORARILY_UNAVAILABLE,
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return Response(OnboardingAnswerSerializer(outcome.answer).data)
 
 

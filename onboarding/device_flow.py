@@ -20,6 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import requestlog
 from common.validators import normalize_email
 from identity import oidc
 from identity.models import IdentityProvider
@@ -587,6 +588,7 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
             client_address=client_address,
         )
         return PollOutcome(INVALID_GRANT)
+    requestlog.annotate(tenant=authorization.tenant_id)
 
     def fail(error: str, reason: str) -> PollOutcome:
         events.record_for_authorization(
@@ -668,19 +670,24 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
         idp_issuer=authorization.oidc_identity_provider.effective_issuer,  # type: ignore[union-attr]
         device=DeviceInfo.of(authorization),
     )
-    consumed = DeviceAuthorization.objects.filter(
-        pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
-    ).update(state=State.CONSUMED, consumed_at=now, route=route)
+    # Consumed and recorded together: a failure (a lost connection, a killed worker)
+    # before the commit leaves the code approved, so the device's next poll gets the route.
+    # (No savepoint: a poll is its own transaction, and a savepoint would cost two trips.)
+    with transaction.atomic(savepoint=False):
+        consumed = DeviceAuthorization.objects.filter(
+            pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
+        ).update(state=State.CONSUMED, consumed_at=now, route=route)
+        if consumed:
+            events.record_for_authorization(
+                authorization,
+                action=EventAction.TOKEN,
+                result=EventResult.SUCCESS,
+                email=authorization.authenticated_email,
+                route=route,
+                client_address=client_address,
+            )
     if not consumed:
         return fail(EXPIRED_TOKEN, events.REASON_ALREADY_USED)
-    events.record_for_authorization(
-        authorization,
-        action=EventAction.TOKEN,
-        result=EventResult.SUCCESS,
-        email=authorization.authenticated_email,
-        route=route,
-        client_address=client_address,
-    )
     return PollOutcome(answer=answer)
 
 
@@ -688,6 +695,9 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
 
 INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code)
 NO_ROUTE = "no_route"
+#: Every IdP that could have judged the token failed for its own reasons (down, slow,
+#: misconfigured): the token may be fine, so this is "later", not "invalid".
+TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
 #: A token naming more audiences than this is not one of ours to look at.
 MAX_AUDIENCES = 10
 
@@ -728,9 +738,9 @@ class _Validated:
 
 def _validate_with_candidates(
     candidates: list[Candidate], id_token: str, access_token: str
-) -> tuple[list[_Validated], oidc.OIDCError | None]:
+) -> tuple[list[_Validated], list[oidc.OIDCError]]:
     validated: list[_Validated] = []
-    failure: oidc.OIDCError | None = None
+    failures: list[oidc.OIDCError] = []
     for idp in candidates:
         config = idp.config
         try:
@@ -739,10 +749,10 @@ def _validate_with_candidates(
             )
             email, _userinfo = oidc.resolve_email(config, claims, access_token=access_token or None)
         except oidc.OIDCError as exc:
-            failure = exc
+            failures.append(exc)
             continue
         validated.append(_Validated(idp, email))
-    return validated, failure
+    return validated, failures
 
 
 def onboarding_lookup(
@@ -784,9 +794,19 @@ def onboarding_lookup(
         )
         return LookupOutcome(INVALID_TOKEN)
     assert isinstance(id_token, str)
-    validated, failure = _validate_with_candidates(candidates, id_token, access_token)
+    validated, failures = _validate_with_candidates(candidates, id_token, access_token)
     if not validated:
-        assert failure is not None
+        failure = failures[-1]
+        if all(f.code in oidc.TRANSIENT_ERRORS for f in failures):
+            record(
+                EventResult.FAILURE,
+                events.REASON_IDP_UNAVAILABLE,
+                detail=f"{failure.code}: {failure.message}",
+                tenant=candidates[0].tenant_id
+                if len({c.tenant_id for c in candidates}) == 1
+                else None,
+            )
+            return LookupOutcome(TEMPORARILY_UNAVAILABLE)
         record(
             EventResult.FAILURE,
             events.REASON_NO_EMAIL

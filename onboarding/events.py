@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Model
 from django.utils import timezone
 
+from common import metrics, requestlog
 from onboarding.models import EventAction, EventResult, OnboardingEvent, Route
 from tenants.models import Tenant
 
@@ -111,6 +112,9 @@ def record_event(
         client_address=normalize_address(client_address),
     )
     event.save()
+    # For the request's log line and the metrics: ids and reason codes, never the e-mail.
+    requestlog.annotate(tenant=event.tenant_id, action=event.action, reason=event.reason)
+    metrics.ONBOARDING_OUTCOMES.labels(event.action, event.result, event.reason).inc()
     return event
 
 

@@ -12,20 +12,28 @@ IPv6 clients per /64 (``address_key``), a per-e-mail limit per (e-mail, address)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
+import logging
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from common import metrics
+from common.outages import outage_kind
 from common.redisclient import redis_client
 from common.validators import normalize_email
 from onboarding import conf
+
+logger = logging.getLogger(__name__)
 
 #: The one identifier of the platform-wide limits.
 PLATFORM = "platform"
@@ -59,6 +67,41 @@ def _key(name: str, identifier: str, window: int) -> str:
     return f"ratelimit:{name}:{digest}:{window}"
 
 
+#: Limits that refuse (the caller answers 503) when the cache cannot be asked: a user
+#: code has ~34 bits, so guessing must never go unbounded. Every other limit lets the
+#: request through, with a warning and a counter: an onboarding beats a rate limit.
+FAIL_CLOSED = frozenset({"user_code_address"})
+
+
+def _fail_open(*, counts: bool) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """When the cache is down, allow unless the limit is FAIL_CLOSED. ``counts``: each
+    call is a request counted against the limit, so its decision goes to the metrics."""
+
+    def decorate(counter: Callable[..., Verdict]) -> Callable[..., Verdict]:
+        @functools.wraps(counter)
+        def guarded(name: str, identifier: str | None, **kwargs: Any) -> Verdict:
+            try:
+                verdict = counter(name, identifier, **kwargs)
+            except Exception as exc:
+                if not outage_kind(exc):
+                    raise
+                if name in FAIL_CLOSED:
+                    metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_closed").inc()
+                    raise
+                metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_open").inc()
+                logger.warning("Rate limit %s not checked, the cache is unavailable: %r", name, exc)
+                return Verdict(allowed=True, count=0, retry_after=0, limit=conf.rate_limit(name)[0])
+            if counts and verdict.limit > 0 and identifier:
+                decision = "allowed" if verdict.allowed else "refused"
+                metrics.RATE_LIMIT_DECISIONS.labels(name, decision).inc()
+            return verdict
+
+        return guarded
+
+    return decorate
+
+
+@_fail_open(counts=True)
 def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Count one request for ``identifier`` against the limit ``name`` (see ``conf``)."""
     limit, period = conf.rate_limit(name)
@@ -106,6 +149,7 @@ def enforce(name: str, identifier: str | None) -> None:
         raise RateLimited(verdict)
 
 
+@_fail_open(counts=False)
 def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Whether ``identifier`` is over the limit, without counting a request."""
     limit, period = conf.rate_limit(name)

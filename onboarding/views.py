@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from drf_spectacular.generators import SchemaGenerator
 
+from common import requestlog
 from onboarding import conf, device_flow, events, ratelimit
 from onboarding.models import DeviceAuthorization
 from onboarding.selectors import company_domain_for, pending_authorization_for_user_code
@@ -252,6 +253,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
         client_address=address,
     )
     authorization = outcome.authorization
+    requestlog.annotate(outcome=f"sign_in_{outcome.result}")
     ok = outcome.result == device_flow.SIGN_IN_OK
     retry = outcome.result == device_flow.SIGN_IN_RETRY and authorization is not None
     # Never a 5xx: a retry is also what a callback with an IdP error parameter or a

@@ -132,7 +132,10 @@ def test_the_deploy_check_is_clean_behind_https(tmp_path):
             "FIELD_ENCRYPTION_KEY": "k" * 40,
             "ONBOARDING_SIGNING_KEYS": _signing_key(),
             "BASE_URL": "https://obs.example.com",
-            "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+            # Production's database and cache (named only: the deploy check connects to
+            # neither); SQLite or an in-process cache would be warned about.
+            "DATABASE_URL": "postgres://obs@db.invalid:5432/obs",
+            "REDIS_URL": "redis://cache.invalid:6379/0",
         },
         "check",
         "--deploy",

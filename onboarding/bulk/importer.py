@@ -214,6 +214,12 @@ class MappingChanges:
         return self.created + self.moved + self.removed
 
 
+#: Problems reported one by one; past this many they are only counted ("N more"), so a
+#: file of ten million bad entries costs neither memory nor ten million lines.
+MAX_LISTED_PROBLEMS = 1000
+MORE_PROBLEMS = "... and {count} more problem(s), not listed."
+
+
 @dataclass
 class ImportReport:
     source: str
@@ -229,10 +235,18 @@ class ImportReport:
     users: MappingChanges = field(default_factory=lambda: MappingChanges("mapped users"))
     domains: MappingChanges = field(default_factory=lambda: MappingChanges("mapped domains"))
     applied: bool = False
+    #: Problems found beyond the MAX_LISTED_PROBLEMS kept in ``errors``.
+    errors_not_listed: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def add_error(self, issue: Issue) -> None:
+        if len(self.errors) < MAX_LISTED_PROBLEMS:
+            self.errors.append(issue)
+        else:
+            self.errors_not_listed += 1
 
     @property
     def has_changes(self) -> bool:
@@ -244,8 +258,13 @@ class ImportReport:
         return f"{self.source}:{issue.line}" if issue.line else self.source
 
     def error_lines(self) -> list[str]:
-        """``file:line: message``, ordered by line."""
-        return [f"{self._where(i)}: {i.message}" for i in sorted(self.errors, key=lambda i: i.line)]
+        """``file:line: message``, ordered by line (then how many more were found)."""
+        lines = [
+            f"{self._where(i)}: {i.message}" for i in sorted(self.errors, key=lambda i: i.line)
+        ]
+        if self.errors_not_listed:
+            lines.append(MORE_PROBLEMS.format(count=self.errors_not_listed))
+        return lines
 
     def warning_lines(self) -> list[str]:
         return [
@@ -257,7 +276,8 @@ class ImportReport:
         """What was (or, in a dry run, would be) done, for the command and the admin."""
         if self.errors:
             return [
-                f"{len(self.errors)} problem(s) in {self.source}; nothing was written to {self.tenant}."
+                f"{len(self.errors) + self.errors_not_listed} problem(s) in {self.source}; "
+                f"nothing was written to {self.tenant}."
             ]
         lines: list[str] = []
         if not self.has_changes:
@@ -376,7 +396,7 @@ class _Importer:
         self.to_remove: dict[str, list[int]] = {USER: [], DOMAIN: []}
 
     def error(self, line: int, message: str) -> None:
-        self.report.errors.append(Issue(line, message))
+        self.report.add_error(Issue(line, message))
 
     # Phase 1 -----------------------------------------------------------------------
 
@@ -402,7 +422,7 @@ class _Importer:
                     elif type(record) is RouteRecord:
                         self.records.append(record)
                     else:
-                        self.report.errors.append(record)  # type: ignore[arg-type]
+                        self.report.add_error(record)  # type: ignore[arg-type]
         except UnicodeDecodeError:
             line = _first_undecodable_line(self.source.opener)
             self.error(line, NOT_UTF8_LINE if line else NOT_UTF8)
@@ -892,7 +912,5 @@ def import_routes(
         # the plan was made; the transaction is rolled back as a whole.
         report.applied = False
         detail = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        report.errors.append(
-            Issue(0, WRITE_FAILED.format(error=detail.strip() or type(exc).__name__))
-        )
+        report.add_error(Issue(0, WRITE_FAILED.format(error=detail.strip() or type(exc).__name__)))
     return report

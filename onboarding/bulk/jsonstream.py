@@ -25,7 +25,7 @@ EOF = "eof"
 _TOKEN = re.compile(
     r"""
     (?P<ws>[ \t\n\r]+)
-    |(?P<string>"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")
+    |(?P<string>"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*")
     |(?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
     |(?P<literal>true|false|null)
     |(?P<punct>[{}\[\]:,])
@@ -33,8 +33,12 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 # What an unfinished string looks like at the end of a chunk: more input may complete it.
+# Both string patterns are "unrolled": a run of plain characters is one repetition of a
+# character class, and only escapes alternate. The naive (plain|escape)* form made the
+# regex engine keep state per character: a 20 MB string took 3 GB and 90 s to refuse.
 _STRING_PREFIX = re.compile(
-    r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*(?:\\(?:u[0-9a-fA-F]{0,3})?)?'
+    r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*'
+    r"(?:\\(?:u[0-9a-fA-F]{0,3})?)?"
 )
 _LOOKAHEAD = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -80,11 +84,15 @@ def tokens(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[tuple
         if (m is None or len(buf) - m.end() < _LOOKAHEAD) and not eof:
             # The token may continue in the next chunk; read on unless it cannot.
             rest = buf[pos:]
-            if m is None and not _could_continue(rest) and len(rest) >= _LOOKAHEAD:
-                raise JsonSyntaxError(line, f"unexpected {_describe(rest)}")
             if len(rest) > max_token_chars:
                 raise JsonSyntaxError(line, f"a value longer than {max_token_chars} characters")
-            more = stream.read(CHUNK_CHARS)
+            if m is None and not _could_continue(rest) and len(rest) >= _LOOKAHEAD:
+                raise JsonSyntaxError(line, f"unexpected {_describe(rest)}")
+            # A long token is read in growing pieces (so it is scanned a few times, not
+            # once per chunk), never much past the limit (so refusing it costs little).
+            more = stream.read(
+                max(1, min(max(CHUNK_CHARS, len(rest)), max_token_chars + _LOOKAHEAD - len(rest)))
+            )
             if more:
                 buf, pos = rest + more, 0
             else:

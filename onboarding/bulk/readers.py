@@ -83,13 +83,8 @@ Record = RouteRecord | MappingRecord | Issue
 # --- JSON ------------------------------------------------------------------------------
 
 
-#: Deepest nesting accepted inside a route's values. The format needs two levels (a list
-#: of strings); thousands (a hostile file) would exhaust the interpreter's stack.
-MAX_JSON_DEPTH = 32
-
-
-class JsonTooDeep(JsonSyntaxError):
-    """Valid JSON, but nested deeper than this importer reads (``MAX_JSON_DEPTH``)."""
+#: Deepest nesting of lists and objects read inside a route (a route file needs 2).
+MAX_NESTING = 32
 
 
 def read_json(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[Record]:
@@ -97,8 +92,6 @@ def read_json(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[Re
     toks = jsonstream.tokens(stream, max_token_chars=max_token_chars)
     try:
         yield from _JsonDocument(toks).read()
-    except JsonTooDeep as exc:
-        yield Issue(exc.line, exc.message)
     except JsonSyntaxError as exc:
         yield Issue(exc.line, f"not valid JSON: {exc.message}")
 
@@ -214,23 +207,16 @@ class _JsonDocument:
                 return
             kind, value, line = self._next()
 
-    def _value(self) -> Any:
-        return self._value_after(*self._next())
+    def _value(self, depth: int = 0) -> Any:
+        return self._value_after(*self._next(), depth=depth)
 
     def _value_after(self, kind: str, value: Any, line: int, depth: int = 0) -> Any:
-        """The value starting with the token just read (nested ones built in memory).
-
-        ``depth`` counts the lists and objects around it; past ``MAX_JSON_DEPTH`` the
-        reading stops with a problem on that line instead of recursing until the
-        interpreter's stack runs out (a traceback from the command, a 500 in the admin).
-        """
+        """The value starting with the token just read (nested ones built in memory, at
+        most MAX_NESTING deep: deeper is no route file, and would exhaust the stack)."""
         if kind in (STRING, NUMBER, LITERAL):
             return value
-        if kind in ("[", "{") and depth >= MAX_JSON_DEPTH:
-            raise JsonTooDeep(
-                line,
-                f"a value is nested more than {MAX_JSON_DEPTH} levels deep; the file is refused",
-            )
+        if depth >= MAX_NESTING:
+            raise JsonSyntaxError(line, f"values nested more than {MAX_NESTING} levels deep")
         if kind == "[":
             items: list[Any] = []
             kind, value, line = self._next()
@@ -251,7 +237,7 @@ class _JsonDocument:
                 if kind != STRING:
                     raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, value)}")
                 self._expect(":", "':'")
-                obj[value] = self._value_after(*self._next(), depth + 1)
+                obj[value] = self._value(depth + 1)
                 kind, value, line = self._expect(",}", "',' or '}'")
                 if kind == "}":
                     return obj
