@@ -3,20 +3,18 @@
 Django's cache API has no server-side scripts, and its Redis backend builds a new
 client object (copying some two hundred response callbacks) for every call. The
 device path's hot steps (a rate-limit count, a poll) each run one script through the
-client returned here: one per connection pool, so per process, made once.
+client returned here, made once per cache backend object (Django keeps one per thread)
+and kept on it, so it goes away with it.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
-_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_ATTRIBUTE = "_obs_script_client"
 
 
 def redis_client() -> Any | None:
@@ -27,13 +25,11 @@ def redis_client() -> Any | None:
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None
-    cache_client: Any = backend._cache  # Django's RedisCacheClient (private API, pinned by tests)
-    pool = cache_client._get_connection_pool(True)  # the server written to
-    client = _clients.get(pool)
+    # Django's RedisCacheClient (private API; tests/onboarding/test_pollstate.py pins it).
+    cache_client: Any = backend._cache
+    client = getattr(cache_client, _ATTRIBUTE, None)
     if client is None:
-        with _lock:
-            client = _clients.get(pool)
-            if client is None:
-                client = cache_client._client(connection_pool=pool)
-                _clients[pool] = client
+        pool = cache_client._get_connection_pool(True)  # the server written to
+        client = cache_client._client(connection_pool=pool)
+        setattr(cache_client, _ATTRIBUTE, client)
     return client

@@ -181,7 +181,17 @@ def domain_check(*, claim: CompanyDomain) -> CheckResult:
     if claim.status == DomainStatus.VERIFIED:
         until = (claim.proof_seen_at or now) + conf.grace_period()
         if now >= until:
-            _record(claim, now, status=DomainStatus.SUSPENDED, detail=detail)
+            # Only if nothing changed since the claim was read (DNS may have taken a
+            # while): an operator's vouch or a fresh proof in between must stand.
+            suspended = CompanyDomain.objects.filter(
+                pk=claim.pk,
+                status=DomainStatus.VERIFIED,
+                method=claim.method,
+                proof_seen_at=claim.proof_seen_at,
+            ).update(status=DomainStatus.SUSPENDED, detail=detail, checked_at=now)
+            claim.refresh_from_db()
+            if not suspended:
+                return CheckResult(claim, answer)
         else:
             _record(claim, now, detail=f"{detail} {PROOF_GRACE.format(until=until)}")
     else:

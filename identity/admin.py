@@ -159,12 +159,6 @@ class IdentityProviderAdmin(TenantScopedAdmin):
             obj.refresh_from_db()
             obj._state.adding = False
 
-    def delete_model(self, request: HttpRequest, obj: IdentityProvider) -> None:
-        services.idps_delete(IdentityProvider.objects.filter(pk=obj.pk))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[IdentityProvider]) -> None:
-        services.idps_delete(queryset)
-
     @admin.action(description="Test discovery (fetch the discovery document and signing keys)")
     def test_discovery(self, request: HttpRequest, queryset: QuerySet[IdentityProvider]) -> None:
         for idp in queryset:

@@ -3,9 +3,11 @@
 The lookup is a hot path (devices that signed in themselves), so the candidates for an
 (issuer, audiences) pair are kept in the shared cache. They hold what validating a
 token needs and nothing secret: the client secret is never used to validate a token,
-so it is left out and never sits in the cache. Any change to any identity provider
-bumps a generation number (after the change commits); entries of an older generation
-are read as missing. Both keys are read in one round trip.
+so it is left out and never sits in the cache. Any saved or deleted identity provider
+(also when its company is deleted) replaces a generation token with a new random one,
+after the change commits; entries made under another token are read as missing, and
+while no token exists (evicted, flushed) the cache is neither read nor written. Both
+keys are read in one round trip.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
 
 from identity import oidc
-from identity.models import IdentityProvider
+from identity.models import IdentityProvider, issuer_key
 
 GENERATION_KEY = "idp:generation"
 #: Candidates are re-read at least this often even without a change (seconds).
@@ -43,14 +47,20 @@ def _key(issuer: str, audiences: list[str]) -> str:
 
 
 def token_candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
-    """The IdPs registered with ``issuer`` and one of ``audiences`` as client ID (oldest first)."""
+    """The IdPs registered with ``issuer`` and one of ``audiences`` as client ID (oldest first).
+
+    (issuer, client ID) is unique, so there is one per audience at most; ``issuer`` is
+    compared exactly after the index found the spelling-normalised candidates.
+    """
     key = _key(issuer, audiences)
     cached = cache.get_many([key, GENERATION_KEY])
-    generation = cached.get(GENERATION_KEY, 0)
+    generation = cached.get(GENERATION_KEY)
     entry = cached.get(key)
-    if entry is not None and entry[0] == generation:
+    if generation is not None and entry is not None and entry[0] == generation:
         return list(entry[1])
-    providers = IdentityProvider.objects.filter(client_id__in=audiences).order_by("pk")
+    providers = IdentityProvider.objects.filter(
+        client_id__in=audiences, resolved_issuer=issuer_key(issuer)
+    ).order_by("pk")
     candidates = [
         Candidate(
             pk=idp.pk,
@@ -60,21 +70,22 @@ def token_candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
         for idp in providers[:MAX_CANDIDATES]
         if idp.effective_issuer == issuer
     ]
-    cache.set(key, (generation, candidates), timeout=CANDIDATES_TTL)
+    if generation is not None:
+        cache.set(key, (generation, candidates), timeout=CANDIDATES_TTL)
+    else:
+        _new_generation()
     return candidates
 
 
-def providers_changed() -> None:
-    """An identity provider was created, changed or deleted: forget every candidate list.
+def _new_generation() -> None:
+    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
 
-    Called by the services and the admin's delete; runs once the change is committed,
-    so no reader can cache the old rows under the new generation.
+
+def providers_changed(**_signal: Any) -> None:
+    """An identity provider was saved or deleted: forget every candidate list.
+
+    Connected to the model's ``post_save`` / ``post_delete`` (``identity.apps``), so every
+    path counts — services, the admin, a company deleted with its providers. It runs once
+    the change is committed, so no reader can cache the old rows under the new token.
     """
-
-    def bump() -> None:
-        try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:
-            cache.set(GENERATION_KEY, 1, timeout=None)
-
-    transaction.on_commit(bump)
+    transaction.on_commit(_new_generation)

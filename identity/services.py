@@ -12,12 +12,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from identity import oidc
 from identity.models import ExternalIdentity, IdentityProvider, IdPKind
-from identity.selectors import providers_changed
 from tenants.models import Membership, Tenant
 from tenants.services import free_username
 
@@ -71,7 +69,6 @@ def idp_create(
     idp.client_secret = client_secret
     idp.full_clean()
     idp.save()
-    providers_changed()
     return idp
 
 
@@ -121,16 +118,7 @@ def idp_update(
         raise ValidationError({"client_secret": SECRET_REQUIRED})
     idp.full_clean()
     idp.save()
-    providers_changed()
     return idp
-
-
-@transaction.atomic
-def idps_delete(queryset: QuerySet[IdentityProvider]) -> int:
-    """Delete identity providers (routes protect the ones in use)."""
-    count, _ = queryset.delete()
-    providers_changed()
-    return count
 
 
 def idp_save(

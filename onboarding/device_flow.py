@@ -232,6 +232,7 @@ def device_authorization_start(
         authorization.device_code_hash,
         interval=authorization.interval,
         expires_in=conf.device_code_expires_in(),
+        tenant_id=authorization.tenant_id,
     )
     return Started(authorization=authorization, device_code=device_code)
 
@@ -249,6 +250,7 @@ def _deny(
     from_states: tuple[str, ...] = (State.PENDING,),
     action: str = EventAction.SIGN_IN,
 ) -> None:
+    _decided(authorization)  # first: see onboarding.pollstate
     DeviceAuthorization.objects.filter(pk=authorization.pk, state__in=from_states).update(
         state=State.DENIED,
         failure_reason=reason,
@@ -257,7 +259,6 @@ def _deny(
         oidc_nonce="",
         oidc_code_verifier="",
     )
-    _decided(authorization)
     events.record_for_authorization(
         authorization,
         action=action,
@@ -500,6 +501,7 @@ def sign_in_complete(
         )
         return SignInOutcome(SIGN_IN_NOT_REGISTERED, authorization, email)
 
+    _decided(authorization)  # first: see onboarding.pollstate
     approved = DeviceAuthorization.objects.filter(
         pk=authorization.pk, state=State.PENDING, expires_at__gt=now
     ).update(
@@ -510,7 +512,6 @@ def sign_in_complete(
     )
     if not approved:
         return SignInOutcome(SIGN_IN_EXPIRED, authorization, email)
-    _decided(authorization)
     events.record_for_authorization(
         authorization,
         action=EventAction.SIGN_IN,
@@ -571,6 +572,8 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
     no SQL for the hottest request of the service. Everything else reads the database.
     """
     quick = pollstate.check(hash_secret(device_code))
+    if quick.state in (pollstate.PENDING, pollstate.SLOW_DOWN):
+        requestlog.annotate(tenant=quick.tenant_id)
     if quick.state == pollstate.PENDING:
         return PollOutcome(AUTHORIZATION_PENDING)
     if quick.state == pollstate.SLOW_DOWN:
@@ -632,11 +635,12 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
     ratelimit.enforce("token_device_code", str(authorization.pk))
 
     if authorization.state == State.PENDING:
-        # Seeded only if absent: a "decided" mark written meanwhile is never overwritten.
+        # Never over a "decided" mark written meanwhile (a compare-and-set).
         pollstate.remember_pending(
             authorization.device_code_hash,
             interval=authorization.interval,
             expires_in=(authorization.expires_at - now).total_seconds(),
+            tenant_id=authorization.tenant_id,
             polled=True,
         )
         return PollOutcome(AUTHORIZATION_PENDING)

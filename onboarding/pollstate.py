@@ -7,135 +7,190 @@ hash of the device code, and the poll is one atomic step there: on Redis a singl
 server-side script (one round trip) reads the state, tells a too-early poll to slow
 down (raising the interval) and records the poll time.
 
-The database stays the truth for every decision. Whenever a code leaves ``pending``
-(approved, denied, consumed), the writer first changes the row, then marks the cache
-entry ``decided``, unconditionally; polls that find ``decided`` — or nothing at all
-(expired, evicted, a flushed cache) — take the database path. A poll that reads a
-pending row from the database seeds the cache only if the key is absent (``NX``), so it
-can never overwrite a ``decided`` mark written in between: a stale "pending" is
-impossible in either order.
+The database stays the truth for every decision:
+
+- Whenever a code is about to leave ``pending`` (approve, deny, expire), the writer
+  first marks the cache entry ``decided`` (unconditionally), then changes the row. Polls
+  that find ``decided`` — or nothing (expired, evicted, flushed) — read the database.
+  Marking first means a cache that cannot be written never leaves a stale "pending"
+  behind a changed row (the mark only says "ask the database": harmless if the change
+  then does not happen).
+- A poll that reads a pending row from the database refreshes the entry only if it does
+  not say ``decided`` (a compare-and-set script), so a decision written in between is
+  never overwritten.
+- Whatever else goes wrong (a failover losing the newest write, a row deleted with its
+  company), an entry is trusted for ``RECHECK_SECONDS`` after the database last
+  confirmed it; then one poll reads the database again. A stale "pending" is bounded.
+- When the cache is down, polls read the database (and writers go on): a degraded but
+  correct service rather than 503s.
+
+Only Redis runs these steps atomically. The in-process cache of a development server
+(one process) uses the same rules through the cache API; any other shared cache backend
+is not used here at all: every poll reads the database.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 
+from common.outages import outage_kind
 from common.redisclient import redis_client
 from onboarding import conf
+
+logger = logging.getLogger(__name__)
 
 PENDING = "pending"
 DECIDED = "decided"
 UNKNOWN = "unknown"
 SLOW_DOWN = "slow_down"
 
-# Value: "pending|<interval s>|<last poll ms; 0 = never>|<expiry ms>" or "decided" (times
-# in ms since the epoch). A code past its expiry is "unknown": the database answers it.
+#: How long a cached "pending" is trusted without the database confirming it.
+RECHECK_SECONDS = 30
+
+# Value: "pending|<interval s>|<last poll ms; 0 = never>|<expiry ms>|<checked ms>|<tenant>"
+# or "decided" (times in ms since the epoch). Past the code's expiry, or RECHECK_SECONDS
+# after the database last confirmed it, the answer is "unknown": the database decides.
 _POLL_SCRIPT = """
 local value = redis.call('GET', KEYS[1])
-if not value then return {'unknown', 0} end
-if value == 'decided' then return {'decided', 0} end
-local _, _, interval, last, expires = string.find(value, '^pending|(%d+)|(%d+)|(%d+)$')
-if not interval then return {'unknown', 0} end
+if not value then return {'unknown', 0, 0} end
+if value == 'decided' then return {'decided', 0, 0} end
+local _, _, interval, last, expires, checked, tenant =
+  string.find(value, '^pending|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)$')
+if not interval then return {'unknown', 0, 0} end
 interval = tonumber(interval)
-last = tonumber(last)
 local now = tonumber(ARGV[1])
-if now >= tonumber(expires) then return {'unknown', 0} end
+if now >= tonumber(expires) or now - tonumber(checked) >= tonumber(ARGV[5]) then
+  return {'unknown', 0, 0}
+end
 local answer = 'pending'
-if last > 0 and now - last < interval * 1000 - tonumber(ARGV[2]) then
+if tonumber(last) > 0 and now - tonumber(last) < interval * 1000 - tonumber(ARGV[2]) then
   interval = math.max(interval, math.min(interval + tonumber(ARGV[3]), tonumber(ARGV[4])))
   answer = 'slow_down'
 end
-redis.call('SET', KEYS[1], 'pending|' .. interval .. '|' .. now .. '|' .. expires, 'KEEPTTL')
-return {answer, interval}
+redis.call('SET', KEYS[1],
+  table.concat({'pending', interval, now, expires, checked, tenant}, '|'), 'KEEPTTL')
+return {answer, interval, tonumber(tenant)}
+"""
+
+# Seed or refresh a pending entry, unless it says "decided".
+_REFRESH_SCRIPT = """
+if redis.call('GET', KEYS[1]) == 'decided' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
 """
 
 
 @dataclass(frozen=True)
 class PollCheck:
-    """``state``: PENDING, SLOW_DOWN, DECIDED or UNKNOWN; ``interval``: the code's interval now."""
+    """``state``: PENDING, SLOW_DOWN, DECIDED or UNKNOWN; ``interval``: the code's interval
+    now; ``tenant_id``: the company the code belongs to (for the request log)."""
 
     state: str
     interval: int = 0
+    tenant_id: int = 0
 
 
 def _key(code_hash: str) -> str:
-    return cache.make_key(f"poll:{code_hash}")
+    return f"poll:{code_hash}"
 
 
-def _redis() -> Any | None:
-    return redis_client()
+def _local_cache() -> bool:
+    return isinstance(caches["default"], LocMemCache)
 
 
-def _pending_value(interval: int, last_ms: int, expires_ms: int) -> str:
-    return f"{PENDING}|{int(interval)}|{int(last_ms)}|{int(expires_ms)}"
+def _guarded(step: str, exc: Exception) -> None:
+    """A cache outage is logged and survived; anything else is a bug and raised."""
+    if not outage_kind(exc):
+        raise exc
+    logger.warning("Poll state not %s, the cache is unavailable: %r", step, exc)
 
 
 def remember_pending(
-    code_hash: str, *, interval: int, expires_in: float, polled: bool = False
+    code_hash: str,
+    *,
+    interval: int,
+    expires_in: float,
+    tenant_id: int,
+    polled: bool = False,
 ) -> None:
-    """Seed the state of a pending code, unless the key exists (it may say ``decided``)."""
+    """The database says the code is pending: (re)seed its entry, unless it says decided."""
     if expires_in <= 0:
         return
-    ttl = max(1, int(expires_in) + 1)
     now_ms = int(time.time() * 1000)
-    value = _pending_value(interval, now_ms if polled else 0, now_ms + int(expires_in * 1000))
-    client = _redis()
-    if client is not None:
-        client.set(_key(code_hash), value, ex=ttl, nx=True)
-    else:
-        cache.add(f"poll:{code_hash}", value, timeout=ttl)
+    fields = [PENDING, int(interval), now_ms if polled else 0]
+    fields += [now_ms + int(expires_in * 1000), now_ms, int(tenant_id)]
+    value = "|".join(str(f) for f in fields)
+    ttl = max(1, int(expires_in) + 1)
+    try:
+        client = redis_client()
+        if client is not None:
+            client.eval(_REFRESH_SCRIPT, 1, cache.make_key(_key(code_hash)), value, ttl)
+        elif _local_cache() and cache.get(_key(code_hash)) != DECIDED:
+            cache.set(_key(code_hash), value, timeout=ttl)
+    except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
+        _guarded("seeded", exc)
 
 
 def mark_decided(code_hash: str, *, expires_in: float) -> None:
-    """The code left ``pending`` in the database: polls must ask the database from now on."""
-    ttl = max(1, int(expires_in))
-    client = _redis()
-    if client is not None:
-        client.set(_key(code_hash), DECIDED, ex=ttl)
-    else:
-        cache.set(f"poll:{code_hash}", DECIDED, timeout=ttl)
+    """Call *before* a code leaves ``pending`` in the database: polls ask the database."""
+    ttl = max(1, int(expires_in) + 1)
+    try:
+        client = redis_client()
+        if client is not None:
+            client.set(cache.make_key(_key(code_hash)), DECIDED, ex=ttl)
+        elif _local_cache():
+            cache.set(_key(code_hash), DECIDED, timeout=ttl)
+    except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
+        _guarded("marked decided", exc)
 
 
 def check(code_hash: str) -> PollCheck:
     """Count one poll of a code: pending, too early (slow down), decided or unknown."""
     now_ms = int(time.time() * 1000)
-    slack_ms = int(conf.poll_slack() * 1000)
-    client = _redis()
-    if client is not None:
-        state, interval = client.eval(
-            _POLL_SCRIPT,
-            1,
-            _key(code_hash),
-            now_ms,
-            slack_ms,
-            conf.slow_down_step(),
-            conf.max_interval(),
-        )
-        return PollCheck(state.decode() if isinstance(state, bytes) else str(state), int(interval))
-    return _check_without_redis(code_hash, now_ms, slack_ms)
+    arguments = (
+        now_ms,
+        int(conf.poll_slack() * 1000),
+        conf.slow_down_step(),
+        conf.max_interval(),
+        RECHECK_SECONDS * 1000,
+    )
+    try:
+        client = redis_client()
+        if client is not None:
+            state, interval, tenant = client.eval(
+                _POLL_SCRIPT, 1, cache.make_key(_key(code_hash)), *arguments
+            )
+            name = state.decode() if isinstance(state, bytes) else str(state)
+            return PollCheck(name, int(interval), int(tenant))
+        if _local_cache():
+            return _check_locally(code_hash, *arguments)
+    except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
+        _guarded("read", exc)
+    return PollCheck(UNKNOWN)
 
 
-def _check_without_redis(code_hash: str, now_ms: int, slack_ms: int) -> PollCheck:
-    # The in-process cache of a single development server: the same rules, not atomic
-    # across processes (there is only one).
-    key = f"poll:{code_hash}"
-    value = cache.get(key)
-    if value is None:
-        return PollCheck(UNKNOWN)
-    if value == DECIDED:
-        return PollCheck(DECIDED)
-    _, interval_text, last_text, expires_text = str(value).split("|")
+def _check_locally(
+    code_hash: str, now_ms: int, slack_ms: int, step: int, max_interval: int, recheck_ms: int
+) -> PollCheck:
+    # The same rules as the script, for a single development process.
+    value: Any = cache.get(_key(code_hash))
+    if value is None or value == DECIDED:
+        return PollCheck(UNKNOWN if value is None else DECIDED)
+    _, interval_text, last_text, expires_text, checked_text, tenant_text = str(value).split("|")
     interval, last, expires = int(interval_text), int(last_text), int(expires_text)
-    if now_ms >= expires:
+    if now_ms >= expires or now_ms - int(checked_text) >= recheck_ms:
         return PollCheck(UNKNOWN)
     state = PENDING
     if last and now_ms - last < interval * 1000 - slack_ms:
-        interval = max(interval, min(interval + conf.slow_down_step(), conf.max_interval()))
+        interval = max(interval, min(interval + step, max_interval))
         state = SLOW_DOWN
+    fields = [PENDING, interval, now_ms, expires, checked_text, tenant_text]
     timeout = max(1, (expires - now_ms) // 1000 + 1)
-    cache.set(key, _pending_value(interval, now_ms, expires), timeout=timeout)
-    return PollCheck(state, interval)
+    cache.set(_key(code_hash), "|".join(str(f) for f in fields), timeout=timeout)
+    return PollCheck(state, interval, int(tenant_text))

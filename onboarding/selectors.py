@@ -86,8 +86,9 @@ class RouteLookup:
 # which verified domain: the most specific verified claim covering it, as DNS delegates.
 # Written as SQL because this is the hot path of every device request: building the
 # same statement through the ORM cost several times what the database takes to run it.
-# Mappings are matched through their unique lower(...) indexes; standard SQL, the same
-# on SQLite and PostgreSQL.
+# Mappings are matched through their unique lower(...) indexes, and routes by primary key
+# (a UNION, not "IN ... OR IN ...", which PostgreSQL answers with a scan of every route);
+# standard SQL, the same on SQLite and PostgreSQL.
 _CANDIDATES_SQL = """
 SELECT r.*,
        EXISTS (SELECT 1 FROM onboarding_mappeduser u
@@ -104,8 +105,9 @@ SELECT r.*,
 FROM onboarding_route r
 JOIN tenants_tenant t ON t.id = r.tenant_id
 JOIN certificates_certificatechain ch ON ch.id = r.certificate_chain_id
-WHERE r.id IN (SELECT route_id FROM onboarding_mappeduser WHERE lower(email) = %s)
-   OR r.id IN (SELECT route_id FROM onboarding_mappeddomain WHERE lower(domain) = %s)
+WHERE r.id IN (SELECT route_id FROM onboarding_mappeduser WHERE lower(email) = %s
+               UNION
+               SELECT route_id FROM onboarding_mappeddomain WHERE lower(domain) = %s)
 ORDER BY r.id
 """
 
@@ -123,20 +125,27 @@ def _candidates(email: str, domain: str) -> list[Route]:
     verified = DomainStatus.VERIFIED.value
     params = [email, verified, *names, verified, *names, email, domain]
     routes = list(Route.objects.raw(sql, params))
-    db = Route.objects.db
     for route in routes:
         extra: Any = route  # the statement's extra columns, set by raw() as attributes
-        tenant = Tenant.from_db(
-            db, ["id", "slug", "name"], [route.tenant_id, extra.tenant_slug, extra.tenant_name]
+        tenant = _partial(
+            Tenant, id=route.tenant_id, slug=extra.tenant_slug, name=extra.tenant_name
         )
-        chain = CertificateChain.from_db(
-            db, ["id", "pem"], [route.certificate_chain_id, extra.chain_pem]
-        )
+        chain = _partial(CertificateChain, id=route.certificate_chain_id, pem=extra.chain_pem)
         _TENANT_FIELD.set_cached_value(route, tenant)
         _CHAIN_FIELD.set_cached_value(route, chain)
         extra.matched_by_user = bool(extra.matched_by_user)
         extra.tenant_activated = bool(extra.tenant_activated)
     return routes
+
+
+def _partial(model: type[Any], **values: Any) -> Any:
+    """An instance with only ``values`` loaded (the rest load when first used).
+
+    ``from_db`` takes the values in the model's field order, whatever order they are
+    named in: this puts them in that order, so a reordered model cannot swap them.
+    """
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(Route.objects.db, names, [values[name] for name in names])
 
 
 def _best(routes: list[Route]) -> Route:

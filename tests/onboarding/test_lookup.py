@@ -171,16 +171,28 @@ def test_a_token_with_a_deeply_nested_payload_is_401_not_a_crash(client, acme_ro
 def test_a_deleted_identity_provider_is_not_used_from_the_cache(
     client, acme_route, idp, django_capture_on_commit_callbacks
 ):
-    from identity.services import idps_delete
     from onboarding.models import Route
 
     assert lookup(client, idp.id_token()).status_code == 200  # candidates cached
     provider = acme_route.identity_provider
     Route.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
-        idps_delete(type(provider).objects.filter(pk=provider.pk))
+        provider.delete()
     response = lookup(client, idp.id_token())
     assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+
+
+def test_a_deleted_company_s_identity_provider_is_not_used_from_the_cache(
+    client, acme_route, idp, django_capture_on_commit_callbacks
+):
+    from onboarding.models import Route
+
+    assert lookup(client, idp.id_token()).status_code == 200  # candidates cached
+    Route.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        acme_route.tenant.delete()  # its providers go with it
+    response = lookup(client, idp.id_token(sub="forged"))
+    assert response.status_code == 401  # not a 500 recording an event for a deleted company
 
 
 def test_the_cached_candidates_never_hold_a_client_secret(client, acme_route, idp):
@@ -188,6 +200,7 @@ def test_the_cached_candidates_never_hold_a_client_secret(client, acme_route, id
 
     from identity.selectors import _key
 
-    assert lookup(client, idp.id_token()).status_code == 200
+    for _ in range(2):  # the first makes a generation token, the second caches under it
+        assert lookup(client, idp.id_token()).status_code == 200
     _generation, candidates = cache.get(_key(idp.issuer, [idp.client_id]))
     assert [c.config.client_secret for c in candidates] == [""]
