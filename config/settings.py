@@ -57,6 +57,9 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[BASE_URL])
 
 INSTALLED_APPS = [
+    # The admin theme (docs/architecture.md); before django.contrib.admin, whose
+    # templates it overrides and whose default site it replaces.
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -108,6 +111,29 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- Admin theme (django-unfold) -------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "IGEL OS Onboarding",
+    "SITE_HEADER": "IGEL OS Onboarding",
+    "SITE_SUBHEADER": "Configure Services",
+    # "View site" opens the page the company's users see, not a 404 at the root.
+    "SITE_URL": "/device",
+    "SITE_SYMBOL": "devices",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "onboarding.dashboard.favicon_url"},
+    ],
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "onboarding.dashboard.dashboard_callback",
+    "BORDER_RADIUS": "6px",
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "onboarding.dashboard.sidebar_navigation",
+    },
+}
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Database -------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin
 
 from identity import services
 from identity.forms import IdentityProviderForm
@@ -180,7 +181,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
 
 
 @admin.register(ExternalIdentity)
-class ExternalIdentityAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
+class ExternalIdentityAdmin(NotFoundUnlessPermitted, ModelAdmin):
     """Operators only: which IdP account signs in as which user (read-only, deletable)."""
 
     list_display = ["user", "email", "issuer", "subject", "last_login_at"]

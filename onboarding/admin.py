@@ -10,6 +10,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import TabularInline
 
 from certificates.probe import probe_chain
 from certificates.validation import inspect_chain_bytes
@@ -111,7 +112,7 @@ def _standing_html(tenant_id: int, domain: str) -> str:
     )
 
 
-class _RoutingStatusInline(TenantScopedInline, admin.TabularInline):
+class _RoutingStatusInline(TenantScopedInline, TabularInline):
     readonly_fields = ["routing"]
 
     def _domain(self, obj: MappedUser | MappedDomain) -> str:

@@ -8,6 +8,8 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from common.validators import normalize_email
 from tenants import invitations, services
@@ -247,17 +249,20 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin):
-    pass
+class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin, ModelAdmin):
+    # Unfold's styled versions of the auth forms.
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
 
 
 @admin.register(Group)
-class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin):
+class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin, ModelAdmin):
     pass
 
 
 @admin.register(AccessAttempt)
-class LockoutAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
+class LockoutAdmin(NotFoundUnlessPermitted, ModelAdmin):
     """Failed password sign-ins per (username, address), for the operator to unlock.
 
     django-axes counts them (``AXES_*`` settings); a row at the failure limit is a

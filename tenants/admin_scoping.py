@@ -15,6 +15,7 @@ from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 from django.http import Http404, HttpRequest
+from unfold.admin import ModelAdmin
 
 from tenants.models import OBS_ROLES
 from tenants.selectors import scope_queryset, tenant_lookup, tenant_of, tenants_for
@@ -64,7 +65,7 @@ class _ScopedFormFields:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
-class TenantScopedAdmin(_ScopedFormFields, admin.ModelAdmin):
+class TenantScopedAdmin(_ScopedFormFields, ModelAdmin):
     """A ModelAdmin showing and accepting only objects of the user's permitted tenants."""
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
