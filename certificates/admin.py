@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
 from certificates.models import Certificate, CertificateChain
 from certificates.services import chain_create, chain_files_atomic
@@ -88,6 +89,7 @@ class ChainUploadForm(forms.ModelForm):
 
     upload = forms.FileField(
         label="Certificate chain file",
+        widget=UnfoldAdminFileFieldWidget,
         help_text=(
             "The file from the UMS Web App (Download Certificate Chain), or for an ICG every "
             "certificate of the ICG's chain except the end certificate (icg_chain.crt). PEM, DER "
@@ -97,6 +99,7 @@ class ChainUploadForm(forms.ModelForm):
     target = forms.ChoiceField(
         choices=[("ums", "UMS (devices connect directly)"), ("icg", "IGEL Cloud Gateway (ICG)")],
         initial="ums",
+        widget=UnfoldAdminSelectWidget,
         help_text="An ICG chain must not include the end certificate.",
     )
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
+from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from certificates.probe import probe_chain
 from certificates.validation import inspect_chain_bytes
@@ -168,6 +169,7 @@ class RouteForm(forms.ModelForm):
     certificate_file = forms.FileField(
         label="Upload root certificate chain",
         required=False,
+        widget=UnfoldAdminFileFieldWidget,
         help_text=(
             "Required - Upload: the file from Download Certificate Chain in the UMS Web App, or for an ICG "
             "icg_chain.crt with every certificate of the ICG's chain except the end certificate "

@@ -12,12 +12,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 from django.http import Http404, HttpRequest
 from unfold.admin import ModelAdmin
 
-from tenants.models import OBS_ROLES
+from tenants.models import OBS_ROLES, Tenant
 from tenants.selectors import scope_queryset, tenant_lookup, tenant_of, tenants_for
 
 
@@ -62,7 +63,24 @@ class _ScopedFormFields:
         if tenant_lookup(related) is not None:
             base = kwargs.get("queryset", related._default_manager.all())
             kwargs["queryset"] = scope_queryset(base, request.user, roles=self.roles)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is not None and related is Tenant and db_field.name == "tenant":
+            companies = list(field.queryset[:2])
+            if len(companies) == 1:
+                # Someone with one company account never has to pick it from "---------".
+                field.initial = companies[0].pk
+                field.empty_label = None
+        return field
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        widget = getattr(field, "widget", None)
+        if isinstance(widget, RelatedFieldWidgetWrapper):
+            # No edit/add/delete shortcuts beside a choice: identity providers and chains
+            # are set up on their own pages (the guide's steps), not in a popup.
+            widget.can_add_related = widget.can_change_related = False
+            widget.can_delete_related = widget.can_view_related = False
+        return field
 
 
 class TenantScopedAdmin(_ScopedFormFields, ModelAdmin):
