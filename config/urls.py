@@ -1,8 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico on pages that name no icon (and on the API's docs).
+    path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
     path("admin/", admin.site.urls),
     # Staff sign-in with the platform IdP; /oidc/callback/ is reserved for the device flow.
     path("staff/oidc/", include("identity.staff_urls")),
@@ -20,5 +23,6 @@ if settings.BENCH_BASELINE:
 
 # JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere.
 handler400 = "onboarding.api.handler400"
+handler403 = "common.views.permission_denied"
 handler404 = "onboarding.api.handler404"
 handler500 = "onboarding.api.handler500"
