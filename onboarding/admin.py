@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -13,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
-from certificates.probe import probe_chain
+from certificates.probe import ProbeReport, probe_chain
 from certificates.validation import inspect_chain_bytes
 from common.validators import email_domain
 from domains.selectors import standing as domain_standing
@@ -152,6 +155,40 @@ class MappedDomainInline(_RoutingStatusInline):
     verbose_name_plural = "Mapped Domains — all e-mail addresses of these domains"
 
 
+#: How long an accepted chain upload waits on a form that failed elsewhere.
+KEPT_UPLOAD_SECONDS = 3600
+KEPT_UPLOAD_FIELD = "kept_chain_upload"
+
+
+class KeptFileWidget(UnfoldAdminFileFieldWidget):
+    """The file box, plus a note and a token for a file accepted before the form failed.
+
+    Browsers never send a file twice: after any other error on the page, the accepted
+    chain waits in the shared cache under a random token (a chain is public data, but
+    the token is unguessable all the same) and is stored when the form is saved.
+    """
+
+    kept: tuple[str, str] | None = None
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+        html = super().render(name, value, attrs, renderer)
+        if self.kept is None:
+            return html
+        token, filename = self.kept
+        return format_html(
+            '{}<input type="hidden" name="{}" value="{}"><p class="kept-upload">'
+            "{} is kept and will be stored when you save; choose another file to replace it.</p>",
+            html,
+            KEPT_UPLOAD_FIELD,
+            token,
+            filename,
+        )
+
+
+def _kept_upload_key(token: str) -> str:
+    return f"route-form-chain:{token}"
+
+
 CHAIN_REQUIRED = (
     "Upload the root certificate chain of the UMS / ICG (Required - Upload), "
     "or choose a chain already uploaded."
@@ -169,7 +206,7 @@ class RouteForm(forms.ModelForm):
     certificate_file = forms.FileField(
         label="Upload root certificate chain",
         required=False,
-        widget=UnfoldAdminFileFieldWidget,
+        widget=KeptFileWidget,
         help_text=(
             "Required - Upload: the file from Download Certificate Chain in the UMS Web App, or for an ICG "
             "icg_chain.crt with every certificate of the ICG's chain except the end certificate "
@@ -199,24 +236,84 @@ class RouteForm(forms.ModelForm):
         self.chain_upload: tuple[bytes, str] | None = None
         self.chain_warnings: list[str] = []
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
-        upload = data.get("certificate_file")
-        target = data.get("target") or self.instance.target
+    def _upload(self, upload: Any) -> tuple[bytes, str] | None:
         if upload:
             limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
             # One byte past the limit is enough for the shared validation to refuse it
             # (``too_large``, as every other entry point says), without reading it all.
-            content = upload.read(limit + 1)
+            return upload.read(limit + 1), upload.name
+        token = str(self.data.get(KEPT_UPLOAD_FIELD, ""))
+        return cache.get(_kept_upload_key(token)) if token else None
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        target = data.get("target") or self.instance.target
+        upload = self._upload(data.get("certificate_file"))
+        if upload:
+            content, filename = upload
+            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
+            # Checked again for a kept file too: the target may have changed.
             report = inspect_chain_bytes(content, target=target, max_bytes=limit)
             if not report.accepted:
                 self.add_error("certificate_file", [p.message for p in report.errors])
                 return data
-            self.chain_upload = (content, upload.name)
+            self.chain_upload = (content, filename)
             self.chain_warnings = [p.message for p in report.warnings]
+            token = secrets.token_urlsafe(24)
+            cache.set(_kept_upload_key(token), self.chain_upload, KEPT_UPLOAD_SECONDS)
+            widget = self.fields["certificate_file"].widget
+            assert isinstance(widget, KeptFileWidget)
+            widget.kept = (token, filename)
         elif not data.get("certificate_chain") and not self.instance.certificate_chain_id:
             self.add_error("certificate_chain", CHAIN_REQUIRED)
         return data
+
+
+_REPR = re.compile(r"<Certificate\(subject=<Name\((?P<name>[^)]*)\)>[^>]*>\)?>?")
+
+
+def _plain(text: str) -> str:
+    """A probe message without Python reprs of certificates (their subject instead)."""
+    return _REPR.sub(lambda m: f"the certificate {m.group('name')}", text)
+
+
+def _yes_no(ok: bool, why: str) -> str:
+    return "Yes" if ok else f"No: {_plain(why)}"
+
+
+def probe_message(route: Route, report: ProbeReport) -> str:
+    """The result of "Test connection" as a small table, in words."""
+    target = f"{report.host}:{report.port}"
+    if not report.reachable:
+        rows = [("Reachable", f"No: {_plain(report.error)}")]
+    else:
+        rows = [
+            ("Reachable", f"Yes, {report.address} over {report.tls_version}"),
+            ("Certificate presented", report.leaf_subject),
+            ("Names in it", ", ".join(report.leaf_san) or "none"),
+            (
+                "Valid until",
+                f"{report.leaf_not_after:%Y-%m-%d}{' (expired)' if report.leaf_expired else ''}"
+                if report.leaf_not_after
+                else "unknown",
+            ),
+            (
+                "Trusted by the uploaded chain",
+                _yes_no(report.chains_to_uploaded_roots, report.verification_error),
+            ),
+            (
+                "Host name matches",
+                _yes_no(report.hostname_matches, f"{report.host} is not among its names"),
+            ),
+        ]
+    verdict = "devices will trust it" if report.ok else "devices would not connect"
+    return format_html(
+        "{}: {} ({})<table class='probe'>{}</table>",
+        route.display_name,
+        verdict,
+        target,
+        format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+    )
 
 
 @admin.register(Route)
@@ -318,11 +415,7 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
         for route in queryset.select_related("certificate_chain"):
             report = probe_chain(route.certificate_chain, route.ums_hostname, route.ums_port)
             level = messages.SUCCESS if report.ok else messages.ERROR
-            self.message_user(
-                request,
-                format_html("{}: {}", route.display_name, " · ".join(report.lines())),
-                level,
-            )
+            self.message_user(request, probe_message(route, report), level)
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         return (
