@@ -236,9 +236,9 @@ class IdentityProviderAdmin(TenantScopedAdmin):
         report = services.idp_test_discovery(idp)
         rows = [("Result", "Discovery works" if report.ok else "Discovery failed")]
         rows += [("Problem", problem) for problem in report.problems]
-        rows += [
-            tuple(line.split(": ", 1)) if ": " in line else ("Found", line) for line in report.found
-        ]
+        for line in report.found:
+            label, _sep, value = line.partition(": ")
+            rows.append((label, value) if value else ("Found", line))
         table = format_html(
             "<strong>{}</strong><table class='probe'>{}</table>",
             idp.name,

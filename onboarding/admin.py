@@ -23,6 +23,7 @@ from domains.selectors import standing as domain_standing
 from onboarding import services
 from onboarding.admin_bulk import RouteBulkAdminMixin
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
+from onboarding.reasons import reason_text
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
 
@@ -500,6 +501,20 @@ class MappedDomainAdmin(_MappingAdmin):
     search_fields = ["domain", "route__display_name"]
 
 
+class ReasonFilter(admin.SimpleListFilter):
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        codes = (
+            model_admin.get_queryset(request).exclude(reason="").values_list("reason", flat=True)
+        )
+        return sorted(((c, reason_text(c)) for c in set(codes)), key=lambda item: item[1])
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(reason=self.value()) if self.value() else queryset
+
+
 @admin.register(OnboardingEvent)
 class OnboardingEventAdmin(TenantScopedAdmin):
     """Read-only log of onboarding attempts for the account's staff."""
@@ -509,19 +524,35 @@ class OnboardingEventAdmin(TenantScopedAdmin):
         "created_at",
         "action",
         "result",
-        "reason",
+        "reason_in_words",
         "email",
         "route",
         "device_hostname",
-        "client_address",
     ]
-    list_filter = ["result", "action", "reason", "tenant", "created_at"]
+    list_filter = ["result", "action", ReasonFilter, "tenant", "created_at"]
     search_fields = ["email", "device_hostname", "device_serial", "reason"]
     list_select_related = ["route"]
     date_hierarchy = "created_at"
 
+    fieldsets = [
+        (None, {"fields": ["created_at", "action", "result", "reason_in_words", "detail"]}),
+        ("Who and where", {"fields": ["tenant", "route", "email", "client_address"]}),
+        (
+            "The device",
+            {"fields": ["device_hostname", "device_serial", "device_model", "os_version"]},
+        ),
+    ]
+
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return [f.name for f in OnboardingEvent._meta.fields]
+        return [f.name for f in OnboardingEvent._meta.fields] + ["reason_in_words", "os_version"]
+
+    @admin.display(description="Reason", ordering="reason")
+    def reason_in_words(self, obj: OnboardingEvent) -> str:
+        return reason_text(obj.reason) or "—"
+
+    @admin.display(description="IGEL OS version")
+    def os_version(self, obj: OnboardingEvent) -> str:
+        return obj.device_os_version or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
