@@ -22,6 +22,7 @@ from common.validators import email_domain
 from domains.selectors import standing as domain_standing
 from onboarding import services
 from onboarding.admin_bulk import RouteBulkAdminMixin
+from onboarding.admin_preview import RoutePreviewAdminMixin
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from onboarding.reasons import reason_text
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
@@ -318,7 +319,7 @@ def probe_message(route: Route, report: ProbeReport) -> str:
 
 
 @admin.register(Route)
-class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
+class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin):
     """The "record set for the OBS routing" of the vendor guide, one route per UMS / ICG."""
 
     roles = OBS_ROLES
