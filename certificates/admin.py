@@ -348,9 +348,10 @@ class CertificateChainAdmin(TenantScopedAdmin):
                 )
             )
         return format_html(
-            '<table style="width:100%"><thead><tr><th>#</th><th>subject</th><th>kind</th><th>key</th>'
-            "<th>valid from / until</th><th>CA</th><th>SHA-256 fingerprint (as the UMS shows it)</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
+            '<div class="obs-scroll"><table style="width:100%;min-width:44rem"><thead><tr><th>#</th>'
+            "<th>Subject</th><th>Kind</th><th>Key</th><th>Valid from / until</th><th>CA</th>"
+            "<th>SHA-256 fingerprint (as the UMS shows it)</th>"
+            "</tr></thead><tbody>{}</tbody></table></div>",
             format_html_join("", "{}", ((row,) for row in rows)),
         )
 

@@ -123,6 +123,7 @@ UNFOLD = {
     "SITE_FAVICONS": [
         {"rel": "icon", "type": "image/svg+xml", "href": "onboarding.dashboard.favicon_url"},
     ],
+    "STYLES": ["onboarding.dashboard.stylesheet_url"],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "DASHBOARD_CALLBACK": "onboarding.dashboard.dashboard_callback",

@@ -19,6 +19,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget
 from certificates.probe import ProbeReport, probe_chain
 from certificates.validation import inspect_chain_bytes
 from common.validators import email_domain
+from domains.admin import readable_domain
 from domains.selectors import standing as domain_standing
 from onboarding import services
 from onboarding.admin_bulk import RouteBulkAdminMixin
@@ -329,10 +330,9 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
     list_display = [
         "display_name",
         "tenant",
-        "ums_hostname",
-        "ums_port",
-        "target",
-        "identity_provider",
+        "ums_address",
+        "target_short",
+        "idp_name",
         "user_count",
         "domain_count",
         "enabled",
@@ -400,15 +400,18 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
             return "—"
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code style='user-select:all'>{}</code></td></tr>",
+            "<tr><td>{}</td><td style='overflow-wrap:anywhere'>{}</td><td>{}</td>"
+            "<td><code style='user-select:all;word-break:break-all'>{}</code></td></tr>",
             (
                 (c.position + 1, c.subject, f"{c.not_after:%Y-%m-%d}", c.sha256)
                 for c in obj.certificate_chain.certificates.order_by("position")
             ),
         )
         return format_html(
-            "<table><thead><tr><th>#</th><th>subject</th><th>expires</th><th>SHA-256</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            "<div class='obs-scroll'><table style='width:100%;min-width:30rem;table-layout:fixed'><colgroup><col style='width:2em'><col>"
+            "<col style='width:7em'><col style='width:45%'></colgroup>"
+            "<thead><tr><th>#</th><th>Subject</th><th>Expires</th><th>SHA-256 fingerprint</th></tr></thead>"
+            "<tbody>{}</tbody></table></div>",
             rows,
         )
 
@@ -438,6 +441,18 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         # A route never moves between company accounts.
         return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
+
+    @admin.display(description="UMS / ICG address", ordering="ums_hostname")
+    def ums_address(self, obj: Route) -> str:
+        return f"{obj.ums_hostname}:{obj.ums_port}"
+
+    @admin.display(description="Target", ordering="target")
+    def target_short(self, obj: Route) -> str:
+        return "ICG" if obj.target == "icg" else "UMS"
+
+    @admin.display(description="Identity provider", ordering="identity_provider__name")
+    def idp_name(self, obj: Route) -> str:
+        return obj.identity_provider.name if obj.identity_provider_id else "—"
 
     @admin.display(description="Users", ordering="_users")
     def user_count(self, obj: Route) -> int:
@@ -493,7 +508,11 @@ class MappedUserAdmin(_MappingAdmin):
 
 @admin.register(MappedDomain)
 class MappedDomainAdmin(_MappingAdmin):
-    list_display = ["domain", "route", "tenant", "routing"]
+    list_display = ["domain_name", "route", "tenant", "routing"]
+
+    @admin.display(description="Domain", ordering="domain")
+    def domain_name(self, obj: MappedDomain) -> str:
+        return readable_domain(obj.domain)
 
     @admin.display(description="Can it route?")
     def routing(self, obj: MappedDomain) -> str:

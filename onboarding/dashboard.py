@@ -38,6 +38,10 @@ def favicon_url(request: HttpRequest) -> str:
     return static("favicon.svg")
 
 
+def stylesheet_url(request: HttpRequest) -> str:
+    return static("obs-admin.css")
+
+
 def _may_view(model: type[Model]):  # type: ignore[no-untyped-def]
     def check(request: HttpRequest) -> bool:
         model_admin = admin.site._registry.get(model)

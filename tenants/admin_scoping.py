@@ -96,6 +96,13 @@ class TenantScopedAdmin(_ScopedFormFields, ModelAdmin):
             queryset = queryset.order_by(*ordering)
         return scope_queryset(queryset, request.user, roles=self.roles)
 
+    def get_list_display(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """No "company account" column for someone who has only one: room for the rest."""
+        columns = list(super().get_list_display(request))
+        if not request.user.is_superuser and len(_allowed_tenant_ids(request, self.roles)) <= 1:
+            columns = [c for c in columns if c != "tenant"]
+        return columns
+
     def get_list_filter(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         """Filters on relations offer only values in this user's rows.
 
