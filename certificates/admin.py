@@ -407,9 +407,16 @@ class CertificateAdmin(TenantScopedAdmin):
         "key_description",
         "is_ca",
         "self_signed",
-        "pem",
+        "pem_block",
     ]
     fields = tuple(readonly_fields)
+
+    @admin.display(description="Certificate (PEM)")
+    def pem_block(self, obj: Certificate) -> SafeString:
+        return format_html(
+            '<pre style="font-family:monospace;white-space:pre-wrap;word-break:break-all">{}</pre>',
+            obj.pem,
+        )
 
     @admin.display(description="company account", ordering="chain__tenant__name")
     def tenant(self, obj: Certificate) -> str:

@@ -40,3 +40,11 @@ def test_every_page_names_an_icon_that_exists(client, bob):
     response = client.get("/favicon.ico")
     assert response.status_code == 302 and response["Location"].endswith("/favicon.svg")
     assert finders.find("favicon.svg")  # served by runserver, whitenoise or the live server
+
+
+def test_the_api_docs_show_request_fields_not_references(client):
+    page = client.get("/api/v1/docs/").content.decode()
+
+    assert "#/components/schemas/" not in page
+    authorize = page.split("POST /api/v1/device/authorize", 2)[-1].split("<h3>Responses", 1)[0]
+    assert "email" in authorize
