@@ -96,6 +96,12 @@ class TenantScopedAdmin(_ScopedFormFields, ModelAdmin):
             queryset = queryset.order_by(*ordering)
         return scope_queryset(queryset, request.user, roles=self.roles)
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):  # type: ignore[no-untyped-def]
+        # "Routes", not Django's "Select route to change".
+        title = str(self.model._meta.verbose_name_plural)
+        extra = {"title": title[:1].upper() + title[1:], **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
     def get_list_display(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         """No "company account" column for someone who has only one: room for the rest."""
         columns = list(super().get_list_display(request))

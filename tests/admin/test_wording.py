@@ -62,3 +62,23 @@ def test_an_activation_refusal_names_roles_as_the_admin_shows_them(client, acme,
 
     page = response.content.decode()
     assert "super admin or an OBS admin" in page and "super_admin or obs_admin" not in page
+
+
+def test_a_list_is_titled_by_what_it_lists(client, bob):
+    client.force_login(bob)
+
+    page = client.get(reverse("admin:onboarding_route_changelist")).content.decode()
+
+    assert "Select route to change" not in page and "<title>" in page
+
+
+def test_someone_with_one_company_never_picks_it_and_gets_no_popup_shortcuts(client, bob):
+    client.force_login(bob)
+
+    response = client.get(reverse("admin:onboarding_route_add"))
+
+    form = response.context["adminform"].form
+    assert form.fields["tenant"].empty_label is None
+    assert form.initial.get("tenant") or form["tenant"].value()
+    page = response.content.decode()
+    assert "add_id_identity_provider" not in page and "change_id_certificate_chain" not in page
