@@ -6,6 +6,9 @@ and always a way back: to the admin home for staff, to the device page for every
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -38,3 +41,22 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
         title="You may not open this page",
         text=f"{detail} {FORBIDDEN_TEXT}".strip(),
     )
+
+
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' lock-out page (``AXES_LOCKOUT_CALLABLE``), with the admin's look."""
+    from axes.helpers import get_client_username, get_cool_off, get_failure_limit
+
+    context = {
+        **admin.site.each_context(request),
+        "title": "Sign-in locked",
+        "failure_limit": get_failure_limit(request, credentials),
+        "username": get_client_username(request, credentials) or "",
+        "cooloff_timedelta": get_cool_off(request),
+    }
+    response = TemplateResponse(
+        request, settings.AXES_LOCKOUT_TEMPLATE, context, status=settings.AXES_HTTP_RESPONSE_CODE
+    )
+    return response.render()

@@ -237,6 +237,7 @@ AXES_ONLY_ADMIN_SITE = True
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "onboarding.ratelimit.client_address"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "common.views.locked_out"  # the template with the admin's look
 AXES_ENABLE_ADMIN = False  # our own, scoped to operators: tenants.admin.LockoutAdmin
 AXES_VERBOSE = False  # no banner on every manage.py command (it would break one-line errors)
 LOGIN_URL = "/admin/login/"
