@@ -57,6 +57,10 @@ def locked_out(
         "cooloff_timedelta": get_cool_off(request),
     }
     response = TemplateResponse(
-        request, settings.AXES_LOCKOUT_TEMPLATE, context, status=settings.AXES_HTTP_RESPONSE_CODE
+        request,
+        settings.AXES_LOCKOUT_TEMPLATE,
+        context,
+        # django-axes sets its defaults on the settings object (axes.conf).
+        status=settings.AXES_HTTP_RESPONSE_CODE,  # type: ignore[misc]
     )
     return response.render()
