@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Dates in the viewer's time zone (a cookie the admin's script sets).
+    "common.timezone.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its page.
@@ -124,6 +126,7 @@ UNFOLD = {
         {"rel": "icon", "type": "image/svg+xml", "href": "onboarding.dashboard.favicon_url"},
     ],
     "STYLES": ["onboarding.dashboard.stylesheet_url"],
+    "SCRIPTS": ["onboarding.dashboard.script_url"],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "DASHBOARD_CALLBACK": "onboarding.dashboard.dashboard_callback",

@@ -42,6 +42,10 @@ def stylesheet_url(request: HttpRequest) -> str:
     return static("obs-admin.css")
 
 
+def script_url(request: HttpRequest) -> str:
+    return static("obs-admin.js")
+
+
 def _may_view(model: type[Model]):  # type: ignore[no-untyped-def]
     def check(request: HttpRequest) -> bool:
         model_admin = admin.site._registry.get(model)

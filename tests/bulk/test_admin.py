@@ -57,8 +57,15 @@ def test_an_obs_admin_checks_then_applies_an_import(client, bob, acme, corp_idp,
     assert page.status_code == 200
     assert "Importing routes.json would change acme as follows" in body
     # A table of changes with counts, in the admin's words (not the command's text).
-    assert 'class="import-report' in body and "<th class=\"text-left font-medium\">Mapped users</th>" in body
-    assert "--prune" not in body and "export_routes" not in body and "docs/import-format.md" not in body
+    assert (
+        'class="import-report' in body
+        and '<th class="text-left font-medium">Mapped users</th>' in body
+    )
+    assert (
+        "--prune" not in body
+        and "export_routes" not in body
+        and "docs/import-format.md" not in body
+    )
     assert not Route.objects.exists()  # nothing written yet
     token = page.context["token"]
     applied = client.post(IMPORT_URL, {"token": token})
