@@ -7,19 +7,40 @@ own company accounts hold (an address another company routes is "not routed by y
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 
+from onboarding import conf, device_flow
+from onboarding.events import DeviceInfo
+from onboarding.models import DeviceAuthorization
 from onboarding.reasons import reason_text
 from onboarding.selectors import REASON_NOT_MAPPED, route_lookup
 from tenants.models import OBS_ROLES
 from tenants.selectors import tenants_for
 
 NOT_YOURS = "No route of your company account serves this address."
+#: What a trial's poll answered, in words.
+POLL_TEXT = {
+    device_flow.AUTHORIZATION_PENDING: "Waiting: nobody has signed in with this code yet.",
+    device_flow.SLOW_DOWN: "Waiting: checked too often, wait a few seconds before checking again.",
+    device_flow.EXPIRED_TOKEN: "The code expired or was already used: start another trial.",
+    device_flow.ACCESS_DENIED: "The sign-in was refused; the onboarding events say why.",
+    device_flow.INVALID_GRANT: "The service no longer knows this code: start another trial.",
+}
+TRIAL_DEVICE = DeviceInfo(hostname="admin-routing-preview", model="Trial from the admin")
+_TRIALS = "onboarding-trials"
 
 
 def preview(request: HttpRequest, email: str) -> dict[str, Any]:
@@ -49,6 +70,12 @@ class RoutePreviewAdminMixin:
                 admin_site.admin_view(self.preview_view),
                 name="onboarding_route_preview",
             ),
+            path("try/", admin_site.admin_view(self.trial_start_view), name="onboarding_route_try"),
+            path(
+                "try/<int:pk>/",
+                admin_site.admin_view(self.trial_view),
+                name="onboarding_route_trial",
+            ),
             *super().get_urls(),  # type: ignore[misc]
         ]
 
@@ -69,3 +96,54 @@ class RoutePreviewAdminMixin:
             }
         )
         return TemplateResponse(request, "admin/onboarding/route/preview_page.html", context)
+
+    def trial_start_view(self, request: HttpRequest) -> HttpResponse:
+        """ "Try a device onboarding": start a real device flow, as a device would."""
+        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        email = str(request.POST.get("email", "")).strip()[:254]
+        if not preview(request, email).get("ok"):
+            # Only an address a route of the member's own company serves.
+            raise PermissionDenied("This address is not routed by your company account.")
+        try:
+            started = device_flow.device_authorization_start(
+                email=email, device=TRIAL_DEVICE, client_address=request.META.get("REMOTE_ADDR")
+            )
+        except device_flow.NotRoutable:
+            raise PermissionDenied("This address can no longer be onboarded.") from None
+        # The device code lives only in this member's session, as it would on the device.
+        trials = request.session.setdefault(_TRIALS, {})
+        trials[str(started.authorization.pk)] = started.device_code
+        request.session.modified = True
+        return HttpResponseRedirect(
+            reverse("admin:onboarding_route_trial", args=[started.authorization.pk])
+        )
+
+    def trial_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The trial's code and link; "Check" polls the token endpoint's service once."""
+        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
+        device_code = request.session.get(_TRIALS, {}).get(str(pk))
+        if device_code is None:
+            raise Http404("No such trial.")
+        authorization = DeviceAuthorization.objects.get(pk=pk)
+        outcome = None
+        if request.method == "POST":
+            outcome = device_flow.device_token_poll(
+                device_code=device_code, client_address=request.META.get("REMOTE_ADDR")
+            )
+        uri = conf.verification_uri()
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": "Try a device onboarding",
+            "authorization": authorization,
+            "verification_uri_complete": f"{uri}?user_code={authorization.display_user_code}",
+            "answer": json.dumps(outcome.answer, indent=2) if outcome and outcome.answer else "",
+            "waiting": POLL_TEXT.get(outcome.error, outcome.error)
+            if outcome and outcome.error
+            else "",
+        }
+        return TemplateResponse(request, "admin/onboarding/route/trial.html", context)

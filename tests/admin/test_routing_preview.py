@@ -63,3 +63,50 @@ def test_another_companys_route_is_never_shown(client, globex, bob):
 def test_an_account_admin_may_not_preview(client, carol):
     client.force_login(carol)
     assert client.get(PREVIEW, {"email": "x@acme.example"}).status_code == 403
+
+
+TRY = reverse("admin:onboarding_route_try")
+
+
+def test_a_trial_onboarding_runs_the_real_device_flow_and_shows_what_the_device_got(
+    client, bob, acme, acme_route
+):
+    from django.test import Client
+
+    from tests.onboarding.conftest import confirm, idp_redirect, local_path
+
+    client.force_login(bob)
+    started = client.post(TRY, {"email": "alice@acme.example"})
+    assert started.status_code == 302
+    trial = started["Location"]
+    page = client.get(trial)
+    code = page.context["authorization"].display_user_code
+    assert code in page.content.decode()
+    assert "nobody has signed in" in client.post(trial).content.decode()
+
+    # The user signs in with that code, in another browser, at the route's IdP.
+    user = Client()
+    assert user.get(local_path(page.context["verification_uri_complete"])).status_code == 200
+    to_idp = confirm(user, code)
+    user.get(local_path(idp_redirect(to_idp["Location"])))
+
+    answer = client.post(trial).content.decode()
+    assert "UMS01.Acme.example" in answer and "access_token" in answer
+
+
+def test_a_trial_is_refused_for_an_address_no_route_of_the_company_serves(client, bob, globex):
+    factories.CompanyDomainFactory(tenant=globex, domain="globex.example", status="verified")
+    factories.MappedDomainFactory(
+        route=factories.RouteFactory(tenant=globex), domain="globex.example"
+    )
+    client.force_login(bob)
+
+    assert client.post(TRY, {"email": "x@globex.example"}).status_code == 403
+
+
+def test_a_trial_belongs_to_the_session_that_started_it(client, bob, mallory, acme, acme_route):
+    client.force_login(bob)
+    trial = client.post(TRY, {"email": "alice@acme.example"})["Location"]
+    client.force_login(mallory)
+
+    assert client.get(trial).status_code == 404
