@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 
 # These recipes are for development: the service itself defaults to DEBUG off.
 export DEBUG ?= True
+# `make run PORT=8001` serves elsewhere; BASE_URL follows, since the IdP redirect URI
+# (<BASE_URL>/oidc/callback/) and the device's verification_uri are built from it.
+PORT ?= 8000
+export BASE_URL ?= http://127.0.0.1:$(PORT)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +31,7 @@ demo: migrate
 	$(BIN)/python manage.py load_demo
 
 run: demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

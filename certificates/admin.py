@@ -17,9 +17,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
 from certificates.models import Certificate, CertificateChain
 from certificates.services import chain_create, chain_files_atomic
@@ -27,7 +29,7 @@ from certificates.validation import TARGETS, Problem, inspect_chain_bytes
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import OBS_ROLES
 
-_COPYABLE = "font-family:monospace;width:100%;min-width:40em;user-select:all"
+_COPYABLE = "font-family:monospace;width:100%;user-select:all;word-break:break-all"
 _WARNING_ROW = "background:#fff4e5"
 _ERROR_ROW = "background:#fde8e8"
 
@@ -88,6 +90,7 @@ class ChainUploadForm(forms.ModelForm):
 
     upload = forms.FileField(
         label="Certificate chain file",
+        widget=UnfoldAdminFileFieldWidget,
         help_text=(
             "The file from the UMS Web App (Download Certificate Chain), or for an ICG every "
             "certificate of the ICG's chain except the end certificate (icg_chain.crt). PEM, DER "
@@ -97,6 +100,7 @@ class ChainUploadForm(forms.ModelForm):
     target = forms.ChoiceField(
         choices=[("ums", "UMS (devices connect directly)"), ("icg", "IGEL Cloud Gateway (ICG)")],
         initial="ums",
+        widget=UnfoldAdminSelectWidget,
         help_text="An ICG chain must not include the end certificate.",
     )
 
@@ -137,7 +141,7 @@ class CertificateChainAdmin(TenantScopedAdmin):
         "expires",
         "status",
         "uploaded_at",
-        "uploaded_by",
+        "uploaded_by_name",
     ]
     list_filter = [ExpiryFilter, CurrentFilter, "tenant"]
     list_select_related = ["tenant", "uploaded_by"]
@@ -146,10 +150,10 @@ class CertificateChainAdmin(TenantScopedAdmin):
         "tenant",
         "original_filename",
         "sha256",
-        "uploaded_by",
+        "uploaded_by_name",
         "uploaded_at",
         "replaced_at",
-        "replaced_by",
+        "replaced_by_name",
         "superseded_by",
         "certificates_table",
         "normalised_pem",
@@ -163,10 +167,10 @@ class CertificateChainAdmin(TenantScopedAdmin):
                 "fields": [
                     "original_filename",
                     "sha256",
-                    "uploaded_by",
+                    "uploaded_by_name",
                     "uploaded_at",
                     "replaced_at",
-                    "replaced_by",
+                    "replaced_by_name",
                     "superseded_by",
                 ]
             },
@@ -237,11 +241,49 @@ class CertificateChainAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A chain in use by a route, or one that is history, is kept.
-        if obj is not None and (obj.replaced_at is not None or obj.routes.exists()):
+        if obj is not None and _kept_because(obj):
             return False
         return super().has_delete_permission(request, obj)
 
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        chain = self.get_object(request, object_id)  # 404 for another company's chain
+        reason = _kept_because(chain)
+        if reason and super().has_delete_permission(request, chain):
+            # Not a bare 403: say why it stays and where to go instead.
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"“{chain.name}” cannot be deleted",
+                "chain": chain,
+                "reason": reason,
+                "routes": chain.routes.order_by("display_name"),
+            }
+            return TemplateResponse(
+                request, "admin/certificates/certificatechain/kept.html", context
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # The parsed certificates go with their chain: they have no delete permission of
+        # their own (read-only), which Django would report as "no permission".
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed = {p for p in perms_needed if p != Certificate._meta.verbose_name}
+        return deleted, counts, perms_needed, protected
+
+    @admin.display(description="replaced by")
+    def replaced_by_name(self, obj: CertificateChain) -> str:
+        user = obj.replaced_by
+        return (user.get_full_name() or user.email or user.get_username()) if user else "—"
+
     # --- list columns ----------------------------------------------------------
+
+    @admin.display(description="uploaded by", ordering="uploaded_by__username")
+    def uploaded_by_name(self, obj: CertificateChain) -> str:
+        # Text, not a link: user pages are the platform operator's, 404 for customers.
+        user = obj.uploaded_by
+        return (user.get_full_name() or user.email or user.get_username()) if user else "—"
 
     @admin.display(description="certificates")
     def certificate_count(self, obj: CertificateChain) -> int:
@@ -306,9 +348,10 @@ class CertificateChainAdmin(TenantScopedAdmin):
                 )
             )
         return format_html(
-            '<table style="width:100%"><thead><tr><th>#</th><th>subject</th><th>kind</th><th>key</th>'
-            "<th>valid from / until</th><th>CA</th><th>SHA-256 fingerprint (as the UMS shows it)</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
+            '<div class="obs-scroll"><table style="width:100%;min-width:44rem"><thead><tr><th>#</th>'
+            "<th>Subject</th><th>Kind</th><th>Key</th><th>Valid from / until</th><th>CA</th>"
+            "<th>SHA-256 fingerprint (as the UMS shows it)</th>"
+            "</tr></thead><tbody>{}</tbody></table></div>",
             format_html_join("", "{}", ((row,) for row in rows)),
         )
 
@@ -317,6 +360,18 @@ class CertificateChainAdmin(TenantScopedAdmin):
         return format_html(
             '<textarea readonly rows="8" style="{}">{}</textarea>', _COPYABLE, obj.pem
         )
+
+
+KEPT_IN_USE = "Routes still use it: choose another chain on those routes first, then delete it."
+KEPT_AS_HISTORY = "It was replaced and is kept as the history of what devices were given."
+
+
+def _kept_because(chain: CertificateChain) -> str:
+    if chain.replaced_at is not None:
+        return KEPT_AS_HISTORY
+    if chain.routes.exists():
+        return KEPT_IN_USE
+    return ""
 
 
 def _expiry_html(when: dt.datetime) -> SafeString:
@@ -352,9 +407,16 @@ class CertificateAdmin(TenantScopedAdmin):
         "key_description",
         "is_ca",
         "self_signed",
-        "pem",
+        "pem_block",
     ]
     fields = tuple(readonly_fields)
+
+    @admin.display(description="Certificate (PEM)")
+    def pem_block(self, obj: Certificate) -> SafeString:
+        return format_html(
+            '<pre style="font-family:monospace;white-space:pre-wrap;word-break:break-all">{}</pre>',
+            obj.pem,
+        )
 
     @admin.display(description="company account", ordering="chain__tenant__name")
     def tenant(self, obj: Certificate) -> str:

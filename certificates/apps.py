@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class CertificatesConfig(AppConfig):
     name = "certificates"
-    verbose_name = "Root certificate chains"
+    verbose_name = "Certificates"

@@ -79,6 +79,9 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[BASE_URL])
 
 INSTALLED_APPS = [
+    # The admin theme (docs/architecture.md); before django.contrib.admin, whose
+    # templates it overrides and whose default site it replaces.
+    "unfold",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -106,6 +109,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Dates in the viewer's time zone (a cookie the admin's script sets).
+    "common.timezone.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "operations.middleware.OutageMiddleware",
@@ -138,6 +143,47 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- Admin theme (django-unfold) -------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "IGEL OS Onboarding",
+    "SITE_HEADER": "IGEL OS Onboarding",
+    "SITE_SUBHEADER": "Configure Services",
+    # "View site" opens the page the company's users see, not a 404 at the root.
+    "SITE_URL": "/device",
+    "SITE_SYMBOL": "devices",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "onboarding.dashboard.favicon_url"},
+    ],
+    "STYLES": ["onboarding.dashboard.stylesheet_url"],
+    "SCRIPTS": ["onboarding.dashboard.script_url"],
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "onboarding.dashboard.dashboard_callback",
+    "BORDER_RADIUS": "6px",
+    # Blue (Tailwind's scale), shared with the device pages' stylesheet.
+    "COLORS": {
+        "primary": {
+            "50": "oklch(97% .014 254.604)",
+            "100": "oklch(93.2% .032 255.585)",
+            "200": "oklch(88.2% .059 254.128)",
+            "300": "oklch(80.9% .105 251.813)",
+            "400": "oklch(70.7% .165 254.624)",
+            "500": "oklch(62.3% .214 259.815)",
+            "600": "oklch(54.6% .245 262.881)",
+            "700": "oklch(48.8% .243 264.376)",
+            "800": "oklch(42.4% .199 265.638)",
+            "900": "oklch(37.9% .146 265.522)",
+            "950": "oklch(28.2% .091 267.935)",
+        },
+    },
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "onboarding.dashboard.sidebar_navigation",
+    },
+}
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Database -------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -238,6 +284,7 @@ AXES_ONLY_ADMIN_SITE = True
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "onboarding.ratelimit.client_address"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "common.views.locked_out"  # the template with the admin's look
 AXES_ENABLE_ADMIN = False  # our own, scoped to operators: tenants.admin.LockoutAdmin
 AXES_VERBOSE = False  # no banner on every manage.py command (it would break one-line errors)
 LOGIN_URL = "/admin/login/"

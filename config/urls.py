@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
     # Device API (/api/v1/...), verification page (/device) and /oidc/callback/. First:
@@ -8,6 +9,8 @@ urlpatterns = [
     # pays for every pattern tried. It owns /api/ (any other address there is a JSON 404),
     # /device, /.well-known/ and /oidc/callback/ and nothing else.
     path("", include("onboarding.urls")),
+    # Browsers ask for /favicon.ico on pages that name no icon (and on the API's docs).
+    path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
     path("admin/", admin.site.urls),
     # Staff sign-in with the platform IdP; /oidc/callback/ is reserved for the device flow.
     path("staff/oidc/", include("identity.staff_urls")),
@@ -24,5 +27,6 @@ if settings.BENCH_BASELINE:
 # of the database or cache is a 503 (operations.outages). /healthz, /readyz and /metrics
 # are answered by operations.middleware.ProbeMiddleware before URL routing.
 handler400 = "onboarding.api.handler400"
+handler403 = "common.views.permission_denied"
 handler404 = "onboarding.api.handler404"
 handler500 = "operations.outages.handler500"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import idna
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,6 +26,16 @@ VERIFICATION_OFF = (
 )
 
 
+def readable_domain(domain: str) -> str:
+    """An internationalised domain as people write it, with the DNS spelling beside it."""
+    if "xn--" not in domain:
+        return domain
+    try:
+        return f"{idna.decode(domain)} ({domain})"
+    except idna.IDNAError:
+        return domain
+
+
 def _check_message(claim: CompanyDomain) -> tuple[str, int]:
     level = messages.SUCCESS if claim.status == DomainStatus.VERIFIED else messages.WARNING
     return f"{claim.domain}: {claim.get_status_display()}. {claim.detail}", level
@@ -36,7 +47,7 @@ class CompanyDomainAdmin(TenantScopedAdmin):
 
     roles = OBS_ROLES
     change_form_template = "admin/domains/companydomain/change_form.html"
-    list_display = ["domain", "tenant", "status_badge", "record_to_publish", "checked_at"]
+    list_display = ["domain_name", "tenant", "status_badge", "record_to_publish", "checked_at"]
     list_filter = ["status", "tenant"]
     search_fields = ["domain"]
     list_select_related = ["tenant"]
@@ -111,6 +122,10 @@ class CompanyDomainAdmin(TenantScopedAdmin):
                 )
                 continue
             self.message_user(request, *_check_message(claim))
+
+    @admin.display(description="Domain", ordering="domain")
+    def domain_name(self, obj: CompanyDomain) -> str:
+        return readable_domain(obj.domain)
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: CompanyDomain) -> str:

@@ -9,8 +9,11 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin
+from unfold.decorators import action as unfold_action
 
 from identity import services
 from identity.forms import IdentityProviderForm
@@ -55,12 +58,17 @@ PING_HELP = mark_safe(  # noqa: S308 (constant text, no input)
     "<em>Authorization Code</em>, PKCE <em>S256 required</em>, token endpoint authentication "
     "<em>Client Secret Basic</em> or <em>Post</em>; the issuer is shown on the app's "
     "<em>Configuration</em> tab (<code>https://auth.pingone.…/&lt;environment ID&gt;/as</code>); "
-    "enter it, or just the environment ID. PingFederate: its base URL. Other providers: the issuer URL from their discovery document."
+    "enter it, or just the environment ID. PingFederate: its base URL."
 )
-EXPLICIT_HELP = mark_safe(  # noqa: S308 (constant text, no input)
-    "Only for a provider without discovery (<code>/.well-known/openid-configuration</code>): "
+OIDC_HELP = mark_safe(  # noqa: S308 (constant text, no input)
+    "Enter the issuer URL from the provider's discovery document "
+    "(<code>/.well-known/openid-configuration</code>). Only for a provider without discovery: "
     "all of authorization endpoint, token endpoint and JWKS URI."
 )
+
+
+#: The name of the "Save and test discovery" button (Unfold names submit-line actions so).
+TEST_DISCOVERY_BUTTON = "identity_identityprovider_save_and_test_discovery"
 
 
 @admin.register(IdentityProvider)
@@ -69,48 +77,96 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "kind", "issuer_display", "secret_status"]
     list_filter = ["kind"]
     search_fields = ["name", "client_id", "tenant__name"]
-    readonly_fields = ["secret_status", "issuer_display", "email_source"]
+    readonly_fields = [
+        "secret_status",
+        "issuer_display",
+        "email_source",
+        "discovery",
+        "entra_help",
+        "okta_help",
+        "ping_help",
+        "oidc_help",
+    ]
     actions = ["test_discovery"]
 
+    # Only the chosen kind's fields show (Unfold's conditional fields, an Alpine.js
+    # expression over the form's values); the server still checks every kind's rules.
+    conditional_fields = {
+        "entra_help": "kind == 'entra'",
+        "entra_tenant_id": "kind == 'entra'",
+        "okta_help": "kind == 'okta'",
+        "okta_domain": "kind == 'okta'",
+        "okta_auth_server": "kind == 'okta'",
+        "ping_help": "kind == 'ping'",
+        "ping_environment_id": "kind == 'ping'",
+        "oidc_help": "kind == 'oidc'",
+        "issuer": "kind == 'ping' || kind == 'oidc'",
+        "authorization_endpoint": "kind == 'oidc'",
+        "token_endpoint": "kind == 'oidc'",
+        "jwks_uri": "kind == 'oidc'",
+        "userinfo_endpoint": "kind == 'oidc'",
+    }
+    actions_submit_line = ["save_and_test_discovery"]
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):  # type: ignore[no-untyped-def]
-        return [
+        app = ["client_id", "client_secret"]
+        if obj is not None:
+            app.append("secret_status")
+        fieldsets: list[Any] = [
             (
                 None,
-                {
-                    "fields": [
-                        "tenant",
-                        "name",
-                        "kind",
-                        "client_id",
-                        "client_secret",
-                        "secret_status",
-                        "scopes",
-                        "email_claim",
-                    ],
-                    "description": _register_help(),
-                },
-            ),
-            ("Microsoft Entra ID", {"fields": ["entra_tenant_id"], "description": ENTRA_HELP}),
-            ("Okta", {"fields": ["okta_domain", "okta_auth_server"], "description": OKTA_HELP}),
-            (
-                "Ping Identity or another OpenID Connect provider",
-                {"fields": ["issuer", "ping_environment_id"], "description": PING_HELP},
+                {"fields": ["tenant", "name", "kind"], "description": _register_help()},
             ),
             (
-                "Other OpenID Connect provider without discovery",
+                "Your provider",
                 {
                     "fields": [
+                        "entra_help",
+                        "entra_tenant_id",
+                        "okta_help",
+                        "okta_domain",
+                        "okta_auth_server",
+                        "ping_help",
+                        "oidc_help",
+                        "issuer",
+                        "ping_environment_id",
                         "authorization_endpoint",
                         "token_endpoint",
                         "jwks_uri",
                         "userinfo_endpoint",
-                    ],
-                    "description": EXPLICIT_HELP,
-                    "classes": ["collapse"],
+                    ]
                 },
             ),
-            ("In effect", {"fields": ["issuer_display", "email_source"]}),
+            ("The app you registered", {"fields": [*app, "scopes", "email_claim"]}),
         ]
+        if obj is not None:
+            fieldsets.append(
+                ("In effect", {"fields": ["issuer_display", "email_source", "discovery"]})
+            )
+        return fieldsets
+
+    @admin.display(description="Where to register")
+    def entra_help(self, obj: Any = None) -> str:
+        return ENTRA_HELP
+
+    @admin.display(description="Where to register")
+    def okta_help(self, obj: Any = None) -> str:
+        return OKTA_HELP
+
+    @admin.display(description="Where to register")
+    def ping_help(self, obj: Any = None) -> str:
+        return PING_HELP
+
+    @admin.display(description="Where to register")
+    def oidc_help(self, obj: Any = None) -> str:
+        return OIDC_HELP
+
+    @admin.display(description="Discovery test")
+    def discovery(self, obj: IdentityProvider) -> str:
+        if obj.discovery_tested_at is None:
+            return "Not tested yet: press “Save and test discovery”."
+        outcome = "succeeded" if obj.discovery_ok else "failed"
+        return f"The last test {outcome} ({timezone.localtime(obj.discovery_tested_at):%Y-%m-%d %H:%M %Z})."
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
         if isinstance(db_field, models.URLField):
@@ -121,9 +177,9 @@ class IdentityProviderAdmin(TenantScopedAdmin):
         # A provider never moves to another company account.
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
 
-    @admin.display(description="client secret")
+    @admin.display(description="Stored secret")
     def secret_status(self, obj: IdentityProvider) -> str:
-        return "set" if obj.client_secret else "not set"
+        return "A secret is stored (encrypted)." if obj.client_secret else "None stored."
 
     @admin.display(description="e-mail read from")
     def email_source(self, obj: IdentityProvider) -> str:
@@ -158,23 +214,35 @@ class IdentityProviderAdmin(TenantScopedAdmin):
             obj.pk = created.pk
             obj.refresh_from_db()
             obj._state.adding = False
+        if TEST_DISCOVERY_BUTTON in request.POST:
+            self._test_discovery(request, obj)
 
     @admin.action(description="Test discovery (fetch the discovery document and signing keys)")
     def test_discovery(self, request: HttpRequest, queryset: QuerySet[IdentityProvider]) -> None:
         for idp in queryset:
-            report = services.idp_test_discovery(idp)
-            if report.ok:
-                self.message_user(
-                    request, f"{idp.name}: OK. " + " ".join(report.found), messages.SUCCESS
-                )
-            else:
-                details = " ".join(report.problems)
-                found = (" Found: " + " ".join(report.found)) if report.found else ""
-                self.message_user(request, f"{idp.name}: failed. {details}{found}", messages.ERROR)
+            self._test_discovery(request, idp)
+
+    @unfold_action(description="Save and test discovery")
+    def save_and_test_discovery(self, request: HttpRequest, obj: IdentityProvider) -> None:
+        """A button beside "Save"; ``save_model`` runs the test once the provider is saved."""
+
+    def _test_discovery(self, request: HttpRequest, idp: IdentityProvider) -> None:
+        report = services.idp_test_discovery(idp)
+        rows = [("Result", "Discovery works" if report.ok else "Discovery failed")]
+        rows += [("Problem", problem) for problem in report.problems]
+        for line in report.found:
+            label, _sep, value = line.partition(": ")
+            rows.append((label, value) if value else ("Found", line))
+        table = format_html(
+            "<strong>{}</strong><table class='probe'>{}</table>",
+            idp.name,
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+        self.message_user(request, table, messages.SUCCESS if report.ok else messages.ERROR)
 
 
 @admin.register(ExternalIdentity)
-class ExternalIdentityAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
+class ExternalIdentityAdmin(NotFoundUnlessPermitted, ModelAdmin):
     """Operators only: which IdP account signs in as which user (read-only, deletable)."""
 
     list_display = ["user", "email", "issuer", "subject", "last_login_at"]

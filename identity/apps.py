@@ -4,7 +4,7 @@ from django.db.models.signals import post_delete, post_save
 
 class IdentityConfig(AppConfig):
     name = "identity"
-    verbose_name = "Identity providers"
+    verbose_name = "Sign-in"
 
     def ready(self) -> None:
         from identity import checks  # noqa: F401  (registers the system checks)

@@ -6,7 +6,10 @@ from typing import Any
 
 from django import forms
 from django.db import models
+from django.utils.html import escape, format_html
+from unfold.widgets import UnfoldAdminPasswordWidget
 
+from common import crypto
 from identity import services
 from identity.models import IdentityProvider
 
@@ -21,13 +24,56 @@ def _formfield(db_field: models.Field, **kwargs: Any) -> forms.Field | None:
     return db_field.formfield(**kwargs)
 
 
+SECRET_KEPT = (
+    "The secret you typed is kept (encrypted) until you save; type it again only to change it."  # noqa: S105, E501 (a message)
+)
+PING_ENVIRONMENT_HELP = (
+    "PingOne only, instead of the issuer URL: the environment ID (a GUID) from the app's "
+    "Configuration tab; the issuer is then <PingOne host>/<ID>/as."
+)
+_KEPT_PURPOSE = "idp-form-secret:"
+KEPT_FIELD = "kept_secret"
+
+
+def _kept_secret(token: str) -> str:
+    """The secret typed before a validation error, from the page's encrypted hidden field."""
+    try:
+        plain = crypto.decrypt(token)
+    except ValueError:
+        return ""
+    return plain.removeprefix(_KEPT_PURPOSE) if plain.startswith(_KEPT_PURPOSE) else ""
+
+
+class SecretWidget(UnfoldAdminPasswordWidget):
+    """An empty password box, plus the secret typed before a validation error, encrypted.
+
+    The page comes back with the typed secret encrypted under the server's key (a hidden
+    input beside the box), so the admin need not type it again and the page never
+    holds it in clear.
+    """
+
+    kept: str = ""
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+        html = super().render(name, None, attrs, renderer)
+        if not self.kept:
+            return html
+        return format_html(
+            '{}<input type="hidden" name="{}" value="{}"><p class="kept-secret">{}</p>',
+            html,
+            KEPT_FIELD,
+            self.kept,
+            SECRET_KEPT,
+        )
+
+
 class IdentityProviderForm(forms.ModelForm):
     # Not the model field: a PasswordInput that never renders the value back, and empty
     # means "keep", so the secret cannot leak through the page or be lost by a save.
     client_secret = forms.CharField(
         required=False,
         strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=SecretWidget(attrs={"autocomplete": "new-password"}),
         help_text=SECRET_HELP,
     )
 
@@ -55,9 +101,19 @@ class IdentityProviderForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stored_secret = self.instance.client_secret if self.instance.pk else ""
+        if "ping_environment_id" in self.fields:
+            # Admin help texts are HTML: "<PingOne host>" would vanish as a tag.
+            self.fields["ping_environment_id"].help_text = escape(PING_ENVIRONMENT_HELP)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        kept = str(self.data.get(self.add_prefix(KEPT_FIELD), ""))
+        if not cleaned.get("client_secret") and kept:
+            cleaned["client_secret"] = _kept_secret(kept)
+        if cleaned.get("client_secret"):
+            widget = self.fields["client_secret"].widget
+            assert isinstance(widget, SecretWidget)
+            widget.kept = crypto.encrypt(_KEPT_PURPOSE + cleaned["client_secret"])
         if not cleaned.get("client_secret") and not self._stored_secret:
             self.add_error(
                 "client_secret", "Enter the client secret; the service is a confidential client."

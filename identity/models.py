@@ -115,6 +115,10 @@ class IdentityProvider(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The last "Test discovery" and the last one that succeeded (the guide's step 2 is
+    # done when they are the same). Nullable without default: SQLite adds them in place.
+    discovery_tested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    discovery_passed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["tenant__name", "name"]
@@ -136,6 +140,12 @@ class IdentityProvider(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def discovery_ok(self) -> bool:
+        return self.discovery_passed_at is not None and (
+            self.discovery_passed_at == self.discovery_tested_at
+        )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -116,6 +116,9 @@ def idp_update(
         raise ValidationError({"client_secret": secret_required_again_error(changed)})
     elif not idp.client_secret:
         raise ValidationError({"client_secret": SECRET_REQUIRED})
+    if changed:
+        # Another address: the last discovery test says nothing about it.
+        idp.discovery_tested_at = idp.discovery_passed_at = None
     idp.full_clean()
     idp.save()
     return idp
@@ -134,7 +137,16 @@ def idp_save(
 
 
 def idp_test_discovery(idp: IdentityProvider) -> oidc.ProbeReport:
-    return oidc.probe(oidc.provider_config(idp))
+    """Fetch discovery and JWKS now and remember the outcome (the home page's checklist)."""
+    report = oidc.probe(oidc.provider_config(idp))
+    now = timezone.now()
+    idp.discovery_tested_at = now
+    if report.ok:
+        idp.discovery_passed_at = now
+    IdentityProvider.objects.filter(pk=idp.pk).update(
+        discovery_tested_at=now, discovery_passed_at=idp.discovery_passed_at
+    )
+    return report
 
 
 # --- Staff sign-in ---------------------------------------------------------------------

@@ -1,23 +1,31 @@
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import TabularInline
+from unfold.widgets import UnfoldAdminFileFieldWidget
 
-from certificates.probe import probe_chain
+from certificates.probe import ProbeReport, probe_chain
 from certificates.validation import inspect_chain_bytes
 from common.validators import email_domain
+from domains.admin import readable_domain
 from domains.selectors import standing as domain_standing
 from onboarding import services
 from onboarding.admin_bulk import RouteBulkAdminMixin
+from onboarding.admin_preview import RoutePreviewAdminMixin
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
+from onboarding.reasons import reason_text
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
 
@@ -111,7 +119,7 @@ def _standing_html(tenant_id: int, domain: str) -> str:
     )
 
 
-class _RoutingStatusInline(TenantScopedInline, admin.TabularInline):
+class _RoutingStatusInline(TenantScopedInline, TabularInline):
     readonly_fields = ["routing"]
 
     def _domain(self, obj: MappedUser | MappedDomain) -> str:
@@ -150,6 +158,40 @@ class MappedDomainInline(_RoutingStatusInline):
     verbose_name_plural = "Mapped Domains — all e-mail addresses of these domains"
 
 
+#: How long an accepted chain upload waits on a form that failed elsewhere.
+KEPT_UPLOAD_SECONDS = 3600
+KEPT_UPLOAD_FIELD = "kept_chain_upload"
+
+
+class KeptFileWidget(UnfoldAdminFileFieldWidget):
+    """The file box, plus a note and a token for a file accepted before the form failed.
+
+    Browsers never send a file twice: after any other error on the page, the accepted
+    chain waits in the shared cache under a random token (a chain is public data, but
+    the token is unguessable all the same) and is stored when the form is saved.
+    """
+
+    kept: tuple[str, str] | None = None
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+        html = super().render(name, value, attrs, renderer)
+        if self.kept is None:
+            return html
+        token, filename = self.kept
+        return format_html(
+            '{}<input type="hidden" name="{}" value="{}"><p class="kept-upload">'
+            "{} is kept and will be stored when you save; choose another file to replace it.</p>",
+            html,
+            KEPT_UPLOAD_FIELD,
+            token,
+            filename,
+        )
+
+
+def _kept_upload_key(token: str) -> str:
+    return f"route-form-chain:{token}"
+
+
 CHAIN_REQUIRED = (
     "Upload the root certificate chain of the UMS / ICG (Required - Upload), "
     "or choose a chain already uploaded."
@@ -167,6 +209,7 @@ class RouteForm(forms.ModelForm):
     certificate_file = forms.FileField(
         label="Upload root certificate chain",
         required=False,
+        widget=KeptFileWidget,
         help_text=(
             "Required - Upload: the file from Download Certificate Chain in the UMS Web App, or for an ICG "
             "icg_chain.crt with every certificate of the ICG's chain except the end certificate "
@@ -196,28 +239,88 @@ class RouteForm(forms.ModelForm):
         self.chain_upload: tuple[bytes, str] | None = None
         self.chain_warnings: list[str] = []
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
-        upload = data.get("certificate_file")
-        target = data.get("target") or self.instance.target
+    def _upload(self, upload: Any) -> tuple[bytes, str] | None:
         if upload:
             limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
             # One byte past the limit is enough for the shared validation to refuse it
             # (``too_large``, as every other entry point says), without reading it all.
-            content = upload.read(limit + 1)
+            return upload.read(limit + 1), upload.name
+        token = str(self.data.get(KEPT_UPLOAD_FIELD, ""))
+        return cache.get(_kept_upload_key(token)) if token else None
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        target = data.get("target") or self.instance.target
+        upload = self._upload(data.get("certificate_file"))
+        if upload:
+            content, filename = upload
+            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
+            # Checked again for a kept file too: the target may have changed.
             report = inspect_chain_bytes(content, target=target, max_bytes=limit)
             if not report.accepted:
                 self.add_error("certificate_file", [p.message for p in report.errors])
                 return data
-            self.chain_upload = (content, upload.name)
+            self.chain_upload = (content, filename)
             self.chain_warnings = [p.message for p in report.warnings]
+            token = secrets.token_urlsafe(24)
+            cache.set(_kept_upload_key(token), self.chain_upload, KEPT_UPLOAD_SECONDS)
+            widget = self.fields["certificate_file"].widget
+            assert isinstance(widget, KeptFileWidget)
+            widget.kept = (token, filename)
         elif not data.get("certificate_chain") and not self.instance.certificate_chain_id:
             self.add_error("certificate_chain", CHAIN_REQUIRED)
         return data
 
 
+_REPR = re.compile(r"<Certificate\(subject=<Name\((?P<name>[^)]*)\)>[^>]*>\)?>?")
+
+
+def _plain(text: str) -> str:
+    """A probe message without Python reprs of certificates (their subject instead)."""
+    return _REPR.sub(lambda m: f"the certificate {m.group('name')}", text)
+
+
+def _yes_no(ok: bool, why: str) -> str:
+    return "Yes" if ok else f"No: {_plain(why)}"
+
+
+def probe_message(route: Route, report: ProbeReport) -> str:
+    """The result of "Test connection" as a small table, in words."""
+    target = f"{report.host}:{report.port}"
+    if not report.reachable:
+        rows = [("Reachable", f"No: {_plain(report.error)}")]
+    else:
+        rows = [
+            ("Reachable", f"Yes, {report.address} over {report.tls_version}"),
+            ("Certificate presented", report.leaf_subject),
+            ("Names in it", ", ".join(report.leaf_san) or "none"),
+            (
+                "Valid until",
+                f"{report.leaf_not_after:%Y-%m-%d}{' (expired)' if report.leaf_expired else ''}"
+                if report.leaf_not_after
+                else "unknown",
+            ),
+            (
+                "Trusted by the uploaded chain",
+                _yes_no(report.chains_to_uploaded_roots, report.verification_error),
+            ),
+            (
+                "Host name matches",
+                _yes_no(report.hostname_matches, f"{report.host} is not among its names"),
+            ),
+        ]
+    verdict = "devices will trust it" if report.ok else "devices would not connect"
+    return format_html(
+        "{}: {} ({})<table class='probe'>{}</table>",
+        route.display_name,
+        verdict,
+        target,
+        format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+    )
+
+
 @admin.register(Route)
-class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
+class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin):
     """The "record set for the OBS routing" of the vendor guide, one route per UMS / ICG."""
 
     roles = OBS_ROLES
@@ -227,10 +330,9 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
     list_display = [
         "display_name",
         "tenant",
-        "ums_hostname",
-        "ums_port",
-        "target",
-        "identity_provider",
+        "ums_address",
+        "target_short",
+        "idp_name",
         "user_count",
         "domain_count",
         "enabled",
@@ -298,15 +400,18 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
             return "—"
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code style='user-select:all'>{}</code></td></tr>",
+            "<tr><td>{}</td><td style='overflow-wrap:anywhere'>{}</td><td>{}</td>"
+            "<td><code style='user-select:all;word-break:break-all'>{}</code></td></tr>",
             (
                 (c.position + 1, c.subject, f"{c.not_after:%Y-%m-%d}", c.sha256)
                 for c in obj.certificate_chain.certificates.order_by("position")
             ),
         )
         return format_html(
-            "<table><thead><tr><th>#</th><th>subject</th><th>expires</th><th>SHA-256</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            "<div class='obs-scroll'><table style='width:100%;min-width:30rem;table-layout:fixed'><colgroup><col style='width:2em'><col>"
+            "<col style='width:7em'><col style='width:45%'></colgroup>"
+            "<thead><tr><th>#</th><th>Subject</th><th>Expires</th><th>SHA-256 fingerprint</th></tr></thead>"
+            "<tbody>{}</tbody></table></div>",
             rows,
         )
 
@@ -315,11 +420,7 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
         for route in queryset.select_related("certificate_chain"):
             report = probe_chain(route.certificate_chain, route.ums_hostname, route.ums_port)
             level = messages.SUCCESS if report.ok else messages.ERROR
-            self.message_user(
-                request,
-                format_html("{}: {}", route.display_name, " · ".join(report.lines())),
-                level,
-            )
+            self.message_user(request, probe_message(route, report), level)
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         return (
@@ -340,6 +441,18 @@ class RouteAdmin(RouteBulkAdminMixin, TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         # A route never moves between company accounts.
         return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
+
+    @admin.display(description="UMS / ICG address", ordering="ums_hostname")
+    def ums_address(self, obj: Route) -> str:
+        return f"{obj.ums_hostname}:{obj.ums_port}"
+
+    @admin.display(description="Target", ordering="target")
+    def target_short(self, obj: Route) -> str:
+        return "ICG" if obj.target == "icg" else "UMS"
+
+    @admin.display(description="Identity provider", ordering="identity_provider__name")
+    def idp_name(self, obj: Route) -> str:
+        return obj.identity_provider.name if obj.identity_provider_id else "—"
 
     @admin.display(description="Users", ordering="_users")
     def user_count(self, obj: Route) -> int:
@@ -395,13 +508,31 @@ class MappedUserAdmin(_MappingAdmin):
 
 @admin.register(MappedDomain)
 class MappedDomainAdmin(_MappingAdmin):
-    list_display = ["domain", "route", "tenant", "routing"]
+    list_display = ["domain_name", "route", "tenant", "routing"]
+
+    @admin.display(description="Domain", ordering="domain")
+    def domain_name(self, obj: MappedDomain) -> str:
+        return readable_domain(obj.domain)
 
     @admin.display(description="Can it route?")
     def routing(self, obj: MappedDomain) -> str:
         return _standing_html(obj.tenant_id, obj.domain)
 
     search_fields = ["domain", "route__display_name"]
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        codes = (
+            model_admin.get_queryset(request).exclude(reason="").values_list("reason", flat=True)
+        )
+        return sorted(((c, reason_text(c)) for c in set(codes)), key=lambda item: item[1])
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(reason=self.value()) if self.value() else queryset
 
 
 @admin.register(OnboardingEvent)
@@ -413,19 +544,35 @@ class OnboardingEventAdmin(TenantScopedAdmin):
         "created_at",
         "action",
         "result",
-        "reason",
+        "reason_in_words",
         "email",
         "route",
         "device_hostname",
-        "client_address",
     ]
-    list_filter = ["result", "action", "reason", "tenant", "created_at"]
+    list_filter = ["result", "action", ReasonFilter, "tenant", "created_at"]
     search_fields = ["email", "device_hostname", "device_serial", "reason"]
     list_select_related = ["route"]
     date_hierarchy = "created_at"
 
+    fieldsets = [
+        (None, {"fields": ["created_at", "action", "result", "reason_in_words", "detail"]}),
+        ("Who and where", {"fields": ["tenant", "route", "email", "client_address"]}),
+        (
+            "The device",
+            {"fields": ["device_hostname", "device_serial", "device_model", "os_version"]},
+        ),
+    ]
+
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return [f.name for f in OnboardingEvent._meta.fields]
+        return [f.name for f in OnboardingEvent._meta.fields] + ["reason_in_words", "os_version"]
+
+    @admin.display(description="Reason", ordering="reason")
+    def reason_in_words(self, obj: OnboardingEvent) -> str:
+        return reason_text(obj.reason) or "—"
+
+    @admin.display(description="IGEL OS version")
+    def os_version(self, obj: OnboardingEvent) -> str:
+        return obj.device_os_version or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -54,7 +54,7 @@ class RouteImportForm(forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), label="Company account")
     file = forms.FileField(
         label="Routes file",
-        help_text="JSON or CSV, as export_routes writes it (see docs/import-format.md).",
+        help_text="JSON or CSV, as “Export the selected routes” on the route list writes it.",
     )
     chain_files = MultipleFileField(
         required=False,

@@ -275,7 +275,10 @@ def mapping_conflicts(
     return problems
 
 
-MAPPING_TAKEN_HERE = '{label} "{value}" is already mapped to another route of this company account'
+MAPPING_TAKEN_HERE = (
+    '{label} "{value}" is already mapped to the route "{route}" of this company account: '
+    "remove it there first"
+)
 
 
 def mapping_taken_here(
@@ -289,10 +292,10 @@ def mapping_taken_here(
             kind.model.objects.annotate(_key=Lower(kind.field))
             .filter(tenant=tenant, _key__in=wanted[start : start + _BATCH])
             .exclude(pk__in=list(excluding))
-            .values_list("_key", flat=True)
+            .values_list("_key", "route__display_name")
         )
-        for value in taken:
-            problems[value] = MAPPING_TAKEN_HERE.format(label=kind.label, value=value)
+        for value, route in taken:
+            problems[value] = MAPPING_TAKEN_HERE.format(label=kind.label, value=value, route=route)
     return problems
 
 

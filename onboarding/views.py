@@ -271,7 +271,29 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
 # --- API documentation (offline: no CDN, no JavaScript) ----------------------------------
 
 
+def _resolved(node: Any, schemas: dict[str, Any], depth: int = 0) -> Any:
+    """``node`` with every ``#/components/schemas/...`` reference replaced by its schema.
+
+    The page shows each request's fields where they are used; a reference nested deeper
+    than a few levels (a recursive schema) is left as it is.
+    """
+    if isinstance(node, list):
+        return [_resolved(item, schemas, depth) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_SCHEMA_REF) and depth < 8:
+        target = schemas.get(ref.removeprefix(_SCHEMA_REF))
+        if target is not None:
+            return _resolved(target, schemas, depth + 1)
+    return {key: _resolved(value, schemas, depth) for key, value in node.items()}
+
+
+_SCHEMA_REF = "#/components/schemas/"
+
+
 def _schema_operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = _resolved(schema, schema.get("components", {}).get("schemas", {}))
     operations = []
     for path, methods in schema.get("paths", {}).items():
         for method, operation in methods.items():
@@ -327,9 +349,10 @@ def api_docs(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "GET, HEAD"
         return response
     schema = SchemaGenerator().get_schema(request=None, public=True)
+    schemas = schema.get("components", {}).get("schemas", {})
     components = {
-        name: json.dumps(component, indent=2)
-        for name, component in schema.get("components", {}).get("schemas", {}).items()
+        name: json.dumps(_resolved(component, schemas), indent=2)
+        for name, component in schemas.items()
     }
     return render(
         request,

@@ -7,13 +7,22 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from common.validators import normalize_email
 from tenants import invitations, services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
 from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
 
+#: services.ACTIVATION_ROLE_REQUIRED names the roles as the commands spell them; here, as
+#: the admin's role list does.
+ACTIVATION_ROLE_REQUIRED = (
+    "Only a super admin or an OBS admin of the company account can activate IGEL OS Onboarding."
+)
 #: Roles that may open the company account's change page (the name is the operator's).
 SUPER_ADMIN_ROLES = frozenset({Role.SUPER_ADMIN})
 
@@ -42,6 +51,7 @@ class TenantAdmin(TenantScopedAdmin):
     """Every member sees their company account; only the platform operator may rename it."""
 
     roles = ALL_ROLES
+    change_form_template = "admin/tenants/tenant/change_form.html"
     list_display = ["name", "slug", "onboarding_status", "activated_by", "activated_at"]
     list_filter = [ActivatedFilter]
     search_fields = ["name", "slug"]
@@ -78,12 +88,43 @@ class TenantAdmin(TenantScopedAdmin):
     def activated_at(self, obj: Tenant):  # type: ignore[no-untyped-def]
         return obj.activation.activated_at if hasattr(obj, "activation") else None
 
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        return [
+            path(
+                "<int:pk>/activate/",
+                self.admin_site.admin_view(self.activate_view),
+                name="tenants_tenant_activate",
+            ),
+            *super().get_urls(),
+        ]
+
+    def activate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The "Activate IGEL OS Onboarding" button of the home page (POST only)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        tenant = self.get_object(request, str(pk))  # another company's: 404
+        self.activate_onboarding(request, Tenant.objects.filter(pk=tenant.pk))
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("admin:index")
+        return HttpResponseRedirect(back)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        tenant = self.get_object(request, object_id)
+        extra = {
+            **(extra_context or {}),
+            "activation_pending": not hasattr(tenant, "activation"),
+            "may_activate": can_manage(request, OBS_ROLES, tenant),
+            "activate_url": reverse("admin:tenants_tenant_activate", args=[tenant.pk]),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
     @admin.action(description="Activate IGEL OS Onboarding")
     def activate_onboarding(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
         for tenant in queryset:
             if not can_manage(request, OBS_ROLES, tenant):
                 self.message_user(
-                    request, f"{tenant}: {services.ACTIVATION_ROLE_REQUIRED}", level=messages.ERROR
+                    request, f"{tenant}: {ACTIVATION_ROLE_REQUIRED}", level=messages.ERROR
                 )
                 continue
             try:
@@ -247,17 +288,20 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin):
-    pass
+class ScopedUserAdmin(NotFoundUnlessPermitted, UserAdmin, ModelAdmin):
+    # Unfold's styled versions of the auth forms.
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
 
 
 @admin.register(Group)
-class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin):
+class ScopedGroupAdmin(NotFoundUnlessPermitted, GroupAdmin, ModelAdmin):
     pass
 
 
 @admin.register(AccessAttempt)
-class LockoutAdmin(NotFoundUnlessPermitted, admin.ModelAdmin):
+class LockoutAdmin(NotFoundUnlessPermitted, ModelAdmin):
     """Failed password sign-ins per (username, address), for the operator to unlock.
 
     django-axes counts them (``AXES_*`` settings); a row at the failure limit is a

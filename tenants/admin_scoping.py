@@ -12,11 +12,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 from django.http import Http404, HttpRequest
+from unfold.admin import ModelAdmin
 
-from tenants.models import OBS_ROLES
+from tenants.models import OBS_ROLES, Tenant
 from tenants.selectors import scope_queryset, tenant_lookup, tenant_of, tenants_for
 
 
@@ -61,10 +63,27 @@ class _ScopedFormFields:
         if tenant_lookup(related) is not None:
             base = kwargs.get("queryset", related._default_manager.all())
             kwargs["queryset"] = scope_queryset(base, request.user, roles=self.roles)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is not None and related is Tenant and db_field.name == "tenant":
+            companies = list(field.queryset[:2])
+            if len(companies) == 1:
+                # Someone with one company account never has to pick it from "---------".
+                field.initial = companies[0].pk
+                field.empty_label = None
+        return field
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        widget = getattr(field, "widget", None)
+        if isinstance(widget, RelatedFieldWidgetWrapper):
+            # No edit/add/delete shortcuts beside a choice: identity providers and chains
+            # are set up on their own pages (the guide's steps), not in a popup.
+            widget.can_add_related = widget.can_change_related = False
+            widget.can_delete_related = widget.can_view_related = False
+        return field
 
 
-class TenantScopedAdmin(_ScopedFormFields, admin.ModelAdmin):
+class TenantScopedAdmin(_ScopedFormFields, ModelAdmin):
     """A ModelAdmin showing and accepting only objects of the user's permitted tenants."""
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
@@ -76,6 +95,19 @@ class TenantScopedAdmin(_ScopedFormFields, admin.ModelAdmin):
             # autocomplete pages need a stable order.
             queryset = queryset.order_by(*ordering)
         return scope_queryset(queryset, request.user, roles=self.roles)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):  # type: ignore[no-untyped-def]
+        # "Routes", not Django's "Select route to change".
+        title = str(self.model._meta.verbose_name_plural)
+        extra = {"title": title[:1].upper() + title[1:], **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def get_list_display(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        """No "company account" column for someone who has only one: room for the rest."""
+        columns = list(super().get_list_display(request))
+        if not request.user.is_superuser and len(_allowed_tenant_ids(request, self.roles)) <= 1:
+            columns = [c for c in columns if c != "tenant"]
+        return columns
 
     def get_list_filter(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         """Filters on relations offer only values in this user's rows.

@@ -15,7 +15,7 @@ ACTIVATION_ROLE_REQUIRED = (
     "Only a member with the super_admin or obs_admin role can activate IGEL OS Onboarding."
 )
 SUPER_ADMIN_GRANT_REQUIRED = (
-    "Only a super admin of the account can grant or take away the super_admin role."
+    "Only a super admin of the account can grant or take away the super admin role."
 )
 SUPER_ADMIN_REMOVE_REQUIRED = "Only a super admin of the account can remove a super admin."
 LAST_SUPER_ADMIN = (

@@ -42,3 +42,18 @@ def test_the_demo_routes_its_users_and_does_again_after_an_upgrade_left_claims_p
     assert route_lookup("alice@acme.example").route is None
     call_command("load_demo", stdout=StringIO())
     assert route_lookup("alice@acme.example").route is not None
+
+
+def test_the_demo_has_a_second_company_not_yet_activated_for_the_guides_first_step(client):
+    from tenants.models import Tenant
+
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    call_command("load_demo", stdout=StringIO())
+
+    globex = Tenant.objects.get(slug="globex")
+    assert not globex.is_activated
+    assert "grace / grace-demo" in out.getvalue() and "not activated yet" in out.getvalue()
+    client.post("/admin/login/", {"username": "grace", "password": "grace-demo"})
+    home = client.get("/admin/").content.decode()
+    assert 'id="activate-button"' in home and "Globex Industries" in home

@@ -227,3 +227,62 @@ def test_test_connection_reports_a_server_that_chains_to_the_uploaded_root(
         )
     levels = {str(m).split(":")[0]: m.level_tag for m in response.context["messages"]}
     assert levels == {good.display_name: "success", bad.display_name: "error"}
+
+
+def test_an_accepted_upload_is_kept_across_another_error_and_stored_on_save(client, bob, acme):
+    idp = factories.IdentityProviderFactory(tenant=acme)
+    client.force_login(bob)
+    first = client.post(
+        ADD,
+        _form(
+            acme,
+            idp,
+            ums_hostname="https://ums",
+            certificate_file=_upload(pki.pem_bundle(pki.chain()), "berlin.pem"),
+        ),
+    )
+    page = first.content.decode()
+    assert "berlin.pem is kept" in page
+    assert not CertificateChain.objects.exists() and _stored_files() == []
+    token = page.split('name="kept_chain_upload" value="', 1)[1].split('"', 1)[0]
+
+    second = client.post(ADD, _form(acme, idp, kept_chain_upload=token))
+
+    assert second.status_code == 302
+    assert Route.objects.get().certificate_chain.original_filename == "berlin.pem"
+
+
+def test_a_mapping_held_by_another_route_names_that_route(client, bob, acme):
+    berlin = factories.RouteFactory(tenant=acme, display_name="Berlin UMS")
+    factories.MappedUserFactory(route=berlin, email="alice@acme.example")
+    other = factories.RouteFactory(tenant=acme, display_name="Munich UMS")
+    client.force_login(bob)
+    data = _change_form(other)
+    data.update({"mapped_users-TOTAL_FORMS": 1, "mapped_users-0-email": "alice@acme.example"})
+
+    response = client.post(reverse("admin:onboarding_route_change", args=[other.pk]), data)
+
+    assert "already mapped to the route &quot;Berlin UMS&quot;" in response.content.decode()
+
+
+def test_test_connection_answers_in_a_table_without_python_reprs(
+    client, bob, acme, tmp_path, settings
+):
+    settings.OUTBOUND_BLOCK_PRIVATE_ADDRESSES = True
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    chain = factories.CertificateChainFactory(tenant=acme)
+    stranger = pki.issue("127.0.0.1", issuer=pki.issue("Other Root"), ca=False, san=["127.0.0.1"])
+    client.force_login(bob)
+    with tls_server(tmp_path, [stranger]) as port:
+        route = factories.RouteFactory(
+            tenant=acme, certificate_chain=chain, ums_hostname="127.0.0.1", ums_port=port
+        )
+        response = client.post(
+            reverse("admin:onboarding_route_changelist"),
+            {"action": "test_connection", "_selected_action": [route.pk]},
+            follow=True,
+        )
+    page = response.content.decode()
+    assert '<table class="probe">' in page or "<table class='probe'>" in page
+    assert "Trusted by the uploaded chain" in page and "devices would not connect" in page
+    assert "&lt;Certificate(" not in page and "<Certificate(" not in page

@@ -55,7 +55,17 @@ def test_an_obs_admin_checks_then_applies_an_import(client, bob, acme, corp_idp,
     page = upload(client, acme, chain_a, ["alice@example.com"])
     body = page.content.decode()
     assert page.status_code == 200
-    assert "Dry run: importing routes.json into acme would change:" in body
+    assert "Importing routes.json would change acme as follows" in body
+    # A table of changes with counts, in the admin's words (not the command's text).
+    assert (
+        'class="import-report' in body
+        and '<th class="text-left font-medium">Mapped users</th>' in body
+    )
+    assert (
+        "--prune" not in body
+        and "export_routes" not in body
+        and "docs/import-format.md" not in body
+    )
     assert not Route.objects.exists()  # nothing written yet
     token = page.context["token"]
     applied = client.post(IMPORT_URL, {"token": token})

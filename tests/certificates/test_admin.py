@@ -133,8 +133,8 @@ def test_mallory_sees_no_acme_chain(client, acme, mallory):
     assert detail.status_code == 404
 
 
-def test_a_chain_used_by_a_route_cannot_be_deleted(client, acme, bob):
-    route = factories.RouteFactory(tenant=acme)
+def test_a_chain_used_by_a_route_is_kept_with_a_page_naming_the_route(client, acme, bob):
+    route = factories.RouteFactory(tenant=acme, display_name="Berlin UMS")
     client.force_login(bob)
 
     response = client.post(
@@ -142,8 +142,34 @@ def test_a_chain_used_by_a_route_cannot_be_deleted(client, acme, bob):
         {"post": "yes"},
     )
 
-    assert response.status_code == 403
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Routes still use it" in page and "Berlin UMS" in page
+    assert reverse("admin:onboarding_route_change", args=[route.pk]) in page
     assert CertificateChain.objects.filter(pk=route.certificate_chain.pk).exists()
+
+
+@pytest.mark.parametrize("persona", ["bob", "operator"])
+def test_an_unused_chain_can_be_deleted(client, acme, persona, request):
+    chain = factories.CertificateChainFactory(tenant=acme)
+    client.force_login(request.getfixturevalue(persona))
+    url = reverse("admin:certificates_certificatechain_delete", args=[chain.pk])
+
+    assert "Are you sure" in client.get(url).content.decode()
+    response = client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not CertificateChain.objects.filter(pk=chain.pk).exists()
+
+
+def test_the_uploader_is_named_not_linked_to_a_user_page(client, acme, bob):
+    chain = factories.CertificateChainFactory(tenant=acme, uploaded_by=bob)
+    client.force_login(bob)
+
+    page = client.get(reverse("admin:certificates_certificatechain_change", args=[chain.pk]))
+
+    assert "/admin/auth/user/" not in page.content.decode()
+    assert bob.email in page.content.decode()
 
 
 def test_certificates_are_read_only(client, acme, bob):

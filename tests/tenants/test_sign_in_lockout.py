@@ -32,6 +32,8 @@ def test_after_the_failure_limit_even_the_right_password_is_refused(client, alic
     assert "Too many wrong passwords" in page and "alice" in page
     assert "axes_reset_username" in page
     assert "_auth_user_id" not in client.session
+    # The admin's look (its stylesheet and colours), not bare text.
+    assert "unfold/css/styles.css" in page and "--color-primary-600" in page
 
 
 def test_two_hundred_guesses_then_the_right_password_is_refused(client, alice):

@@ -41,33 +41,34 @@ class Command(BaseCommand):
         self.stdout.write(f"  Admin:    {base}/admin/")
         op = demo["operator"]
         self.stdout.write(f"  Operator (all tenants):      {op['username']} / {op['password']}")
-        for member in demo["members"]:
-            if member.get("password"):
-                self.stdout.write(
-                    f"  {demo['tenant']['name']} {member['role']}: {member['username']} / {member['password']}"
-                )
+        for company in (demo, demo.get("not_activated") or {}):
+            for member in company.get("members", []):
+                if member.get("password"):
+                    self.stdout.write(
+                        f"  {company['tenant']['name']} {member['role']}:"
+                        f" {member['username']} / {member['password']}"
+                    )
+        if demo.get("not_activated"):
+            self.stdout.write(
+                f"  {demo['not_activated']['tenant']['name']} is not activated yet: sign in as"
+                " its member to try the vendor guide's first step."
+            )
 
     def _load(self, demo: dict[str, Any], folder: Path) -> bool:
         User = get_user_model()
         op = demo["operator"]
         if not User.objects.filter(username=op["username"]).exists():
             User.objects.create_superuser(op["username"], op["email"], op["password"])
+        if demo.get("not_activated"):
+            # A second company, left for the guide's first step: "Activate".
+            _company(demo["not_activated"])
         existing = Tenant.objects.filter(slug=demo["tenant"]["slug"]).first()
         if existing is not None:
             # A database from before company domains: its claims were migrated as
             # pending; the demo must still onboard after `make run`.
             _vouch_for_demo_domains(existing)
             return False
-        tenant = tenant_create(**demo["tenant"])
-        for member in demo["members"]:
-            if (
-                member.get("username")
-                and not User.objects.filter(username=member["username"]).exists()
-            ):
-                User.objects.create_user(
-                    member["username"], member["email"], member["password"], is_staff=True
-                )
-            membership_save(tenant=tenant, email=member["email"], role=member["role"])
+        tenant = _company(demo)
         onboarding_activate(tenant=tenant, by_email=demo["members"][0]["email"])
         idps = {}
         for spec in demo["identity_providers"]:
@@ -96,6 +97,21 @@ class Command(BaseCommand):
                 mapped_domain_add(route=route, domain=domain)
         _vouch_for_demo_domains(tenant)
         return True
+
+
+def _company(spec: dict[str, Any]) -> Tenant:
+    """The company account and its members with their logins (existing ones are kept)."""
+    User = get_user_model()
+    tenant = Tenant.objects.filter(slug=spec["tenant"]["slug"]).first()
+    if tenant is None:
+        tenant = tenant_create(**spec["tenant"])
+    for member in spec["members"]:
+        if member.get("username") and not User.objects.filter(username=member["username"]).exists():
+            User.objects.create_user(
+                member["username"], member["email"], member["password"], is_staff=True
+            )
+        membership_save(tenant=tenant, email=member["email"], role=member["role"])
+    return tenant
 
 
 def _vouch_for_demo_domains(tenant: Tenant) -> None:

@@ -1,0 +1,149 @@
+"""The route list's routing preview: which route, IdP and chain a device would get.
+
+It asks :func:`onboarding.selectors.route_lookup`, the selector the device API uses, so
+the answer is the one a device would receive now; and it shows only what the member's
+own company accounts hold (an address another company routes is "not routed by you").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from onboarding import conf, device_flow
+from onboarding.events import DeviceInfo
+from onboarding.models import DeviceAuthorization
+from onboarding.reasons import reason_text
+from onboarding.selectors import REASON_NOT_MAPPED, route_lookup
+from tenants.models import OBS_ROLES
+from tenants.selectors import tenants_for
+
+NOT_YOURS = "No route of your company account serves this address."
+#: What a trial's poll answered, in words.
+POLL_TEXT = {
+    device_flow.AUTHORIZATION_PENDING: "Waiting: nobody has signed in with this code yet.",
+    device_flow.SLOW_DOWN: "Waiting: checked too often, wait a few seconds before checking again.",
+    device_flow.EXPIRED_TOKEN: "The code expired or was already used: start another trial.",
+    device_flow.ACCESS_DENIED: "The sign-in was refused; the onboarding events say why.",
+    device_flow.INVALID_GRANT: "The service no longer knows this code: start another trial.",
+}
+TRIAL_DEVICE = DeviceInfo(hostname="admin-routing-preview", model="Trial from the admin")
+_TRIALS = "onboarding-trials"
+
+
+def preview(request: HttpRequest, email: str) -> dict[str, Any]:
+    """What the preview shows for ``email`` (never another company's route)."""
+    lookup = route_lookup(email)
+    mine = set(tenants_for(request.user, roles=OBS_ROLES).values_list("pk", flat=True))
+    route = lookup.route if lookup.route is not None else lookup.matched
+    if route is not None and route.tenant_id not in mine:
+        route = None
+    if lookup.route is not None and route is not None:
+        return {"email": email, "ok": True, "route": route, "domain": lookup.domain}
+    if route is None and lookup.event_tenant_id not in mine:
+        reason = reason_text(REASON_NOT_MAPPED) if lookup.reason != "invalid_email" else ""
+        text = reason_text(lookup.reason) if not reason else f"{reason}. {NOT_YOURS}"
+        return {"email": email, "ok": False, "reason": text}
+    return {"email": email, "ok": False, "reason": reason_text(lookup.reason), "route": route}
+
+
+class RoutePreviewAdminMixin:
+    """Mix into RouteAdmin: ``route/preview/?email=`` (a fragment for htmx, else a page)."""
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        admin_site = self.admin_site  # type: ignore[attr-defined]
+        return [
+            path(
+                "preview/",
+                admin_site.admin_view(self.preview_view),
+                name="onboarding_route_preview",
+            ),
+            path("try/", admin_site.admin_view(self.trial_start_view), name="onboarding_route_try"),
+            path(
+                "try/<int:pk>/",
+                admin_site.admin_view(self.trial_view),
+                name="onboarding_route_trial",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
+        if not model_admin.has_view_permission(request):
+            return TemplateResponse(request, "admin/onboarding/route/preview.html", {}, status=403)
+        email = str(request.GET.get("email", "")).strip()[:254]
+        context: dict[str, Any] = {"result": preview(request, email) if email else None}
+        if request.headers.get("HX-Request"):
+            return TemplateResponse(request, "admin/onboarding/route/preview.html", context)
+        context.update(
+            {
+                **model_admin.admin_site.each_context(request),
+                "opts": model_admin.model._meta,
+                "title": "Routing preview",
+                "email": email,
+            }
+        )
+        return TemplateResponse(request, "admin/onboarding/route/preview_page.html", context)
+
+    def trial_start_view(self, request: HttpRequest) -> HttpResponse:
+        """ "Try a device onboarding": start a real device flow, as a device would."""
+        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        email = str(request.POST.get("email", "")).strip()[:254]
+        if not preview(request, email).get("ok"):
+            # Only an address a route of the member's own company serves.
+            raise PermissionDenied("This address is not routed by your company account.")
+        try:
+            started = device_flow.device_authorization_start(
+                email=email, device=TRIAL_DEVICE, client_address=request.META.get("REMOTE_ADDR")
+            )
+        except device_flow.NotRoutable:
+            raise PermissionDenied("This address can no longer be onboarded.") from None
+        # The device code lives only in this member's session, as it would on the device.
+        trials = request.session.setdefault(_TRIALS, {})
+        trials[str(started.authorization.pk)] = started.device_code
+        request.session.modified = True
+        return HttpResponseRedirect(
+            reverse("admin:onboarding_route_trial", args=[started.authorization.pk])
+        )
+
+    def trial_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The trial's code and link; "Check" polls the token endpoint's service once."""
+        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
+        device_code = request.session.get(_TRIALS, {}).get(str(pk))
+        if device_code is None:
+            raise Http404("No such trial.")
+        authorization = DeviceAuthorization.objects.get(pk=pk)
+        outcome = None
+        if request.method == "POST":
+            outcome = device_flow.device_token_poll(
+                device_code=device_code, client_address=request.META.get("REMOTE_ADDR")
+            )
+        uri = conf.verification_uri()
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": "Try a device onboarding",
+            "authorization": authorization,
+            "verification_uri_complete": f"{uri}?user_code={authorization.display_user_code}",
+            "answer": json.dumps(outcome.answer, indent=2) if outcome and outcome.answer else "",
+            "waiting": POLL_TEXT.get(outcome.error, outcome.error)
+            if outcome and outcome.error
+            else "",
+        }
+        return TemplateResponse(request, "admin/onboarding/route/trial.html", context)
