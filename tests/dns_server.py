@@ -9,7 +9,6 @@ real server does, so the client's TCP fallback is exercised too.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,17 +120,23 @@ def dns_server() -> Iterator[tuple[Zone, str]]:
 @contextmanager
 def silent_dns_server() -> Iterator[str]:
     """A UDP and TCP port that accept queries and never answer: a resolver timing out."""
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    port = udp.getsockname()[1]
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    tcp.bind(("127.0.0.1", port))
+    for _attempt in range(20):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind(("127.0.0.1", port))  # the same number may be taken for TCP
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        break
+    else:
+        raise RuntimeError("no free port for UDP and TCP at once")
     tcp.listen(8)
-    stop = threading.Event()
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        stop.set()
         udp.close()
         tcp.close()
