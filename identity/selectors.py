@@ -70,10 +70,12 @@ def token_candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
         for idp in providers[:MAX_CANDIDATES]
         if idp.effective_issuer == issuer
     ]
-    if generation is not None:
-        cache.set(key, (generation, candidates), timeout=CANDIDATES_TTL)
-    else:
+    if generation is None:
         _new_generation()
+    elif candidates:
+        # Only answers worth keeping: the (issuer, audiences) of a token that names no
+        # provider are the sender's to choose, and must not fill the shared cache.
+        cache.set(key, (generation, candidates), timeout=CANDIDATES_TTL)
     return candidates
 
 
