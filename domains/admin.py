@@ -17,7 +17,9 @@ from tenants.models import OBS_ROLES
 
 _COPY = (
     "<code style='user-select:all;word-break:break-all'>{}</code> "
-    "<button type='button' class='button' data-copy='{}' "
+    "<button type='button' data-copy='{}' title='Copy to the clipboard' "
+    "style='border:1px solid #cbd5e1;border-radius:4px;padding:0 6px;margin-left:4px;"
+    "font-size:12px;cursor:pointer' "
     "onclick='navigator.clipboard&&navigator.clipboard.writeText(this.dataset.copy)'>Copy</button>"
 )
 VERIFICATION_OFF = (
