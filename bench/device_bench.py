@@ -257,7 +257,7 @@ def id_tokens(idp: Any, emails: list[str]) -> list[str]:
 # --- Counting SQL and Redis per request ---------------------------------------------------
 
 
-def counts_per_request(base: str, bodies: dict[str, Any]) -> dict[str, tuple[list[str], int]]:
+def counts_per_request(bodies: dict[str, Any]) -> dict[str, tuple[list[str], int]]:
     """SQL statements and Redis commands of one request of each kind (in this process)."""
     import redis
     from django.db import connection
@@ -386,7 +386,6 @@ def run(
         )
 
     counted = counts_per_request(
-        base,
         {
             "trivial DRF": ("/bench/baseline", None),
             "onboarding/lookup": ("/api/v1/onboarding/lookup", id_tokens(idp, [user_emails[1]])[0]),

@@ -32,9 +32,6 @@ SERVFAIL = "servfail"
 TIMEOUT = "timeout"
 ERROR = "error"
 
-#: Kinds after which nothing is known about the domain: the look-up could not be made.
-INCONCLUSIVE = frozenset({SERVFAIL, TIMEOUT, ERROR})
-
 _MESSAGES = {
     NXDOMAIN: "DNS says the name {name} does not exist (NXDOMAIN).",
     NO_ANSWER: "The name {name} exists but has no TXT record.",
@@ -62,11 +59,6 @@ class TxtAnswer:
     #: With FOUND: each TXT record's strings joined, as text.
     records: tuple[str, ...] = field(default=())
     error: str = ""
-
-    @property
-    def inconclusive(self) -> bool:
-        """Nothing is known about the record: no status may change on this answer."""
-        return self.kind in INCONCLUSIVE
 
     @property
     def unreachable(self) -> bool:

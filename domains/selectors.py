@@ -29,21 +29,30 @@ def verified_claims() -> QuerySet[CompanyDomain]:
     return CompanyDomain.objects.filter(status=DomainStatus.VERIFIED)
 
 
+def _claims_covering(
+    domains: Iterable[str], claims: QuerySet[CompanyDomain]
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each of ``domains`` with its suffixes, and which of those names ``claims`` hold
+    (name → tenant id), asked in batches."""
+    wanted = {d: suffixes(d) for d in set(domains)}
+    names = sorted({s for chain in wanted.values() for s in chain})
+    found: dict[str, int] = {}
+    for start in range(0, len(names), BATCH):
+        found.update(
+            claims.filter(domain__in=names[start : start + BATCH]).values_list(
+                "domain", "tenant_id"
+            )
+        )
+    return wanted, found
+
+
 def holders(domains: Iterable[str]) -> dict[str, tuple[int, str]]:
     """For each of ``domains`` held by a tenant: (tenant id, the verified claim's domain).
 
     The most specific verified claim wins when one tenant has several (``b.example.com``
     and ``example.com``), so the page can show the domain that really matched.
     """
-    wanted = {d: suffixes(d) for d in set(domains)}
-    names = sorted({s for chain in wanted.values() for s in chain})
-    found: dict[str, int] = {}
-    for start in range(0, len(names), BATCH):
-        found.update(
-            verified_claims()
-            .filter(domain__in=names[start : start + BATCH])
-            .values_list("domain", "tenant_id")
-        )
+    wanted, found = _claims_covering(domains, verified_claims())
     result: dict[str, tuple[int, str]] = {}
     for domain, chain in wanted.items():
         claim = next((name for name in chain if name in found), None)
@@ -66,24 +75,8 @@ def verified_domain_for(tenant_id: int, domain: str) -> str | None:
 
 def claims_covering(tenant_id: int, domains: Iterable[str]) -> set[str]:
     """Those of ``domains`` that a claim of the tenant (any status) equals or is above."""
-    wanted = {d: suffixes(d) for d in set(domains)}
-    names = sorted({s for chain in wanted.values() for s in chain})
-    claimed: set[str] = set()
-    for start in range(0, len(names), BATCH):
-        claimed.update(
-            CompanyDomain.objects.filter(
-                tenant_id=tenant_id, domain__in=names[start : start + BATCH]
-            ).values_list("domain", flat=True)
-        )
-    return {d for d, chain in wanted.items() if claimed.intersection(chain)}
-
-
-def routable_for(tenant_id: int, domains: Iterable[str]) -> dict[str, bool]:
-    """Whether the tenant's rows under each domain may route (always, with verification off)."""
-    if not conf.verification_enabled():
-        return dict.fromkeys(domains, True)
-    held = holders(domains)
-    return {d: d in held and held[d][0] == tenant_id for d in domains}
+    wanted, found = _claims_covering(domains, CompanyDomain.objects.filter(tenant_id=tenant_id))
+    return {d for d, chain in wanted.items() if found.keys() & set(chain)}
 
 
 def domains_for(tenant_ids: Iterable[int] | None = None) -> QuerySet[CompanyDomain]:

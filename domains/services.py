@@ -136,8 +136,11 @@ def domain_verify_by_operator(*, claim: CompanyDomain, by: str) -> CompanyDomain
 class CheckResult:
     claim: CompanyDomain
     answer: dnsquery.TxtAnswer | None
-    #: The look-up could not be made (timeout, no resolver): nothing was learnt.
-    inconclusive: bool = False
+
+    @property
+    def inconclusive(self) -> bool:
+        """The look-up could not be made (timeout, no resolver): nothing was learnt."""
+        return self.answer is not None and self.answer.unreachable
 
 
 def _record(claim: CompanyDomain, now: datetime.datetime, **fields: object) -> None:
@@ -174,7 +177,7 @@ def domain_check(*, claim: CompanyDomain) -> CheckResult:
         # domain's own DNS failing, and counts as a missing record: a lame zone must not
         # keep a domain verified, and others locked out, for ever.)
         _record(claim, now, detail=PROOF_INCONCLUSIVE.format(answer=answer.describe()))
-        return CheckResult(claim, answer, inconclusive=True)
+        return CheckResult(claim, answer)
     detail = PROOF_MISSING.format(
         name=claim.record_name, value=claim.record_value, answer=answer.describe()
     )

@@ -12,12 +12,13 @@ word to the database constraints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from certificates.models import CertificateChain
@@ -175,9 +176,7 @@ def mapped_user_build(*, route: Route | None, email: str) -> MappedUser:
     ``route`` may be None while the route is yet to be created (the import checks rows
     before it writes anything).
     """
-    user = MappedUser(route=route, email=email)
-    if route is not None:
-        user.tenant_id = route.tenant_id
+    user = MappedUser(route=route, email=email)  # clean() takes the route's tenant
     user.clean_fields(exclude=["route", "tenant"])
     user.clean()
     return user
@@ -185,9 +184,7 @@ def mapped_user_build(*, route: Route | None, email: str) -> MappedUser:
 
 def mapped_domain_build(*, route: Route | None, domain: str) -> MappedDomain:
     """A validated, unsaved mapped domain (A-label, lower case); uniqueness left out."""
-    mapped = MappedDomain(route=route, domain=domain)
-    if route is not None:
-        mapped.tenant_id = route.tenant_id
+    mapped = MappedDomain(route=route, domain=domain)  # clean() takes the route's tenant
     mapped.clean_fields(exclude=["route", "tenant"])
     mapped.clean()
     return mapped
@@ -238,6 +235,22 @@ DOMAIN_MAPPING = MappingKind(
 )
 
 
+def _mapped(
+    rows: QuerySet[Any], kind: MappingKind, values: Iterable[str]
+) -> Iterator[tuple[str, str]]:
+    """(value, route name) of those ``rows`` that map one of ``values``, asked in batches.
+
+    Filtered on lower(...), so the look-up uses the unique expression index.
+    """
+    wanted = list(values)
+    for start in range(0, len(wanted), _BATCH):
+        yield from (
+            rows.annotate(_key=Lower(kind.field))
+            .filter(_key__in=wanted[start : start + _BATCH])
+            .values_list("_key", "route__display_name")
+        )
+
+
 def mapping_conflicts(
     *, tenant: Tenant, kind: MappingKind, values: Iterable[str]
 ) -> dict[str, str]:
@@ -261,17 +274,9 @@ def mapping_conflicts(
             problems[value] = MAPPING_DOMAIN_HELD.format(
                 label=kind.label, value=value, domain=holder[1]
             )
-    for start in range(0, len(first_come), _BATCH):
-        batch = first_come[start : start + _BATCH]
-        # Filter on lower(...) so the look-up uses the unique expression index.
-        taken = (
-            kind.model.objects.annotate(_key=Lower(kind.field))
-            .filter(_key__in=batch)
-            .exclude(tenant=tenant)
-            .values_list("_key", flat=True)
-        )
-        for value in taken:
-            problems[value] = MAPPING_TAKEN.format(label=kind.label, value=value)
+    elsewhere = kind.model.objects.exclude(tenant=tenant)
+    for value, _route in _mapped(elsewhere, kind, first_come):
+        problems[value] = MAPPING_TAKEN.format(label=kind.label, value=value)
     return problems
 
 
@@ -285,18 +290,11 @@ def mapping_taken_here(
     *, tenant: Tenant, kind: MappingKind, values: Iterable[str], excluding: Iterable[int] = ()
 ) -> dict[str, str]:
     """Which of ``values`` the tenant maps already (rows ``excluding`` aside), with the message."""
-    wanted = list(values)
-    problems: dict[str, str] = {}
-    for start in range(0, len(wanted), _BATCH):
-        taken = (
-            kind.model.objects.annotate(_key=Lower(kind.field))
-            .filter(tenant=tenant, _key__in=wanted[start : start + _BATCH])
-            .exclude(pk__in=list(excluding))
-            .values_list("_key", "route__display_name")
-        )
-        for value, route in taken:
-            problems[value] = MAPPING_TAKEN_HERE.format(label=kind.label, value=value, route=route)
-    return problems
+    here = kind.model.objects.filter(tenant=tenant).exclude(pk__in=list(excluding))
+    return {
+        value: MAPPING_TAKEN_HERE.format(label=kind.label, value=value, route=route)
+        for value, route in _mapped(here, kind, values)
+    }
 
 
 def mappings_claim(*, tenant: Tenant, kind: MappingKind, values: Iterable[str]) -> None:

@@ -48,7 +48,7 @@ class Command(BaseCommand):
             self._print_text(results)
         # SERVFAIL is an answer (the domain's DNS is broken, told in its detail); a
         # timeout or no usable resolver means we could not ask at all.
-        failed = [r for r in results if r.answer is not None and r.answer.unreachable]
+        failed = [r for r in results if r.inconclusive]
         if failed:
             names = ", ".join(r.claim.domain for r in failed[:5])
             raise CommandError(
