@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck migrate demo bench bench-import clean
+.PHONY: run test install lint format typecheck migrate demo bench bench-import clean messages compilemessages
 
 # These recipes are for development: the service itself defaults to DEBUG off.
 export DEBUG ?= True
@@ -22,7 +22,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) compilemessages
+
+# German and English (docs/i18n.md): the catalogues are compiled by every build (the .mo
+# files are not committed); gettext's msgfmt does it, xgettext extracts.
+compilemessages: $(STAMP)
+	@command -v msgfmt >/dev/null || apt-get install -y -qq gettext || \
+		{ echo "GNU gettext is needed (apt-get install gettext)"; exit 1; }
+	$(BIN)/python manage.py compilemessages --ignore '.*' --verbosity 0
+
+# After marking strings: extract them into locale/de/LC_MESSAGES/django.po, then translate
+# the new entries (the test suite fails while any is untranslated or fuzzy).
+messages: $(STAMP)
+	$(BIN)/python manage.py makemessages --locale de
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -30,7 +42,7 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py load_demo
 
-run: demo
+run: demo compilemessages
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
@@ -44,7 +56,7 @@ format: install
 typecheck: install
 	$(BIN)/mypy tenants domains identity certificates onboarding operations common config
 
-test: lint typecheck
+test: lint typecheck compilemessages
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -6,6 +6,8 @@ import os
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Tenant
 
@@ -34,34 +36,48 @@ class CertificateChain(models.Model):
 
     tenant = models.ForeignKey(
         Tenant,
-        verbose_name="company account",
+        verbose_name=_("company account"),
         on_delete=models.CASCADE,
         related_name="certificate_chains",
     )
     name = models.CharField(
-        max_length=200, help_text="A label, such as the UMS or ICG it belongs to."
+        verbose_name=_("name"),
+        max_length=200,
+        help_text=_("A label, such as the UMS or ICG it belongs to."),
     )
-    file = models.FileField(upload_to=chain_upload_path, max_length=255, editable=False)
-    original_filename = models.CharField(max_length=255, blank=True, editable=False)
+    file = models.FileField(
+        verbose_name=_("file"), upload_to=chain_upload_path, max_length=255, editable=False
+    )
+    original_filename = models.CharField(
+        verbose_name=_("original filename"), max_length=255, blank=True, editable=False
+    )
     sha256 = models.CharField(
-        "file SHA-256",
+        _("file SHA-256"),
         max_length=64,
         editable=False,
-        help_text="SHA-256 of the uploaded file, hex.",
+        help_text=_("SHA-256 of the uploaded file, hex."),
     )
-    pem = models.TextField(editable=False, help_text="The certificates, normalised, root first.")
+    pem = models.TextField(
+        verbose_name=_("pem"),
+        editable=False,
+        help_text=_("The certificates, normalised, root first."),
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
         editable=False,
     )
-    uploaded_at = models.DateTimeField(auto_now_add=True)
-    replaced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    uploaded_at = models.DateTimeField(verbose_name=_("uploaded at"), auto_now_add=True)
+    replaced_at = models.DateTimeField(
+        verbose_name=_("replaced at"), null=True, blank=True, editable=False
+    )
     replaced_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("replaced by"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -70,6 +86,7 @@ class CertificateChain(models.Model):
     )
     superseded_by = models.ForeignKey(
         "self",
+        verbose_name=_("superseded by"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -79,36 +96,46 @@ class CertificateChain(models.Model):
 
     class Meta:
         ordering = ["tenant__name", "name", "-uploaded_at"]
-        verbose_name = "root certificate chain"
+        verbose_name = _("root certificate chain")
+        verbose_name_plural = _("root certificate chains")
 
     def __str__(self) -> str:
-        suffix = " (replaced)" if self.replaced_at else ""
-        return f"{self.name}{suffix}"
+        if self.replaced_at:
+            return gettext("%(name)s (replaced)") % {"name": self.name}
+        return self.name
 
 
 class Certificate(models.Model):
     """One certificate of a chain, as parsed at upload time. Read-only."""
 
     chain = models.ForeignKey(
-        CertificateChain, on_delete=models.CASCADE, related_name="certificates"
+        CertificateChain,
+        verbose_name=_("chain"),
+        on_delete=models.CASCADE,
+        related_name="certificates",
     )
     position = models.PositiveSmallIntegerField(
-        help_text="0 is the root; each next one is issued by the one before."
+        verbose_name=_("position"),
+        help_text=_("0 is the root; each next one is issued by the one before."),
     )
-    subject = models.TextField()
-    issuer = models.TextField()
-    serial = models.CharField(max_length=100)
-    not_before = models.DateTimeField()
-    not_after = models.DateTimeField(db_index=True)
-    sha256 = models.CharField("SHA-256 fingerprint", max_length=95)
+    subject = models.TextField(verbose_name=_("subject"))
+    issuer = models.TextField(verbose_name=_("issuer"))
+    serial = models.CharField(verbose_name=_("serial"), max_length=100)
+    not_before = models.DateTimeField(verbose_name=_("not before"))
+    not_after = models.DateTimeField(verbose_name=_("not after"), db_index=True)
+    sha256 = models.CharField(_("SHA-256 fingerprint"), max_length=95)
     key_description = models.CharField(
-        max_length=40, help_text="Key type and size, such as RSA 4096."
+        verbose_name=_("key description"),
+        max_length=40,
+        help_text=_("Key type and size, such as RSA 4096."),
     )
-    is_ca = models.BooleanField("CA")
-    self_signed = models.BooleanField()
-    pem = models.TextField()
+    is_ca = models.BooleanField(_("CA"))
+    self_signed = models.BooleanField(verbose_name=_("self signed"))
+    pem = models.TextField(verbose_name=_("pem"))
 
     class Meta:
+        verbose_name = _("certificate")
+        verbose_name_plural = _("certificates")
         ordering = ["chain", "position"]
         constraints = [
             models.UniqueConstraint(

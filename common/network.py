@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -45,7 +46,8 @@ NON_PUBLIC_IPV6 = (
 #: One answer for "cannot be resolved" and "resolves to a non-public address": if they
 #: differed, a tenant admin could use "Test discovery" or a route probe to learn which
 #: internal host names exist. The real reason goes to the operator's log.
-DESTINATION_REFUSED_MESSAGE = (
+# In the active language: an admin testing an identity provider or a UMS reads them.
+DESTINATION_REFUSED_MESSAGE = gettext_noop(
     "The host {host!r} does not resolve to a public address this service may connect to"
     " (unknown names and loopback, private or otherwise non-public addresses are refused;"
     " an operator can allow a host with OUTBOUND_ALLOWED_HOSTS)."
@@ -82,7 +84,7 @@ def is_public(address: IPAddress) -> bool:
 
 def _refused(host: str, reason: str) -> DisallowedDestination:
     logger.info("Outbound connection to %r refused: %s", host, reason)
-    return DisallowedDestination(DESTINATION_REFUSED_MESSAGE.format(host=host))
+    return DisallowedDestination(gettext(DESTINATION_REFUSED_MESSAGE).format(host=host))
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -107,9 +109,9 @@ def check_url(url: str) -> None:
     """Refuse URLs this service must not fetch: not https in production, or a non-public host."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise DisallowedDestination(f"{url!r} is not an http(s) URL.")
+        raise DisallowedDestination(gettext("{url!r} is not an http(s) URL.").format(url=url))
     if parts.scheme != "https" and settings.OUTBOUND_REQUIRE_HTTPS:
-        raise DisallowedDestination(f"{url!r} must use https.")
+        raise DisallowedDestination(gettext("{url!r} must use https.").format(url=url))
     resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
 
 

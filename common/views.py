@@ -12,8 +12,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, gettext_noop
 
-FORBIDDEN_TEXT = (
+FORBIDDEN_TEXT = gettext_noop(
     "Your account may not open this page. Your role in the company account decides what you"
     " can change; an account admin or super admin can change roles."
 )
@@ -27,7 +28,9 @@ def error_page(request: HttpRequest, *, status: int, title: str, text: str) -> H
         "title": title,
         "text": text,
         "back_url": "/admin/" if staff else "/device",
-        "back_label": "Back to the admin home" if staff else "Back to device onboarding",
+        "back_label": gettext("Back to the admin home")
+        if staff
+        else gettext("Back to device onboarding"),
     }
     response = TemplateResponse(request, "error.html", context, status=status)
     return response.render()
@@ -38,8 +41,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return error_page(
         request,
         status=403,
-        title="You may not open this page",
-        text=f"{detail} {FORBIDDEN_TEXT}".strip(),
+        title=gettext("You may not open this page"),
+        text=f"{detail} {gettext(FORBIDDEN_TEXT)}".strip(),
     )
 
 
@@ -51,7 +54,7 @@ def locked_out(
 
     context = {
         **admin.site.each_context(request),
-        "title": "Sign-in locked",
+        "title": gettext("Sign-in locked"),
         "failure_limit": get_failure_limit(request, credentials),
         "username": get_client_username(request, credentials) or "",
         "cooloff_timedelta": get_cool_off(request),

@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # intcomma: counts grouped as the reader's language writes them (1,234 / 1.234).
+    "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
     "mozilla_django_oidc",
@@ -106,6 +108,10 @@ MIDDLEWARE = [
     "operations.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page's language: the visitor's choice (cookie), else the browser's
+    # Accept-Language (docs/i18n.md). After sessions, before CommonMiddleware, as Django
+    # requires; the device API's error codes stay English whatever it picks.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -158,6 +164,8 @@ UNFOLD = {
     "STYLES": ["onboarding.dashboard.stylesheet_url"],
     "SCRIPTS": ["onboarding.dashboard.script_url"],
     "SHOW_HISTORY": True,
+    # The language switch in the user menu (docs/i18n.md); it posts to set_language.
+    "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": False,
     "DASHBOARD_CALLBACK": "onboarding.dashboard.dashboard_callback",
     "BORDER_RADIUS": "6px",
@@ -456,10 +464,21 @@ if not DEBUG:
 # working out a device's client address (0: use REMOTE_ADDR only).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
-LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
 USE_TZ = True
+
+# --- Languages (docs/i18n.md) -------------------------------------------------------
+# English and German; a visitor's language comes from their own choice (the switch on
+# every page, remembered in a cookie for a year) or else their browser's Accept-Language.
+USE_I18N = True
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+if not DEBUG:
+    LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Operations -----------------------------------------------------------------
 # /metrics: readable with "Authorization: Bearer <METRICS_TOKEN>" (when set) or directly

@@ -11,6 +11,8 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (and on the API's docs).
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),
+    # The language switch of every page posts to set_language (a cookie remembers it).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # Staff sign-in with the platform IdP; /oidc/callback/ is reserved for the device flow.
     path("staff/oidc/", include("identity.staff_urls")),

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from domains import conf, services
 from domains.models import CompanyDomain, DomainStatus
@@ -17,12 +18,12 @@ from tenants.models import OBS_ROLES
 
 _COPY = (
     "<code style='user-select:all;word-break:break-all'>{}</code> "
-    "<button type='button' data-copy='{}' title='Copy to the clipboard' "
+    "<button type='button' data-copy='{}' title='{}' "
     "style='border:1px solid #cbd5e1;border-radius:4px;padding:0 6px;margin-left:4px;"
     "font-size:12px;cursor:pointer' "
-    "onclick='navigator.clipboard&&navigator.clipboard.writeText(this.dataset.copy)'>Copy</button>"
+    "onclick='navigator.clipboard&&navigator.clipboard.writeText(this.dataset.copy)'>{}</button>"
 )
-VERIFICATION_OFF = (
+VERIFICATION_OFF = gettext_noop(
     "Domain verification is off on this installation (DOMAIN_VERIFICATION=off): every domain "
     "your company maps routes without a DNS record."
 )
@@ -36,6 +37,11 @@ def readable_domain(domain: str) -> str:
         return f"{idna.decode(domain)} ({domain})"
     except idna.IDNAError:
         return domain
+
+
+def _copyable(value: str) -> str:
+    """``value`` with a button that copies it (the record to publish at the DNS provider)."""
+    return format_html(_COPY, value, value, gettext("Copy to the clipboard"), gettext("Copy"))
 
 
 def _check_message(claim: CompanyDomain) -> tuple[str, int]:
@@ -81,7 +87,7 @@ class CompanyDomainAdmin(TenantScopedAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         if not conf.verification_enabled():
-            self.message_user(request, VERIFICATION_OFF, messages.INFO)
+            self.message_user(request, gettext(VERIFICATION_OFF), messages.INFO)
         return super().changelist_view(request, extra_context)
 
     def change_view(
@@ -96,7 +102,7 @@ class CompanyDomainAdmin(TenantScopedAdmin):
             return HttpResponseRedirect(request.path)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Verify now (look the TXT records up in DNS)")
+    @admin.action(description=gettext_lazy("Verify now (look the TXT records up in DNS)"))
     def verify_now(self, request: HttpRequest, queryset: Any) -> None:
         for claim in queryset.select_related("tenant"):
             result = services.domain_check(claim=claim)
@@ -109,7 +115,7 @@ class CompanyDomainAdmin(TenantScopedAdmin):
             actions.pop("vouch_as_operator", None)
         return actions
 
-    @admin.action(description="Mark verified on the platform operator's word")
+    @admin.action(description=gettext_lazy("Mark verified on the platform operator's word"))
     def vouch_as_operator(self, request: HttpRequest, queryset: Any) -> None:
         if not request.user.is_superuser:
             raise PermissionDenied
@@ -125,29 +131,25 @@ class CompanyDomainAdmin(TenantScopedAdmin):
                 continue
             self.message_user(request, *_check_message(claim))
 
-    @admin.display(description="Domain", ordering="domain")
+    @admin.display(description=gettext_lazy("Domain"), ordering="domain")
     def domain_name(self, obj: CompanyDomain) -> str:
         return readable_domain(obj.domain)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
     def status_badge(self, obj: CompanyDomain) -> str:
         colour = {"verified": "#2e7d32", "pending": "#8a6d00", "suspended": "#b00020"}[obj.status]
         return format_html("<strong style='color:{}'>{}</strong>", colour, obj.get_status_display())
 
-    @admin.display(description="TXT record to publish")
+    @admin.display(description=gettext_lazy("TXT record to publish"))
     def record_to_publish(self, obj: CompanyDomain) -> str:
         return format_html(
-            "<div>" + _COPY + "</div><div>" + _COPY + "</div>",
-            obj.record_name,
-            obj.record_name,
-            obj.record_value,
-            obj.record_value,
+            "<div>{}</div><div>{}</div>", _copyable(obj.record_name), _copyable(obj.record_value)
         )
 
-    @admin.display(description="Record name")
+    @admin.display(description=gettext_lazy("Record name"))
     def record_name_copy(self, obj: CompanyDomain) -> str:
-        return format_html(_COPY, obj.record_name, obj.record_name)
+        return _copyable(obj.record_name)
 
-    @admin.display(description="Record value (type TXT)")
+    @admin.display(description=gettext_lazy("Record value (type TXT)"))
     def record_value_copy(self, obj: CompanyDomain) -> str:
-        return format_html(_COPY, obj.record_value, obj.record_value)
+        return _copyable(obj.record_value)

@@ -22,6 +22,7 @@ import dns.name
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
+from django.utils.translation import gettext, gettext_noop
 
 from domains import conf
 
@@ -33,11 +34,11 @@ TIMEOUT = "timeout"
 ERROR = "error"
 
 _MESSAGES = {
-    NXDOMAIN: "DNS says the name {name} does not exist (NXDOMAIN).",
-    NO_ANSWER: "The name {name} exists but has no TXT record.",
-    SERVFAIL: "The DNS server could not answer for {name} (SERVFAIL or refused).",
-    TIMEOUT: "No DNS server answered for {name} in time.",
-    ERROR: "The DNS look-up of {name} failed: {error}",
+    NXDOMAIN: gettext_noop("DNS says the name {name} does not exist (NXDOMAIN)."),
+    NO_ANSWER: gettext_noop("The name {name} exists but has no TXT record."),
+    SERVFAIL: gettext_noop("The DNS server could not answer for {name} (SERVFAIL or refused)."),
+    TIMEOUT: gettext_noop("No DNS server answered for {name} in time."),
+    ERROR: gettext_noop("The DNS look-up of {name} failed: {error}"),
 }
 
 #: At most this many TXT records are kept from one answer (a name may have several).
@@ -66,11 +67,15 @@ class TxtAnswer:
         return self.kind in (TIMEOUT, ERROR)
 
     def describe(self) -> str:
+        """In the active language: stored as a claim's detail, shown as it was written."""
         if self.kind == FOUND:
             shown = ", ".join(f'"{r}"' for r in self.records[:5])
-            more = f" and {len(self.records) - 5} more" if len(self.records) > 5 else ""
-            return f"TXT {self.name}: {shown}{more}."
-        return _MESSAGES[self.kind].format(name=self.name, error=self.error)
+            if len(self.records) > 5:
+                shown = gettext("{shown} and {count} more").format(
+                    shown=shown, count=len(self.records) - 5
+                )
+            return f"TXT {self.name}: {shown}."
+        return gettext(_MESSAGES[self.kind]).format(name=self.name, error=self.error)
 
 
 def parse_nameserver(entry: str) -> tuple[str, int]:

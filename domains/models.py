@@ -12,6 +12,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 from common.validators import normalize_domain
 from tenants.models import Tenant
@@ -28,54 +29,75 @@ def new_token() -> str:
 
 
 class DomainStatus(models.TextChoices):
-    PENDING = "pending", "Pending: publish the TXT record, then verify"
-    VERIFIED = "verified", "Verified"
-    SUSPENDED = "suspended", "Suspended: the TXT record disappeared"
+    PENDING = "pending", _("Pending: publish the TXT record, then verify")
+    VERIFIED = "verified", _("Verified")
+    SUSPENDED = "suspended", _("Suspended: the TXT record disappeared")
 
 
 class VerificationMethod(models.TextChoices):
-    DNS = "dns", "DNS TXT record"
-    OPERATOR = "operator", "Vouched for by the platform operator"
+    DNS = "dns", _("DNS TXT record")
+    OPERATOR = "operator", _("Vouched for by the platform operator")
 
 
 class CompanyDomain(models.Model):
     tenant = models.ForeignKey(
-        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="domains"
+        Tenant, verbose_name=_("company account"), on_delete=models.CASCADE, related_name="domains"
     )
     domain = models.CharField(
+        verbose_name=_("domain"),
         max_length=253,
-        help_text=(
+        help_text=_(
             "A DNS name your company owns, such as example.com. Once verified, it covers "
             "its subdomains too."
         ),
     )
     status = models.CharField(
-        max_length=10, choices=DomainStatus.choices, default=DomainStatus.PENDING
+        verbose_name=_("status"),
+        max_length=10,
+        choices=DomainStatus.choices,
+        default=DomainStatus.PENDING,
     )
-    token = models.CharField(max_length=64, default=new_token, editable=False)
+    token = models.CharField(
+        verbose_name=_("token"), max_length=64, default=new_token, editable=False
+    )
     method = models.CharField(
-        max_length=10, choices=VerificationMethod.choices, blank=True, editable=False
+        verbose_name=_("method"),
+        max_length=10,
+        choices=VerificationMethod.choices,
+        blank=True,
+        editable=False,
     )
-    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    verified_at = models.DateTimeField(
+        verbose_name=_("verified at"), null=True, blank=True, editable=False
+    )
     #: The last time the proof was seen (DNS) or vouched for (operator).
-    proof_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
-    checked_at = models.DateTimeField("last checked", null=True, blank=True, editable=False)
+    proof_seen_at = models.DateTimeField(
+        verbose_name=_("proof seen at"), null=True, blank=True, editable=False
+    )
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
     detail = models.TextField(
-        "last check", blank=True, editable=False, help_text="What DNS answered at the last check."
+        _("last check"),
+        blank=True,
+        editable=False,
+        help_text=_("What DNS answered at the last check."),
     )
     evidence = models.TextField(
-        blank=True, editable=False, help_text="What proved the claim when it was verified."
+        verbose_name=_("evidence"),
+        blank=True,
+        editable=False,
+        help_text=_("What proved the claim when it was verified."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["domain"]
-        verbose_name = "company domain"
+        verbose_name = _("company domain")
+        verbose_name_plural = _("company domains")
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "domain"],
                 name="company_domain_unique_per_tenant",
-                violation_error_message="This company account has already claimed this domain.",
+                violation_error_message=_("This company account has already claimed this domain."),
             ),
             # One tenant at a time may hold a domain verified: the database's last word
             # when two verifications race (ancestors and subdomains are serialised by a
@@ -84,7 +106,7 @@ class CompanyDomain(models.Model):
                 fields=["domain"],
                 condition=models.Q(status="verified"),
                 name="company_domain_one_verified",
-                violation_error_message="This domain is verified by another company account.",
+                violation_error_message=_("This domain is verified by another company account."),
             ),
             models.CheckConstraint(
                 condition=models.Q(domain=Lower("domain")), name="company_domain_lowercase"

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext, gettext_noop
 
 from domains import conf
 from domains.models import CompanyDomain, DomainStatus
@@ -109,35 +110,39 @@ class Standing:
     claim: CompanyDomain | None = None
 
 
-STANDING_OFF = "Routes (domain verification is off on this installation)."
-STANDING_VERIFIED = "Routes: {domain} is verified for this company account."
-STANDING_ELSEWHERE = (
+STANDING_OFF = gettext_noop("Routes (domain verification is off on this installation).")
+STANDING_VERIFIED = gettext_noop("Routes: {domain} is verified for this company account.")
+STANDING_ELSEWHERE = gettext_noop(
     "Does not route: {domain} is verified by another company account. Remove this row, "
     "or ask the platform operator if the domain is yours."
 )
-STANDING_PENDING = "Does not route yet: publish the TXT record for {domain}, then verify it."
-STANDING_SUSPENDED = (
+STANDING_PENDING = gettext_noop(
+    "Does not route yet: publish the TXT record for {domain}, then verify it."
+)
+STANDING_SUSPENDED = gettext_noop(
     "Does not route: {domain} was suspended because its TXT record disappeared. Publish it "
     "again, then verify it."
 )
-STANDING_UNCLAIMED = "Does not route: claim {domain} under Company domains and verify it."
+STANDING_UNCLAIMED = gettext_noop(
+    "Does not route: claim {domain} under Company domains and verify it."
+)
 
 
 def standing(tenant_id: int, domain: str) -> Standing:
     """Why the tenant's mappings under ``domain`` route or do not (spec 2.1, for the admin)."""
     if not conf.verification_enabled():
-        return Standing(True, STANDING_OFF)
+        return Standing(True, gettext(STANDING_OFF))
     held = holder(domain)
     if held is not None:
         if held[0] == tenant_id:
-            return Standing(True, STANDING_VERIFIED.format(domain=held[1]))
-        return Standing(False, STANDING_ELSEWHERE.format(domain=held[1]))
+            return Standing(True, gettext(STANDING_VERIFIED).format(domain=held[1]))
+        return Standing(False, gettext(STANDING_ELSEWHERE).format(domain=held[1]))
     own = (
         CompanyDomain.objects.filter(tenant_id=tenant_id, domain__in=suffixes(domain))
         .order_by("-status")  # suspended before pending: the more telling one
         .first()
     )
     if own is None:
-        return Standing(False, STANDING_UNCLAIMED.format(domain=domain))
+        return Standing(False, gettext(STANDING_UNCLAIMED).format(domain=domain))
     template = STANDING_SUSPENDED if own.status == DomainStatus.SUSPENDED else STANDING_PENDING
-    return Standing(False, template.format(domain=own.domain), own)
+    return Standing(False, gettext(template).format(domain=own.domain), own)

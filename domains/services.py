@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from common.validators import normalize_domain
 from domains import conf, dnsquery
@@ -31,20 +32,25 @@ from domains.models import CompanyDomain, DomainStatus, VerificationMethod
 from domains.selectors import claims_covering, other_tenant_overlaps
 from tenants.models import Tenant
 
-#: Message constants the admin, the commands and the tests share.
-DOMAIN_HELD_ELSEWHERE = (
+#: Message constants the admin, the commands and the tests share. A claim's ``detail``
+#: and ``evidence`` are written in the language active for whoever ran the check (the
+#: admin's; English from ``verify_domains``) and shown as written: a record of that check.
+DOMAIN_HELD_ELSEWHERE = gettext_noop(
     "The domain {domain} is verified by another company account; it can be verified here "
     "only after that claim lapses."
 )
-PROOF_FOUND = "Verified: {answer}"
-PROOF_MISSING = "The TXT record {name} with the value {value} was not found. {answer}"
-PROOF_GRACE = (
+PROOF_FOUND = gettext_noop("Verified: {answer}")
+PROOF_MISSING = gettext_noop("The TXT record {name} with the value {value} was not found. {answer}")
+PROOF_GRACE = gettext_noop(
     "The domain stays verified until {until:%Y-%m-%d %H:%M} UTC; if the record is not "
     "back by then, it is suspended."
 )
-PROOF_INCONCLUSIVE = "{answer} The status is unchanged; it is checked again later."
-OPERATOR_VOUCHED = "Vouched for by the platform operator ({by}) on {when:%Y-%m-%d %H:%M} UTC."
-OPERATOR_NOT_CHECKED = "Verified by the platform operator; not checked in DNS."
+PROOF_INCONCLUSIVE = gettext_noop("{answer} The status is unchanged; it is checked again later.")
+PROOF_SEEN = gettext_noop('TXT {name} = "{value}" seen on {when:%Y-%m-%d %H:%M} UTC.')
+OPERATOR_VOUCHED = gettext_noop(
+    "Vouched for by the platform operator ({by}) on {when:%Y-%m-%d %H:%M} UTC."
+)
+OPERATOR_NOT_CHECKED = gettext_noop("Verified by the platform operator; not checked in DNS.")
 
 #: Serialises every change to ``verified`` on PostgreSQL (any constant would do).
 _VERIFY_LOCK_KEY = 0x0B5D0A1
@@ -105,7 +111,7 @@ def _mark_verified(
     claim = CompanyDomain.objects.select_for_update().get(pk=claim.pk)
     if claim.status != DomainStatus.VERIFIED and other_tenant_overlaps(claim):
         claim.checked_at = now
-        claim.detail = DOMAIN_HELD_ELSEWHERE.format(domain=claim.domain)
+        claim.detail = gettext(DOMAIN_HELD_ELSEWHERE).format(domain=claim.domain)
         claim.save(update_fields=["checked_at", "detail"])
         return claim, False
     if claim.status != DomainStatus.VERIFIED or claim.method != method:
@@ -123,7 +129,7 @@ def _mark_verified(
 def domain_verify_by_operator(*, claim: CompanyDomain, by: str) -> CompanyDomain:
     """The operator vouches for the claim: verified at once, unless another tenant holds it."""
     now = timezone.now()
-    text = OPERATOR_VOUCHED.format(by=by or "command line", when=now)
+    text = gettext(OPERATOR_VOUCHED).format(by=by or gettext("command line"), when=now)
     claim, verified = _mark_verified(
         claim, method=VerificationMethod.OPERATOR, evidence=text, detail=text, now=now
     )
@@ -157,18 +163,18 @@ def domain_check(*, claim: CompanyDomain) -> CheckResult:
     """
     now = timezone.now()
     if claim.method == VerificationMethod.OPERATOR and claim.status == DomainStatus.VERIFIED:
-        _record(claim, now, detail=OPERATOR_NOT_CHECKED)
+        _record(claim, now, detail=gettext(OPERATOR_NOT_CHECKED))
         return CheckResult(claim, None)
     answer = dnsquery.lookup_txt(claim.record_name)
     if answer.kind == dnsquery.FOUND and claim.record_value in answer.records:
-        evidence = (
-            f'TXT {claim.record_name} = "{claim.record_value}" seen on {now:%Y-%m-%d %H:%M} UTC.'
+        evidence = gettext(PROOF_SEEN).format(
+            name=claim.record_name, value=claim.record_value, when=now
         )
         claim, _verified = _mark_verified(
             claim,
             method=VerificationMethod.DNS,
             evidence=evidence,
-            detail=PROOF_FOUND.format(answer=answer.describe()),
+            detail=gettext(PROOF_FOUND).format(answer=answer.describe()),
             now=now,
         )
         return CheckResult(claim, answer)
@@ -176,9 +182,9 @@ def domain_check(*, claim: CompanyDomain) -> CheckResult:
         # We could not ask: nothing is learnt about the domain. (A SERVFAIL is the
         # domain's own DNS failing, and counts as a missing record: a lame zone must not
         # keep a domain verified, and others locked out, for ever.)
-        _record(claim, now, detail=PROOF_INCONCLUSIVE.format(answer=answer.describe()))
+        _record(claim, now, detail=gettext(PROOF_INCONCLUSIVE).format(answer=answer.describe()))
         return CheckResult(claim, answer)
-    detail = PROOF_MISSING.format(
+    detail = gettext(PROOF_MISSING).format(
         name=claim.record_name, value=claim.record_value, answer=answer.describe()
     )
     if claim.status == DomainStatus.VERIFIED:
@@ -196,7 +202,7 @@ def domain_check(*, claim: CompanyDomain) -> CheckResult:
             if not suspended:
                 return CheckResult(claim, answer)
         else:
-            _record(claim, now, detail=f"{detail} {PROOF_GRACE.format(until=until)}")
+            _record(claim, now, detail=f"{detail} {gettext(PROOF_GRACE).format(until=until)}")
     else:
         _record(claim, now, detail=detail)
     return CheckResult(claim, answer)

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
+from django.utils.translation import gettext_lazy as _
 
 
 class IdentityConfig(AppConfig):
     name = "identity"
-    verbose_name = "Sign-in"
+    verbose_name = _("Sign-in")
 
     def ready(self) -> None:
         from identity import checks  # noqa: F401  (registers the system checks)

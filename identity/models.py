@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from common.crypto import EncryptedTextField
 from tenants.models import Tenant
@@ -43,86 +45,109 @@ class IdPKind(models.TextChoices):
     ENTRA = "entra", "Microsoft Entra ID"
     OKTA = "okta", "Okta"
     PING = "ping", "Ping Identity"
-    OIDC = "oidc", "Other OpenID Connect provider"
+    OIDC = "oidc", _("Other OpenID Connect provider")
 
 
 class IdentityProvider(models.Model):
     tenant = models.ForeignKey(
         Tenant,
-        verbose_name="company account",
+        verbose_name=_("company account"),
         on_delete=models.CASCADE,
         related_name="identity_providers",
     )
     name = models.CharField(
-        max_length=100, help_text="A name for this identity provider, unique within the account."
+        verbose_name=_("name"),
+        max_length=100,
+        help_text=_("A name for this identity provider, unique within the account."),
     )
-    kind = models.CharField(max_length=10, choices=IdPKind.choices)
+    kind = models.CharField(verbose_name=_("kind"), max_length=10, choices=IdPKind.choices)
     client_id = models.CharField(
-        "client ID",
+        _("client ID"),
         max_length=255,
-        help_text="Application (client) ID of the app you registered for the Onboarding Service.",
+        help_text=_(
+            "Application (client) ID of the app you registered for the Onboarding Service."
+        ),
     )
     client_secret = EncryptedTextField(
+        verbose_name=_("client secret"),
         blank=True,
-        help_text="Client secret of that app. Stored encrypted and never shown again; leave empty to keep it.",
+        help_text=_(
+            "Client secret of that app. Stored encrypted and never shown again; leave empty to keep it."
+        ),
     )
-    scopes = models.CharField(max_length=255, default=DEFAULT_SCOPES)
+    scopes = models.CharField(verbose_name=_("scopes"), max_length=255, default=DEFAULT_SCOPES)
     email_claim = models.CharField(
+        verbose_name=_("email claim"),
         max_length=64,
         default=DEFAULT_EMAIL_CLAIM,
-        help_text="ID-token claim that carries the user's e-mail; 'preferred_username' is tried when it is missing.",
+        help_text=_(
+            "ID-token claim that carries the user's e-mail; 'preferred_username' is tried when it is missing."
+        ),
     )
     # Microsoft Entra ID
     entra_tenant_id = models.CharField(
-        "directory (tenant) ID",
+        _("directory (tenant) ID"),
         max_length=36,
         blank=True,
-        help_text="Directory (tenant) ID from the app's Overview page in Entra ID (a GUID).",
+        help_text=_("Directory (tenant) ID from the app's Overview page in Entra ID (a GUID)."),
     )
     # Okta
     okta_domain = models.CharField(
-        max_length=255, blank=True, help_text="Your Okta domain, such as example.okta.com."
+        verbose_name=_("okta domain"),
+        max_length=255,
+        blank=True,
+        help_text=_("Your Okta domain, such as example.okta.com."),
     )
     okta_auth_server = models.CharField(
-        "Okta authorization server ID",
+        _("Okta authorization server ID"),
         max_length=100,
         blank=True,
-        help_text="Optional: a custom authorization server's ID (such as 'default'). Empty: the org server.",
+        help_text=_(
+            "Optional: a custom authorization server's ID (such as 'default'). Empty: the org server."
+        ),
     )
     # Ping and generic OpenID Connect
     ping_environment_id = models.CharField(
-        "PingOne environment ID",
+        _("PingOne environment ID"),
         max_length=36,
         blank=True,
-        help_text=(
+        help_text=_(
             "PingOne only, instead of the issuer URL: the environment ID (a GUID) from the app's "
             "Configuration tab; the issuer is then <PingOne host>/<ID>/as."
         ),
     )
     issuer = models.URLField(
+        verbose_name=_("issuer"),
         blank=True,
-        help_text="Issuer URL. Ping: your PingOne environment's issuer (…/as) or PingFederate's base URL.",
+        help_text=_(
+            "Issuer URL. Ping: your PingOne environment's issuer (…/as) or PingFederate's base URL.",
+        ),
     )
-    authorization_endpoint = models.URLField(blank=True)
-    token_endpoint = models.URLField(blank=True)
-    jwks_uri = models.URLField("JWKS URI", blank=True)
-    userinfo_endpoint = models.URLField(blank=True)
+    authorization_endpoint = models.URLField(verbose_name=_("authorization endpoint"), blank=True)
+    token_endpoint = models.URLField(verbose_name=_("token endpoint"), blank=True)
+    jwks_uri = models.URLField(_("JWKS URI"), blank=True)
+    userinfo_endpoint = models.URLField(verbose_name=_("userinfo endpoint"), blank=True)
     #: ``effective_issuer`` when last validated: with ``client_id`` unique platform-wide,
     #: so no company can register another's app and shadow it (spec 2.1).
     resolved_issuer = models.CharField(  # noqa: DJ001 (null: SQLite adds the column in place)
-        max_length=255, null=True, blank=True, editable=False
+        verbose_name=_("resolved issuer"), max_length=255, null=True, blank=True, editable=False
     )
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
     # The last "Test discovery" and the last one that succeeded (the guide's step 2 is
     # done when they are the same). Nullable without default: SQLite adds them in place.
-    discovery_tested_at = models.DateTimeField(null=True, blank=True, editable=False)
-    discovery_passed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    discovery_tested_at = models.DateTimeField(
+        verbose_name=_("discovery tested at"), null=True, blank=True, editable=False
+    )
+    discovery_passed_at = models.DateTimeField(
+        verbose_name=_("discovery passed at"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["tenant__name", "name"]
-        verbose_name = "identity provider"
+        verbose_name = _("identity provider")
+        verbose_name_plural = _("identity providers")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="idp_unique_name_per_tenant"),
             # Expressions rather than ``fields``: SQLite then adds an index instead of
@@ -245,17 +270,22 @@ class ExternalIdentity(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="external_identities",
     )
-    issuer = models.CharField(max_length=255)
-    subject = models.CharField(max_length=255)
-    email = models.EmailField(blank=True, help_text="The verified e-mail at the last sign-in.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_login_at = models.DateTimeField(null=True, blank=True)
+    issuer = models.CharField(verbose_name=_("issuer"), max_length=255)
+    subject = models.CharField(verbose_name=_("subject"), max_length=255)
+    email = models.EmailField(
+        verbose_name=_("email"), blank=True, help_text=_("The verified e-mail at the last sign-in.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    last_login_at = models.DateTimeField(verbose_name=_("last login at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "external identity"
-        verbose_name_plural = "external identities"
+        verbose_name = _("external identity")
+        verbose_name_plural = _("external identities")
         constraints = [
             models.UniqueConstraint(
                 fields=["issuer", "subject"], name="external_identity_unique_issuer_subject"
@@ -263,4 +293,7 @@ class ExternalIdentity(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subject} at {self.issuer}"
+        return gettext("%(subject)s at %(issuer)s") % {
+            "subject": self.subject,
+            "issuer": self.issuer,
+        }

@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from certificates.models import CertificateChain
 from common.validators import normalize_domain, normalize_email, validate_hostname
@@ -17,85 +19,100 @@ from tenants.models import Tenant
 
 DEFAULT_UMS_PORT = 8443
 
-ROUTE_TENANT_NOT_ACTIVE = (
+# Marked with gettext_noop and translated where raised, so they stay plain str for the
+# commands and tests that reuse them.
+ROUTE_TENANT_NOT_ACTIVE = gettext_noop(
     "IGEL OS Onboarding is not activated for this company account yet; "
     "activate it before creating routes."
 )
-ROUTE_IDP_OTHER_TENANT = "This identity provider belongs to another company account."
-ROUTE_CHAIN_OTHER_TENANT = "This certificate chain belongs to another company account."
-ROUTE_CHAIN_REPLACED = "This certificate chain has been replaced; choose the current one."
-ROUTE_ICG_END_CERTIFICATE = (
+ROUTE_IDP_OTHER_TENANT = gettext_noop("This identity provider belongs to another company account.")
+ROUTE_CHAIN_OTHER_TENANT = gettext_noop(
+    "This certificate chain belongs to another company account."
+)
+ROUTE_CHAIN_REPLACED = gettext_noop(
+    "This certificate chain has been replaced; choose the current one."
+)
+ROUTE_ICG_END_CERTIFICATE = gettext_noop(
     "For an ICG, the chain must hold every certificate of the ICG's chain except the end "
     "certificate; certificate {position} ({subject}) is an end certificate. Upload the chain without it."
 )
 
 
 class Target(models.TextChoices):
-    UMS = "ums", "UMS (devices connect directly)"
-    ICG = "icg", "IGEL Cloud Gateway (ICG)"
+    UMS = "ums", _("UMS (devices connect directly)")
+    ICG = "icg", _("IGEL Cloud Gateway (ICG)")
 
 
 class Route(models.Model):
     tenant = models.ForeignKey(
-        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="routes"
+        Tenant, verbose_name=_("company account"), on_delete=models.CASCADE, related_name="routes"
     )
     display_name = models.CharField(
+        verbose_name=_("display name"),
         max_length=200,
-        help_text="Display name for the UMS to which your user's device will be routed.",
+        help_text=_("Display name for the UMS to which your user's device will be routed."),
     )
     ums_hostname = models.CharField(
-        "UMS hostname",
+        _("UMS hostname"),
         max_length=253,
         validators=[validate_hostname],  # type: ignore[list-item]  # returns the value; Django ignores it,
-        help_text=(
+        help_text=_(
             "Hostname (fully qualified domain name) or IP address by which the endpoint devices reach the UMS. "
             "With an ICG, use the External Address of the ICG. Case-sensitive: write it exactly as in the UMS."
         ),
     )
     ums_port = models.PositiveIntegerField(
-        "UMS port",
+        _("UMS port"),
         default=DEFAULT_UMS_PORT,
         validators=[MinValueValidator(1), MaxValueValidator(65535)],
-        help_text=(
+        help_text=_(
             "Port under which the UMS can be reached; the UMS web server's default is 8443. "
             "With an ICG, use the External Port of the ICG."
         ),
     )
     target = models.CharField(
+        verbose_name=_("target"),
         max_length=3,
         choices=Target.choices,
         default=Target.UMS,
-        help_text="Whether devices are sent to the UMS itself or to an IGEL Cloud Gateway.",
+        help_text=_("Whether devices are sent to the UMS itself or to an IGEL Cloud Gateway."),
     )
     identity_provider = models.ForeignKey(
         IdentityProvider,
+        verbose_name=_("identity provider"),
         on_delete=models.PROTECT,
         related_name="routes",
-        help_text="The identity provider with which the mapped users sign in.",
+        help_text=_("The identity provider with which the mapped users sign in."),
     )
     certificate_chain = models.ForeignKey(
         CertificateChain,
+        verbose_name=_("certificate chain"),
         on_delete=models.PROTECT,
         related_name="routes",
-        help_text=(
+        help_text=_(
             "Root certificate chain of the UMS (Download Certificate Chain in the UMS Web App), or for an ICG "
             "every certificate of the ICG's chain except the end certificate."
         ),
     )
     enabled = models.BooleanField(
-        default=True, help_text="Devices are routed only while the route is enabled."
+        verbose_name=_("enabled"),
+        default=True,
+        help_text=_("Devices are routed only while the route is enabled."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["tenant__name", "display_name"]
-        verbose_name = "route"
+        verbose_name = _("route")
+        verbose_name_plural = _("routes")
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "display_name"],
                 name="route_unique_name_per_tenant",
-                violation_error_message="This company account already has a route with this display name.",
+                violation_error_message=_(
+                    "This company account already has a route with this display name."
+                ),
             ),
             models.CheckConstraint(
                 condition=models.Q(ums_port__gte=1, ums_port__lte=65535), name="route_port_range"
@@ -113,31 +130,33 @@ class Route(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.tenant_id and self._state.adding and not self.tenant.is_activated:
-            errors["tenant"] = ROUTE_TENANT_NOT_ACTIVE
+            errors["tenant"] = gettext(ROUTE_TENANT_NOT_ACTIVE)
         if (
             self.tenant_id
             and self.identity_provider_id
             and self.identity_provider.tenant_id != self.tenant_id
         ):
-            errors["identity_provider"] = ROUTE_IDP_OTHER_TENANT
+            errors["identity_provider"] = gettext(ROUTE_IDP_OTHER_TENANT)
         if self.tenant_id and self.certificate_chain_id:
             if self.certificate_chain.tenant_id != self.tenant_id:
-                errors["certificate_chain"] = ROUTE_CHAIN_OTHER_TENANT
+                errors["certificate_chain"] = gettext(ROUTE_CHAIN_OTHER_TENANT)
             elif self.certificate_chain.replaced_at is not None:
-                errors["certificate_chain"] = ROUTE_CHAIN_REPLACED
+                errors["certificate_chain"] = gettext(ROUTE_CHAIN_REPLACED)
             elif self.target == Target.ICG:
                 # A chain accepted for a UMS may include the server's own certificate; the
                 # vendor guide forbids that for an ICG, so switching the target re-checks.
                 leaf = self.certificate_chain.certificates.filter(is_ca=False).first()
                 if leaf is not None:
-                    errors["certificate_chain"] = ROUTE_ICG_END_CERTIFICATE.format(
+                    errors["certificate_chain"] = gettext(ROUTE_ICG_END_CERTIFICATE).format(
                         position=leaf.position + 1, subject=leaf.subject
                     )
         if errors:
             raise ValidationError(errors)
 
 
-MAPPING_TENANT_HELP = "The route's company account, kept with the row so uniqueness is per account."
+MAPPING_TENANT_HELP = _(
+    "The route's company account, kept with the row so uniqueness is per account."
+)
 
 
 class MappedUser(models.Model):
@@ -148,31 +167,34 @@ class MappedUser(models.Model):
     the address's domain may always map it, since only its rows route there.
     """
 
-    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_users")
+    route = models.ForeignKey(
+        Route, verbose_name=_("route"), on_delete=models.CASCADE, related_name="mapped_users"
+    )
     tenant = models.ForeignKey(
         Tenant,
-        verbose_name="company account",
+        verbose_name=_("company account"),
         on_delete=models.CASCADE,
         related_name="+",
         editable=False,
         help_text=MAPPING_TENANT_HELP,
     )
     email = models.CharField(
-        "e-mail address",
+        _("e-mail address"),
         max_length=254,
-        help_text="E-mail address of the user as it is known to your identity provider.",
+        help_text=_("E-mail address of the user as it is known to your identity provider."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["email"]
-        verbose_name = "mapped user"
+        verbose_name = _("mapped user")
+        verbose_name_plural = _("mapped users")
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),
                 "tenant",
                 name="mapped_user_unique_email_per_tenant",
-                violation_error_message="This e-mail address is already mapped to a route.",
+                violation_error_message=_("This e-mail address is already mapped to a route."),
             ),
             models.CheckConstraint(
                 condition=models.Q(email=Lower("email")), name="mapped_user_email_lowercase"
@@ -196,30 +218,36 @@ class MappedDomain(models.Model):
     Unique within a company account; across accounts see :class:`MappedUser`.
     """
 
-    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="mapped_domains")
+    route = models.ForeignKey(
+        Route, verbose_name=_("route"), on_delete=models.CASCADE, related_name="mapped_domains"
+    )
     tenant = models.ForeignKey(
         Tenant,
-        verbose_name="company account",
+        verbose_name=_("company account"),
         on_delete=models.CASCADE,
         related_name="+",
         editable=False,
         help_text=MAPPING_TENANT_HELP,
     )
     domain = models.CharField(
+        verbose_name=_("domain"),
         max_length=253,
-        help_text="Domain that includes all e-mail addresses of this domain, such as example.com.",
+        help_text=_(
+            "Domain that includes all e-mail addresses of this domain, such as example.com."
+        ),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["domain"]
-        verbose_name = "mapped domain"
+        verbose_name = _("mapped domain")
+        verbose_name_plural = _("mapped domains")
         constraints = [
             models.UniqueConstraint(
                 Lower("domain"),
                 "tenant",
                 name="mapped_domain_unique_domain_per_tenant",
-                violation_error_message="This domain is already mapped to a route.",
+                violation_error_message=_("This domain is already mapped to a route."),
             ),
             models.CheckConstraint(
                 condition=models.Q(domain=Lower("domain")), name="mapped_domain_lowercase"
@@ -248,15 +276,15 @@ def _take_route_tenant(mapping: MappedUser | MappedDomain) -> None:
 
 
 class EventAction(models.TextChoices):
-    AUTHORIZE = "authorize", "Device started onboarding"
-    SIGN_IN = "sign_in", "User signed in"
-    TOKEN = "token", "Device received its route"
-    LOOKUP = "lookup", "Device looked up its route with an ID token"
+    AUTHORIZE = "authorize", _("Device started onboarding")
+    SIGN_IN = "sign_in", _("User signed in")
+    TOKEN = "token", _("Device received its route")
+    LOOKUP = "lookup", _("Device looked up its route with an ID token")
 
 
 class EventResult(models.TextChoices):
-    SUCCESS = "success", "Success"
-    FAILURE = "failure", "Failure"
+    SUCCESS = "success", _("Success")
+    FAILURE = "failure", _("Failure")
 
 
 class OnboardingEvent(models.Model):
@@ -264,46 +292,64 @@ class OnboardingEvent(models.Model):
 
     tenant = models.ForeignKey(
         Tenant,
-        verbose_name="company account",
+        verbose_name=_("company account"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="onboarding_events",
     )
     route = models.ForeignKey(
-        Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Route,
+        verbose_name=_("route"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    action = models.CharField(max_length=16, choices=EventAction.choices)
-    result = models.CharField(max_length=8, choices=EventResult.choices)
+    action = models.CharField(verbose_name=_("action"), max_length=16, choices=EventAction.choices)
+    result = models.CharField(verbose_name=_("result"), max_length=8, choices=EventResult.choices)
     reason = models.CharField(
-        max_length=64, blank=True, help_text="Why it failed, as a short code."
+        verbose_name=_("reason"),
+        max_length=64,
+        blank=True,
+        help_text=_("Why it failed, as a short code."),
     )
-    detail = models.TextField(blank=True)
-    email = models.CharField("e-mail", max_length=254, blank=True)
-    structure_tag = models.CharField(max_length=128, blank=True)
-    device_hostname = models.CharField(max_length=128, blank=True)
-    device_serial = models.CharField(max_length=128, blank=True)
-    device_model = models.CharField(max_length=128, blank=True)
-    device_os_version = models.CharField(max_length=128, blank=True)
-    client_address = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    detail = models.TextField(verbose_name=_("detail"), blank=True)
+    email = models.CharField(_("e-mail"), max_length=254, blank=True)
+    structure_tag = models.CharField(verbose_name=_("structure tag"), max_length=128, blank=True)
+    device_hostname = models.CharField(
+        verbose_name=_("device hostname"), max_length=128, blank=True
+    )
+    device_serial = models.CharField(verbose_name=_("device serial"), max_length=128, blank=True)
+    device_model = models.CharField(verbose_name=_("device model"), max_length=128, blank=True)
+    device_os_version = models.CharField(
+        verbose_name=_("device os version"), max_length=128, blank=True
+    )
+    client_address = models.GenericIPAddressField(
+        verbose_name=_("client address"), null=True, blank=True
+    )
+    created_at = models.DateTimeField(
+        verbose_name=_("created at"), auto_now_add=True, db_index=True
+    )
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "onboarding event"
+        verbose_name = _("onboarding event")
+        verbose_name_plural = _("onboarding events")
         indexes = [models.Index(fields=["tenant", "-created_at"], name="event_tenant_created")]
 
     def __str__(self) -> str:
         return (
-            f"{self.get_action_display()}: {self.get_result_display()} ({self.email or 'unknown'})"
+            f"{self.get_action_display()}: {self.get_result_display()}"
+            f" ({self.email or gettext('unknown')})"
         )
 
 
 class DeviceAuthorizationState(models.TextChoices):
-    PENDING = "pending", "Waiting for the user to sign in"
-    APPROVED = "approved", "Signed in; waiting for the device to poll"
-    DENIED = "denied", "Denied"
-    CONSUMED = "consumed", "Route delivered to the device"
+    PENDING = "pending", _("Waiting for the user to sign in")
+    APPROVED = "approved", _("Signed in; waiting for the device to poll")
+    DENIED = "denied", _("Denied")
+    CONSUMED = "consumed", _("Route delivered to the device")
 
 
 class DeviceAuthorization(models.Model):
@@ -316,60 +362,91 @@ class DeviceAuthorization(models.Model):
     (two polls consuming one code, two callbacks using one OIDC state).
     """
 
-    device_code_hash = models.CharField(max_length=64, unique=True, editable=False)
-    user_code = models.CharField(max_length=8, unique=True, editable=False)
+    device_code_hash = models.CharField(
+        verbose_name=_("device code hash"), max_length=64, unique=True, editable=False
+    )
+    user_code = models.CharField(
+        verbose_name=_("user code"), max_length=8, unique=True, editable=False
+    )
     tenant = models.ForeignKey(
         Tenant,
-        verbose_name="company account",
+        verbose_name=_("company account"),
         on_delete=models.CASCADE,
         related_name="device_authorizations",
     )
     route = models.ForeignKey(
         Route,
+        verbose_name=_("route"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The requested e-mail's route; after sign-in, the signed-in user's route.",
+        help_text=_("The requested e-mail's route; after sign-in, the signed-in user's route."),
     )
-    email = models.CharField("requested e-mail", max_length=254)
-    structure_tag = models.CharField(max_length=128, blank=True)
-    device_hostname = models.CharField(max_length=128, blank=True)
-    device_serial = models.CharField(max_length=128, blank=True)
-    device_model = models.CharField(max_length=128, blank=True)
-    device_os_version = models.CharField(max_length=128, blank=True)
-    client_address = models.GenericIPAddressField(null=True, blank=True)
+    email = models.CharField(_("requested e-mail"), max_length=254)
+    structure_tag = models.CharField(verbose_name=_("structure tag"), max_length=128, blank=True)
+    device_hostname = models.CharField(
+        verbose_name=_("device hostname"), max_length=128, blank=True
+    )
+    device_serial = models.CharField(verbose_name=_("device serial"), max_length=128, blank=True)
+    device_model = models.CharField(verbose_name=_("device model"), max_length=128, blank=True)
+    device_os_version = models.CharField(
+        verbose_name=_("device os version"), max_length=128, blank=True
+    )
+    client_address = models.GenericIPAddressField(
+        verbose_name=_("client address"), null=True, blank=True
+    )
 
     state = models.CharField(
+        verbose_name=_("state"),
         max_length=10,
         choices=DeviceAuthorizationState.choices,
         default=DeviceAuthorizationState.PENDING,
     )
-    interval = models.PositiveIntegerField(help_text="Minimum seconds between polls.")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(db_index=True)
-    last_polled_at = models.DateTimeField(null=True, blank=True)
+    interval = models.PositiveIntegerField(
+        verbose_name=_("interval"), help_text=_("Minimum seconds between polls.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), db_index=True)
+    last_polled_at = models.DateTimeField(verbose_name=_("last polled at"), null=True, blank=True)
 
     # The sign-in in progress: the OIDC state (hashed, single use) is bound to this
     # authorization and to the identity provider the browser was sent to.
     oidc_state_hash = models.CharField(
-        max_length=64, null=True, blank=True, unique=True, editable=False
+        verbose_name=_("oidc state hash"),
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
     )
-    oidc_nonce = models.CharField(max_length=128, blank=True, editable=False)
-    oidc_code_verifier = models.CharField(max_length=128, blank=True, editable=False)
+    oidc_nonce = models.CharField(
+        verbose_name=_("oidc nonce"), max_length=128, blank=True, editable=False
+    )
+    oidc_code_verifier = models.CharField(
+        verbose_name=_("oidc code verifier"), max_length=128, blank=True, editable=False
+    )
     oidc_identity_provider = models.ForeignKey(
-        IdentityProvider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        IdentityProvider,
+        verbose_name=_("oidc identity provider"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    oidc_started_at = models.DateTimeField(null=True, blank=True)
+    oidc_started_at = models.DateTimeField(verbose_name=_("oidc started at"), null=True, blank=True)
 
-    authenticated_email = models.CharField(max_length=254, blank=True)
-    failure_reason = models.CharField(max_length=64, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    consumed_at = models.DateTimeField(null=True, blank=True)
+    authenticated_email = models.CharField(
+        verbose_name=_("authenticated email"), max_length=254, blank=True
+    )
+    failure_reason = models.CharField(verbose_name=_("failure reason"), max_length=64, blank=True)
+    decided_at = models.DateTimeField(verbose_name=_("decided at"), null=True, blank=True)
+    consumed_at = models.DateTimeField(verbose_name=_("consumed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "device authorization"
+        verbose_name = _("device authorization")
+        verbose_name_plural = _("device authorizations")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=[s.value for s in DeviceAuthorizationState]),

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
 from axes.models import AccessAttempt
 from axes.utils import reset as axes_reset
 from django import forms
@@ -7,9 +10,12 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -20,7 +26,7 @@ from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membe
 
 #: services.ACTIVATION_ROLE_REQUIRED names the roles as the commands spell them; here, as
 #: the admin's role list does.
-ACTIVATION_ROLE_REQUIRED = (
+ACTIVATION_ROLE_REQUIRED = gettext_noop(
     "Only a super admin or an OBS admin of the company account can activate IGEL OS Onboarding."
 )
 #: Roles that may open the company account's change page (the name is the operator's).
@@ -28,17 +34,17 @@ SUPER_ADMIN_ROLES = frozenset({Role.SUPER_ADMIN})
 
 admin.site.site_header = "IGEL OS Onboarding"
 admin.site.site_title = "IGEL OS Onboarding"
-admin.site.index_title = "Configure Services › IGEL OS Onboarding"
+admin.site.index_title = gettext_lazy("Configure Services › IGEL OS Onboarding")
 
 
 class ActivatedFilter(admin.SimpleListFilter):
-    title = "onboarding"
+    title = gettext_lazy("onboarding")
     parameter_name = "activated"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
-        return [("yes", "Activated"), ("no", "Not activated")]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", gettext("Activated")), ("no", gettext("Not activated"))]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> QuerySet[Tenant]:
         if self.value() == "yes":
             return queryset.filter(activation__isnull=False)
         if self.value() == "no":
@@ -57,10 +63,10 @@ class TenantAdmin(TenantScopedAdmin):
     search_fields = ["name", "slug"]
     actions = ["activate_onboarding"]
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return super().get_queryset(request).select_related("activation")
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
         # The name is what the device confirmation page shows end users: only the
         # platform operator sets it, so no company can pose as another (spec 2.1).
         if not request.user.is_superuser:
@@ -70,25 +76,25 @@ class TenantAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return request.user.is_superuser
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return can_manage(request, SUPER_ADMIN_ROLES, obj)
 
     @admin.display(description="IGEL OS Onboarding", boolean=True)
     def onboarding_status(self, obj: Tenant) -> bool:
         return hasattr(obj, "activation")
 
-    @admin.display(description="Activated by")
+    @admin.display(description=gettext_lazy("Activated by"))
     def activated_by(self, obj: Tenant) -> str:
         return obj.activation.activated_by_email if hasattr(obj, "activation") else "—"
 
-    @admin.display(description="Activated at")
-    def activated_at(self, obj: Tenant):  # type: ignore[no-untyped-def]
+    @admin.display(description=gettext_lazy("Activated at"))
+    def activated_at(self, obj: Tenant) -> datetime.datetime | None:
         return obj.activation.activated_at if hasattr(obj, "activation") else None
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<int:pk>/activate/",
@@ -109,7 +115,13 @@ class TenantAdmin(TenantScopedAdmin):
             back = reverse("admin:index")
         return HttpResponseRedirect(back)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         tenant = self.get_object(request, object_id)
         extra = {
             **(extra_context or {}),
@@ -119,12 +131,12 @@ class TenantAdmin(TenantScopedAdmin):
         }
         return super().change_view(request, object_id, form_url, extra)
 
-    @admin.action(description="Activate IGEL OS Onboarding")
-    def activate_onboarding(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    @admin.action(description=gettext_lazy("Activate IGEL OS Onboarding"))
+    def activate_onboarding(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             if not can_manage(request, OBS_ROLES, tenant):
                 self.message_user(
-                    request, f"{tenant}: {ACTIVATION_ROLE_REQUIRED}", level=messages.ERROR
+                    request, f"{tenant}: {gettext(ACTIVATION_ROLE_REQUIRED)}", level=messages.ERROR
                 )
                 continue
             try:
@@ -139,11 +151,16 @@ class TenantAdmin(TenantScopedAdmin):
                 )
                 continue
             if created:
-                self.message_user(request, f"IGEL OS Onboarding is now active for {tenant}.")
+                self.message_user(
+                    request,
+                    gettext("IGEL OS Onboarding is now active for %(company)s.")
+                    % {"company": tenant},
+                )
             else:
                 self.message_user(
                     request,
-                    f"IGEL OS Onboarding was already active for {tenant}.",
+                    gettext("IGEL OS Onboarding was already active for %(company)s.")
+                    % {"company": tenant},
                     level=messages.WARNING,
                 )
 
@@ -172,19 +189,21 @@ class MembershipAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "user"]
     actions = ["send_invitation"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
         return ["tenant", "email"] if obj else []
 
-    @admin.display(description="Linked account", boolean=True)
+    @admin.display(description=gettext_lazy("Linked account"), boolean=True)
     def signed_in(self, obj: Membership) -> bool:
         return obj.user_id is not None
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
         return super().has_delete_permission(request, obj) and (
             obj is None or services.may_remove_member(request.user, obj)
         )
 
-    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
         # The confirmation page (single and bulk) names the rule and refuses the POST,
         # before Django logs a deletion that delete_model/delete_queryset would refuse.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -193,20 +212,22 @@ class MembershipAdmin(TenantScopedAdmin):
             perms_needed = {*perms_needed, error}
         return deleted, counts, perms_needed, protected
 
-    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         self._delete(request, [obj])
 
-    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         self._delete(request, queryset)
 
-    def _delete(self, request, memberships):  # type: ignore[no-untyped-def]
+    def _delete(self, request: HttpRequest, memberships: Any) -> None:
         try:
             services.memberships_delete(memberships=memberships, by=request.user)
         except ValidationError as exc:
             # A race lost after the confirmation page: nothing was deleted.
             raise PermissionDenied(" ".join(exc.messages)) from None
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self, request: HttpRequest, obj: Membership, form: ModelForm[Membership], change: bool
+    ) -> None:
         membership, created = services.membership_save(
             tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
         )
@@ -214,51 +235,69 @@ class MembershipAdmin(TenantScopedAdmin):
         if created and membership.user_id is None:
             self._invite(request, membership)
 
-    @admin.action(description="Send a set-password invitation")
-    def send_invitation(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    @admin.action(description=gettext_lazy("Send a set-password invitation"))
+    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         for membership in queryset.select_related("tenant"):
             if membership.user_id is not None:
                 self.message_user(
-                    request, f"{membership.email}: {invitations.ALREADY_LINKED}", messages.WARNING
+                    request,
+                    f"{membership.email}: {gettext(invitations.ALREADY_LINKED)}",
+                    messages.WARNING,
                 )
                 continue
             self._invite(request, membership)
 
-    def _invite(self, request, membership: Membership) -> None:  # type: ignore[no-untyped-def]
+    def _invite(self, request: HttpRequest, membership: Membership) -> None:
         # The link goes to the person only: see tenants.invitations for why the inviting
         # admin never sees it.
         if not invitations.email_configured():
             self.message_user(
                 request,
-                f"{membership.email} can sign in with the company's identity provider. No e-mail"
-                " is configured for set-password invitations: ask the platform operator for a"
-                " link (manage.py add_member ... --send-invite).",
+                gettext(
+                    "%(email)s can sign in with the company's identity provider. No e-mail"
+                    " is configured for set-password invitations: ask the platform operator for a"
+                    " link (manage.py add_member ... --send-invite)."
+                )
+                % {"email": membership.email},
                 messages.WARNING,
             )
             return
         issued = invitations.invitation_send(membership=membership)
-        hours = issued.invitation.expires_at - issued.invitation.created_at
+        lifetime = issued.invitation.expires_at - issued.invitation.created_at
+        hours = int(lifetime.total_seconds() // 3600)
         self.message_user(
             request,
-            f"A set-password link was e-mailed to {membership.email}; it works once, for"
-            f" {int(hours.total_seconds() // 3600)} hours.",
+            ngettext(
+                "A set-password link was e-mailed to %(email)s; it works once, for %(hours)s hour.",
+                "A set-password link was e-mailed to %(email)s; it works once, for %(hours)s hours.",
+                hours,
+            )
+            % {"email": membership.email, "hours": hours},
         )
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Membership | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm[Membership]]:
         form = super().get_form(request, obj, change, **kwargs)
         user = request.user
 
         class GuardedForm(form):  # type: ignore[valid-type,misc]
-            def clean(self):  # type: ignore[no-untyped-def]
+            def clean(self) -> dict[str, Any]:
                 data = super().clean()
                 tenant = data.get("tenant") or (obj.tenant if obj else None)
                 role = data.get("role")
                 if tenant and role:
                     probe = obj or Membership(tenant=tenant, role="")
                     if not services.may_change_role(user, probe, role):
-                        raise ValidationError({"role": services.SUPER_ADMIN_GRANT_REQUIRED})
+                        raise ValidationError(
+                            {"role": gettext(services.SUPER_ADMIN_GRANT_REQUIRED)}
+                        )
                     if obj and role != Role.SUPER_ADMIN and services.leaves_no_super_admin([obj]):
-                        raise ValidationError({"role": services.LAST_SUPER_ADMIN})
+                        raise ValidationError({"role": gettext(services.LAST_SUPER_ADMIN)})
                 return data
 
         return GuardedForm
@@ -276,10 +315,10 @@ class ActivationAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Activation | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Activation | None = None) -> bool:
         return request.user.is_superuser
 
 
@@ -317,12 +356,17 @@ class LockoutAdmin(NotFoundUnlessPermitted, ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: AccessAttempt | None = None) -> bool:
         return False
 
-    @admin.action(description="Unlock (forget the failed sign-ins)", permissions=["delete"])
-    def unlock(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    @admin.action(
+        description=gettext_lazy("Unlock (forget the failed sign-ins)"), permissions=["delete"]
+    )
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
         count = 0
         for attempt in queryset:
             count += axes_reset(username=attempt.username, ip=attempt.ip_address)
-        self.message_user(request, f"Unlocked {count} username and address pair(s).")
+        self.message_user(
+            request,
+            gettext("Unlocked %(count)s username and address pair(s).") % {"count": count},
+        )

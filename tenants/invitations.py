@@ -26,16 +26,17 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from tenants.models import Invitation, Membership
 from tenants.services import free_username
 
-LINK_INVALID = (
+LINK_INVALID = gettext_noop(
     "This invitation link is not valid: it was used already, has expired or was replaced"
     " by a newer one. Ask the person who invited you to send a new invitation."
 )
-ALREADY_LINKED = "This member already has an account; no invitation is needed."
-ACCOUNT_EXISTS = (
+ALREADY_LINKED = gettext_noop("This member already has an account; no invitation is needed.")
+ACCOUNT_EXISTS = gettext_noop(
     "An account with this e-mail address exists already. Sign in with it; the platform"
     " operator can link it to the invitation (manage.py add_member)."
 )
@@ -65,7 +66,7 @@ class Issued:
 def invitation_create(*, membership: Membership) -> tuple[Invitation, str]:
     """A fresh link for ``membership`` (earlier unused ones stop working). Returns the URL."""
     if membership.user_id is not None:
-        raise ValidationError(ALREADY_LINKED)
+        raise ValidationError(gettext(ALREADY_LINKED))
     Invitation.objects.filter(membership=membership, used_at__isnull=True).delete()
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -79,18 +80,34 @@ def invitation_create(*, membership: Membership) -> tuple[Invitation, str]:
 
 
 def invitation_send(*, membership: Membership) -> Issued:
-    """Create a link and e-mail it to the member when e-mail is configured."""
+    """Create a link and e-mail it to the member when e-mail is configured.
+
+    The e-mail is written in the language active for whoever invites (the admin's
+    choice; English from the command line): the invited person's is not known yet.
+    """
     invitation, url = invitation_create(membership=membership)
     emailed = False
     if email_configured():
-        tenant = membership.tenant.name
-        hours = settings.INVITATION_EXPIRES_HOURS
+        hours = int(settings.INVITATION_EXPIRES_HOURS)
+        words = {
+            "company": membership.tenant.name,
+            "role": membership.get_role_display(),
+            "hours": hours,
+        }
         send_mail(
-            subject=f"You are invited to {tenant} in IGEL OS Onboarding",
+            subject=gettext("You are invited to %(company)s in IGEL OS Onboarding") % words,
             message=(
-                f"You were invited as {membership.get_role_display()} of {tenant}.\n\n"
-                f"Choose your password here (the link works once, for {hours} hours):\n"
-                f"{url}\n\nIf you did not expect this, ignore this e-mail.\n"
+                gettext("You were invited as %(role)s of %(company)s.") % words
+                + "\n\n"
+                + ngettext(
+                    "Choose your password here (the link works once, for %(hours)s hour):",
+                    "Choose your password here (the link works once, for %(hours)s hours):",
+                    hours,
+                )
+                % words
+                + f"\n{url}\n\n"
+                + gettext("If you did not expect this, ignore this e-mail.")
+                + "\n"
             ),
             from_email=None,
             recipient_list=[membership.email],
@@ -123,14 +140,14 @@ def invitation_accept(*, token: str, password: str) -> AbstractBaseUser:
     """
     found = invitation_for_token(token)
     if found is None:
-        raise ValidationError(LINK_INVALID)
+        raise ValidationError(gettext(LINK_INVALID))
     invitation = Invitation.objects.select_for_update().get(pk=found.pk)
     membership = Membership.objects.select_for_update().get(pk=invitation.membership_id)
     if invitation.used_at is not None or membership.user_id is not None:
-        raise ValidationError(LINK_INVALID)
+        raise ValidationError(gettext(LINK_INVALID))
     User = get_user_model()
     if User.objects.filter(email__iexact=membership.email).exists():
-        raise ValidationError(ACCOUNT_EXISTS)
+        raise ValidationError(gettext(ACCOUNT_EXISTS))
     user = User(username=free_username(membership.email), email=membership.email, is_staff=True)
     password_validation.validate_password(password, user)
     user.set_password(password)

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from common.validators import normalize_email
 
@@ -14,9 +16,9 @@ from common.validators import normalize_email
 class Role(models.TextChoices):
     """Roles inside a company account, after the IGEL Customer Portal."""
 
-    SUPER_ADMIN = "super_admin", "Super admin (all of the account)"
-    ACCOUNT_ADMIN = "account_admin", "Account admin (members and roles)"
-    OBS_ADMIN = "obs_admin", "OBS admin (activation, identity providers, routes, chains)"
+    SUPER_ADMIN = "super_admin", _("Super admin (all of the account)")
+    ACCOUNT_ADMIN = "account_admin", _("Account admin (members and roles)")
+    OBS_ADMIN = "obs_admin", _("OBS admin (activation, identity providers, routes, chains)")
 
 
 #: Roles that may manage onboarding: activation, IdPs, routes, mappings, chains, events.
@@ -28,14 +30,18 @@ ALL_ROLES = frozenset(Role)
 
 class Tenant(models.Model):
     slug = models.SlugField(
-        max_length=63, unique=True, help_text="Short unique name of the company account."
+        verbose_name=_("slug"),
+        max_length=63,
+        unique=True,
+        help_text=_("Short unique name of the company account."),
     )
-    name = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name = "company account"
+        verbose_name = _("company account")
+        verbose_name_plural = _("company accounts")
 
     def __str__(self) -> str:
         return self.name
@@ -55,31 +61,38 @@ class Membership(models.Model):
     """
 
     tenant = models.ForeignKey(
-        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="memberships"
+        Tenant,
+        verbose_name=_("company account"),
+        on_delete=models.CASCADE,
+        related_name="memberships",
     )
     email = models.CharField(
+        verbose_name=_("email"),
         max_length=254,
-        help_text="The member's e-mail address, as their identity provider reports it.",
+        help_text=_("The member's e-mail address, as their identity provider reports it."),
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="memberships",
         editable=False,
     )
-    role = models.CharField(max_length=20, choices=Role.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
+    role = models.CharField(verbose_name=_("role"), max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["tenant__name", "email"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),
                 "tenant",
                 name="membership_unique_email_per_tenant",
-                violation_error_message="This person is already a member of the account.",
+                violation_error_message=_("This person is already a member of the account."),
             ),
             models.CheckConstraint(
                 condition=models.Q(email=Lower("email")), name="membership_email_lowercase"
@@ -90,7 +103,11 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.email} ({self.get_role_display()}) in {self.tenant}"
+        return gettext("%(email)s (%(role)s) in %(company)s") % {
+            "email": self.email,
+            "role": self.get_role_display(),
+            "company": self.tenant,
+        }
 
     def clean(self) -> None:
         if self.email:
@@ -108,35 +125,56 @@ class Invitation(models.Model):
     invitations for the address wait for the person's own sign-in or the operator).
     """
 
-    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="invitations")
-    token_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    membership = models.ForeignKey(
+        Membership,
+        verbose_name=_("membership"),
+        on_delete=models.CASCADE,
+        related_name="invitations",
+    )
+    token_hash = models.CharField(verbose_name=_("token hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    used_at = models.DateTimeField(verbose_name=_("used at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
 
     def __str__(self) -> str:
-        return f"Invitation of {self.membership.email}"
+        return gettext("Invitation of %(email)s") % {"email": self.membership.email}
 
 
 class Activation(models.Model):
     """The one-time activation of IGEL OS Onboarding for a company account."""
 
     tenant = models.OneToOneField(
-        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="activation"
+        Tenant,
+        verbose_name=_("company account"),
+        on_delete=models.CASCADE,
+        related_name="activation",
     )
     activated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("activated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     activated_by_email = models.EmailField(
-        help_text="Who activated onboarding, kept even if the user is removed."
+        verbose_name=_("activated by email"),
+        help_text=_("Who activated onboarding, kept even if the user is removed."),
     )
-    activated_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(verbose_name=_("activated at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-activated_at"]
+        verbose_name = _("activation")
+        verbose_name_plural = _("activations")
 
     def __str__(self) -> str:
-        return f"{self.tenant} activated by {self.activated_by_email}"
+        return gettext("%(company)s activated by %(email)s") % {
+            "company": self.tenant,
+            "email": self.activated_by_email,
+        }

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_noop
 
 from common.validators import normalize_email
 from tenants.models import OBS_ROLES, Activation, Membership, Role, Tenant
 
-ACTIVATION_ROLE_REQUIRED = (
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+# English constants (the commands print them, the tests reuse them), translated where
+# they reach a person.
+ACTIVATION_ROLE_REQUIRED = gettext_noop(
     "Only a member with the super_admin or obs_admin role can activate IGEL OS Onboarding."
 )
-SUPER_ADMIN_GRANT_REQUIRED = (
+SUPER_ADMIN_GRANT_REQUIRED = gettext_noop(
     "Only a super admin of the account can grant or take away the super admin role."
 )
-SUPER_ADMIN_REMOVE_REQUIRED = "Only a super admin of the account can remove a super admin."
-LAST_SUPER_ADMIN = (
+SUPER_ADMIN_REMOVE_REQUIRED = gettext_noop(
+    "Only a super admin of the account can remove a super admin."
+)
+LAST_SUPER_ADMIN = gettext_noop(
     "A company account always keeps at least one super admin: make another member super"
     " admin first."
 )
@@ -69,7 +79,7 @@ def membership_save(
     tenant: Tenant,
     email: str,
     role: Role | str,
-    by=None,  # type: ignore[no-untyped-def]
+    by: User | AnonymousUser | None = None,
 ) -> tuple[Membership, bool]:
     """Add a member (an invitation if they have no account yet) or change their role.
 
@@ -88,9 +98,9 @@ def membership_save(
     if by is not None and not may_change_role(
         by, existing or Membership(tenant=tenant, role=""), role
     ):
-        raise ValidationError({"role": SUPER_ADMIN_GRANT_REQUIRED})
+        raise ValidationError({"role": gettext(SUPER_ADMIN_GRANT_REQUIRED)})
     if existing is not None and role != Role.SUPER_ADMIN and leaves_no_super_admin([existing]):
-        raise ValidationError({"role": LAST_SUPER_ADMIN})
+        raise ValidationError({"role": gettext(LAST_SUPER_ADMIN)})
     membership = existing or Membership(tenant=tenant, email=email)
     membership.role = role
     membership.full_clean()
@@ -100,19 +110,21 @@ def membership_save(
     return membership, existing is None
 
 
-def _is_super_admin(user, tenant: Tenant) -> bool:  # type: ignore[no-untyped-def]
+def _is_super_admin(user: User | AnonymousUser, tenant: Tenant) -> bool:
+    if isinstance(user, AnonymousUser):
+        return False
     return (
         bool(user.is_superuser)
         or Membership.objects.filter(tenant=tenant, user=user, role=Role.SUPER_ADMIN).exists()
     )
 
 
-def may_change_role(user, membership: Membership, new_role: str) -> bool:  # type: ignore[no-untyped-def]
+def may_change_role(user: User | AnonymousUser, membership: Membership, new_role: str) -> bool:
     touches_super = new_role == Role.SUPER_ADMIN or membership.role == Role.SUPER_ADMIN
     return not touches_super or _is_super_admin(user, membership.tenant)
 
 
-def may_remove_member(user, membership: Membership) -> bool:  # type: ignore[no-untyped-def]
+def may_remove_member(user: User | AnonymousUser, membership: Membership) -> bool:
     """Removing a super admin is taking the role away: only a super admin may do it.
 
     Otherwise an account admin could delete a super admin and invite the address again
@@ -138,18 +150,22 @@ def leaves_no_super_admin(memberships: Iterable[Membership]) -> bool:
     return False
 
 
-def membership_removal_error(memberships: Iterable[Membership], *, by=None) -> str | None:  # type: ignore[no-untyped-def]
+def membership_removal_error(
+    memberships: Iterable[Membership], *, by: User | AnonymousUser | None = None
+) -> str | None:
     """Why ``by`` (None: the operator) may not remove ``memberships``, or None if they may."""
     memberships = list(memberships)
     if by is not None and not all(may_remove_member(by, m) for m in memberships):
-        return SUPER_ADMIN_REMOVE_REQUIRED
+        return gettext(SUPER_ADMIN_REMOVE_REQUIRED)
     if leaves_no_super_admin(memberships):
-        return LAST_SUPER_ADMIN
+        return gettext(LAST_SUPER_ADMIN)
     return None
 
 
 @transaction.atomic
-def memberships_delete(*, memberships: Iterable[Membership], by=None) -> int:  # type: ignore[no-untyped-def]
+def memberships_delete(
+    *, memberships: Iterable[Membership], by: User | AnonymousUser | None = None
+) -> int:
     """Remove members, under the same rules as changing their role (one or many at once).
 
     The companies' super admin rows are locked first, so two admins removing the last two
@@ -176,7 +192,9 @@ def memberships_delete(*, memberships: Iterable[Membership], by=None) -> int:  #
     return len(locked)
 
 
-def onboarding_activate(*, tenant: Tenant, by_email: str, by_user=None) -> tuple[Activation, bool]:  # type: ignore[no-untyped-def]
+def onboarding_activate(
+    *, tenant: Tenant, by_email: str, by_user: User | AnonymousUser | None = None
+) -> tuple[Activation, bool]:
     """Activate onboarding once. Returns (activation, created); a second call changes nothing.
 
     The activator must hold super_admin or obs_admin in the tenant (platform operators
@@ -189,8 +207,10 @@ def onboarding_activate(*, tenant: Tenant, by_email: str, by_user=None) -> tuple
     member = Membership.objects.filter(
         tenant=tenant, email=by_email, role__in=list(OBS_ROLES)
     ).first()
+    if isinstance(by_user, AnonymousUser):
+        by_user = None
     if member is None and not (by_user is not None and by_user.is_superuser):
-        raise ValidationError(ACTIVATION_ROLE_REQUIRED)
+        raise ValidationError(gettext(ACTIVATION_ROLE_REQUIRED))
     try:
         with transaction.atomic():
             activation = Activation.objects.create(

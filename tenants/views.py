@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -15,21 +18,21 @@ from tenants import invitations
 
 class SetPasswordForm(forms.Form):
     password1 = forms.CharField(
-        label="Password",
+        label=gettext_lazy("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=gettext_lazy("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self) -> dict[str, Any] | None:
         data = super().clean()
         if data and data.get("password1") != data.get("password2"):
-            raise ValidationError("The two passwords differ.")
+            raise ValidationError(gettext("The two passwords differ."))
         return data
 
 
@@ -39,7 +42,10 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     found = invitations.invitation_for_token(token)
     if found is None:
         return render(
-            request, "tenants/invitation.html", {"invalid": invitations.LINK_INVALID}, status=400
+            request,
+            "tenants/invitation.html",
+            {"invalid": gettext(invitations.LINK_INVALID)},
+            status=400,
         )
     form = SetPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
