@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 from environ.fileaware_mapping import FileAwareMapping
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -154,7 +155,7 @@ TEMPLATES = [
 UNFOLD = {
     "SITE_TITLE": "IGEL OS Onboarding",
     "SITE_HEADER": "IGEL OS Onboarding",
-    "SITE_SUBHEADER": "Configure Services",
+    "SITE_SUBHEADER": gettext_lazy("Configure Services"),
     # "View site" opens the page the company's users see, not a 404 at the root.
     "SITE_URL": "/device",
     "SITE_SYMBOL": "devices",

@@ -1,0 +1,81 @@
+"""Fixtures of the language tests: compiled catalogues and a reader of what a page says.
+
+``make test`` compiles the catalogues before pytest runs; a direct ``pytest`` run may come
+after a change to the .po file, so the catalogues are compiled here when they are stale
+(compilemessages skips an up-to-date .mo).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from html.parser import HTMLParser
+
+import pytest
+from django.core.management import call_command
+
+from tests.onboarding.conftest import acme_route, idp  # noqa: F401
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_catalogues() -> None:
+    call_command("compilemessages", ignore_patterns=[".*"], verbosity=0)
+
+
+#: Attributes a person reads or hears (tooltips, placeholders, screen readers, buttons).
+_READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "template"):
+            self.hidden += 1
+        values = dict(attrs)
+        for name in _READ_ATTRIBUTES:
+            self._add(values.get(name))
+        if tag == "input" and values.get("type") in ("submit", "button"):
+            self._add(values.get("value"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "template"):
+            self.hidden = max(0, self.hidden - 1)
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self._add(data)
+
+    def _add(self, text: str | None) -> None:
+        text = " ".join((text or "").split())
+        if text:
+            self.parts.append(text)
+
+
+def visible_text(html: str) -> list[str]:
+    """The page's text as a person sees it: one entry per text run, whitespace collapsed."""
+    parser = _VisibleText()
+    parser.feed(html)
+    return parser.parts
+
+
+_TWO_WORDS = re.compile(r"[A-Za-z]{2,}\S*\s+\S*[A-Za-z]{2,}")
+
+
+def english_left_over(english: str, german: str, *, allowed: Iterable[str] = ()) -> list[str]:
+    """Phrases of the English page that the German page shows unchanged.
+
+    A phrase is a text run of at least two words (icon names and codes are one); ``allowed`` names runs that are the same
+    in both languages (product names, the test's own data).
+    """
+    german_parts = set(visible_text(german))
+    return sorted(
+        {
+            part
+            for part in visible_text(english)
+            if part in german_parts and part not in set(allowed) and _TWO_WORDS.search(part)
+        }
+    )
