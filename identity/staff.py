@@ -117,13 +117,13 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             if exc.code not in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
                 raise  # UserInfo failed: a refused sign-in, as before (authenticate logs it)
             raise SuspiciousOperation(exc.message) from None
-        claims["email_verified"] = not oidc.email_not_verified(payload, userinfo)
+        claims["email_verified"] = not oidc.email_unverified(payload, userinfo)
         return claims
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         # An IdP that says the address is unverified does not vouch for it: no invitation
-        # can be accepted with it. (Absent means not stated, as with Entra.)
-        return bool(claims.get("email")) and claims.get("email_verified") is not False
+        # can be accepted with it (the device flow's rule, oidc.email_unverified).
+        return bool(claims.get("email")) and not oidc.email_unverified(claims)
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
         return self.UserModel.objects.filter(
