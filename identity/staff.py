@@ -22,11 +22,9 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from identity import oidc, services
+from identity.conf import STAFF_SIGNING_ALGORITHMS
 
 logger = logging.getLogger(__name__)
-
-#: The only algorithms accepted from the platform IdP (issue 4).
-STAFF_ALGORITHMS = frozenset({"RS256", "ES256"})
 
 
 def staff_provider_config() -> oidc.ProviderConfig:
@@ -36,9 +34,10 @@ def staff_provider_config() -> oidc.ProviderConfig:
             oidc.CONFIG_ERROR, "OIDC_OP_ISSUER must be set so that 'iss' can be checked."
         )
     algorithm = settings.OIDC_RP_SIGN_ALGO
-    if algorithm not in STAFF_ALGORITHMS:
+    if algorithm not in STAFF_SIGNING_ALGORITHMS:
+        allowed = " or ".join(STAFF_SIGNING_ALGORITHMS)
         raise oidc.OIDCError(
-            oidc.CONFIG_ERROR, f"OIDC_RP_SIGN_ALGO must be RS256 or ES256, not {algorithm!r}."
+            oidc.CONFIG_ERROR, f"OIDC_RP_SIGN_ALGO must be {allowed}, not {algorithm!r}."
         )
     return oidc.ProviderConfig(
         issuer=settings.OIDC_OP_ISSUER,
