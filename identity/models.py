@@ -186,6 +186,14 @@ class IdentityProvider(models.Model):
 # --- The rules of each kind: errors by field; a valid value is stored normalised. ---------
 
 
+def _guid(value: str) -> str | None:
+    """``value`` as a GUID in its one spelling (lower case, with hyphens); None if it is none."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
 def _entra_rules(idp: IdentityProvider) -> dict[str, str]:
     tid = (idp.entra_tenant_id or "").strip()
     if tid.lower() in ENTRA_MULTI_TENANT_ALIASES:
@@ -194,14 +202,14 @@ def _entra_rules(idp: IdentityProvider) -> dict[str, str]:
                 f"'{tid}' is a multi-tenant alias; enter your directory (tenant) ID, a GUID."
             )
         }
-    try:
-        idp.entra_tenant_id = str(uuid.UUID(tid))
-    except ValueError:
+    guid = _guid(tid)
+    if guid is None:
         return {
             "entra_tenant_id": (
                 "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
             )
         }
+    idp.entra_tenant_id = guid
     return {}
 
 
@@ -228,14 +236,14 @@ def _ping_rules(idp: IdentityProvider) -> dict[str, str]:
             )
         }
     if environment:
-        try:
-            idp.ping_environment_id = str(uuid.UUID(environment))
-        except ValueError:
+        guid = _guid(environment)
+        if guid is None:
             return {
                 "ping_environment_id": (
                     "Enter the PingOne environment ID, a GUID from the app's Configuration tab."
                 )
             }
+        idp.ping_environment_id = guid
     elif not idp.issuer:
         return {
             "issuer": (
