@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -371,28 +371,61 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
     ]
 
     def save_model(self, request: HttpRequest, obj: Route, form: RouteForm, change: bool) -> None:
-        upload = form.chain_upload
-        if upload and not change:
-            obj.certificate_chain = services.chain_for_route(
-                tenant=obj.tenant,
-                data=upload[0],
-                filename=upload[1],
-                name=obj.display_name,
-                target=obj.target,
+        """Save through the route services, the same writes as the import and the API."""
+        if change:
+            self._update(request, obj, form)
+        else:
+            self._create(request, obj, form)
+        for warning in form.chain_warnings:
+            self.message_user(request, f"Certificate chain: {warning}", level=messages.WARNING)
+
+    def _create(self, request: HttpRequest, obj: Route, form: RouteForm) -> None:
+        data = form.cleaned_data
+        chain = data["certificate_chain"]
+        if form.chain_upload:
+            content, filename = form.chain_upload
+            chain = services.chain_for_route(
+                tenant=data["tenant"],
+                data=content,
+                filename=filename,
+                name=data["display_name"],
+                target=data["target"],
                 uploaded_by=request.user,
             )
-        super().save_model(request, obj, form, change)
-        if upload and change:
-            chain, changed = services.route_set_chain(
-                route=obj, data=upload[0], filename=upload[1], by=request.user
+        route = services.route_create(
+            tenant=data["tenant"],
+            display_name=data["display_name"],
+            ums_hostname=data["ums_hostname"],
+            ums_port=data["ums_port"],
+            target=data["target"],
+            identity_provider=data["identity_provider"],
+            certificate_chain=chain,
+            enabled=data["enabled"],
+        )
+        # The admin goes on with its own instance (the inlines, the log entry, the
+        # redirect), so it becomes the row just created.
+        obj.pk = route.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def _update(self, request: HttpRequest, obj: Route, form: RouteForm) -> None:
+        # ``obj`` holds the form's values already; the service compares with the stored row.
+        changed = {
+            field: form.cleaned_data[field]
+            for field in form.changed_data
+            if field in services.ROUTE_UPDATE_FIELDS
+        }
+        services.route_update(route=Route.objects.get(pk=obj.pk), data=changed)
+        if form.chain_upload:
+            content, filename = form.chain_upload
+            _chain, replaced = services.route_set_chain(
+                route=obj, data=content, filename=filename, by=request.user
             )
-            obj.certificate_chain = chain
-            if not changed:
+            if not replaced:
                 self.message_user(
                     request, "The uploaded chain has the same certificates; nothing was replaced."
                 )
-        for warning in form.chain_warnings:
-            self.message_user(request, f"Certificate chain: {warning}", level=messages.WARNING)
+        obj.refresh_from_db()
 
     @admin.display(description="Certificates devices will pin")
     def chain_summary(self, obj: Route) -> str:
@@ -463,13 +496,13 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
         return obj._domains  # type: ignore[attr-defined]
 
     @admin.action(description="Enable the selected routes")
-    def enable_routes(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        count = queryset.update(enabled=True)
+    def enable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        count = services.routes_set_enabled(routes=queryset, enabled=True)
         self.message_user(request, f"{count} route(s) enabled.")
 
     @admin.action(description="Disable the selected routes")
-    def disable_routes(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        count = queryset.update(enabled=False)
+    def disable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        count = services.routes_set_enabled(routes=queryset, enabled=False)
         self.message_user(request, f"{count} route(s) disabled.")
 
 
