@@ -318,7 +318,7 @@ def probe_message(route: Route, report: ProbeReport) -> str:
 
 
 @admin.register(Route)
-class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin):
+class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[Route]):
     """The "record set for the OBS routing" of the vendor guide, one route per UMS / ICG."""
 
     roles = OBS_ROLES
@@ -571,7 +571,7 @@ class ReasonFilter(admin.SimpleListFilter):
 
 
 @admin.register(OnboardingEvent)
-class OnboardingEventAdmin(TenantScopedAdmin):
+class OnboardingEventAdmin(TenantScopedAdmin[OnboardingEvent]):
     """Read-only log of onboarding attempts for the account's staff."""
 
     roles = OBS_ROLES

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
@@ -24,7 +23,7 @@ from django.urls import URLPattern, path, reverse
 
 from onboarding import conf, device_flow
 from onboarding.events import DeviceInfo
-from onboarding.models import DeviceAuthorization, Route
+from onboarding.models import DeviceAuthorization
 from onboarding.reasons import reason_text
 from onboarding.selectors import REASON_NOT_MAPPED, route_lookup
 from tenants.models import OBS_ROLES
@@ -60,8 +59,10 @@ def preview(request: HttpRequest, email: str) -> dict[str, Any]:
 
 
 if TYPE_CHECKING:
-    # Typed as what it is mixed into (RouteAdmin); a plain object at run time.
-    _RouteAdminBase = admin.ModelAdmin[Route]
+    from tenants.admin_scoping import TenantScopedAdmin
+
+    # Typed as what it is mixed into (RouteAdmin's base); a plain object at run time.
+    _RouteAdminBase = TenantScopedAdmin
 else:
     _RouteAdminBase = object
 
