@@ -64,27 +64,9 @@ def validate_hostname(value: str) -> str:
     """Check a UMS/ICG hostname and return it unchanged (case is significant to the UMS)."""
     if value is None or value == "":
         raise ValidationError(HOSTNAME_EMPTY, code="empty")
-    if _WHITESPACE.search(value):
-        raise ValidationError(HOSTNAME_SPACE, code="space")
-    if "://" in value or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", value):
-        raise ValidationError(HOSTNAME_SCHEME, code="scheme")
-    if "/" in value or "?" in value or "#" in value:
-        raise ValidationError(HOSTNAME_PATH, code="path")
-    if value.startswith("["):
-        inner, _, rest = value[1:].partition("]")
-        if rest.startswith(":"):
-            raise ValidationError(HOSTNAME_PORT, code="port")
-        raise ValidationError(HOSTNAME_BRACKETS, code="brackets")
+    _refuse_url_parts(value)
     if ":" in value:
-        if "%" in value:
-            raise ValidationError(HOSTNAME_ZONE, code="zone")
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            host, _, port = value.rpartition(":")
-            if port.isdigit() and host and ":" not in host:
-                raise ValidationError(HOSTNAME_PORT, code="port") from None
-            raise ValidationError(f"'{value}' is not a valid IPv6 address.", code="ipv6") from None
+        _check_ipv6(value)
         return value
     if not value.isascii():
         raise ValidationError(HOSTNAME_NON_ASCII, code="non_ascii")
@@ -99,6 +81,34 @@ def validate_hostname(value: str) -> str:
     if bad is not None:
         raise ValidationError(HOSTNAME_BAD_A_LABEL.format(label=bad), code="bad_a_label")
     return value
+
+
+def _refuse_url_parts(value: str) -> None:
+    """Refuse what people paste along with a hostname: spaces, a scheme, a path, brackets."""
+    if _WHITESPACE.search(value):
+        raise ValidationError(HOSTNAME_SPACE, code="space")
+    if "://" in value or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", value):
+        raise ValidationError(HOSTNAME_SCHEME, code="scheme")
+    if "/" in value or "?" in value or "#" in value:
+        raise ValidationError(HOSTNAME_PATH, code="path")
+    if value.startswith("["):
+        _inner, _, rest = value[1:].partition("]")
+        if rest.startswith(":"):
+            raise ValidationError(HOSTNAME_PORT, code="port")
+        raise ValidationError(HOSTNAME_BRACKETS, code="brackets")
+
+
+def _check_ipv6(value: str) -> None:
+    """A value with a colon: an IPv6 address, else most likely a hostname with a port."""
+    if "%" in value:
+        raise ValidationError(HOSTNAME_ZONE, code="zone")
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        host, _, port = value.rpartition(":")
+        if port.isdigit() and host and ":" not in host:
+            raise ValidationError(HOSTNAME_PORT, code="port") from None
+        raise ValidationError(f"'{value}' is not a valid IPv6 address.", code="ipv6") from None
 
 
 def _undecodable_a_label(name: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ def script_url(request: HttpRequest) -> str:
     return static("obs-admin.js")
 
 
-def _may_view(model: type[Model]):  # type: ignore[no-untyped-def]
+def _may_view(model: type[Model]) -> Callable[[HttpRequest], bool]:
     def check(request: HttpRequest) -> bool:
         model_admin = admin.site._registry.get(model)
         return model_admin is not None and model_admin.has_module_permission(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -10,6 +11,9 @@ from django.db import IntegrityError, transaction
 
 from common.validators import normalize_email
 from tenants.models import OBS_ROLES, Activation, Membership, Role, Tenant
+
+if TYPE_CHECKING:
+    from tenants.selectors import AnyUser
 
 ACTIVATION_ROLE_REQUIRED = (
     "Only a member with the super_admin or obs_admin role can activate IGEL OS Onboarding."
@@ -69,7 +73,7 @@ def membership_save(
     tenant: Tenant,
     email: str,
     role: Role | str,
-    by=None,  # type: ignore[no-untyped-def]
+    by: AnyUser | None = None,
 ) -> tuple[Membership, bool]:
     """Add a member (an invitation if they have no account yet) or change their role.
 
@@ -100,19 +104,21 @@ def membership_save(
     return membership, existing is None
 
 
-def _is_super_admin(user, tenant: Tenant) -> bool:  # type: ignore[no-untyped-def]
+def _is_super_admin(user: AnyUser, tenant: Tenant) -> bool:
+    if not user.is_authenticated:
+        return False
     return (
         bool(user.is_superuser)
         or Membership.objects.filter(tenant=tenant, user=user, role=Role.SUPER_ADMIN).exists()
     )
 
 
-def may_change_role(user, membership: Membership, new_role: str) -> bool:  # type: ignore[no-untyped-def]
+def may_change_role(user: AnyUser, membership: Membership, new_role: str) -> bool:
     touches_super = new_role == Role.SUPER_ADMIN or membership.role == Role.SUPER_ADMIN
     return not touches_super or _is_super_admin(user, membership.tenant)
 
 
-def may_remove_member(user, membership: Membership) -> bool:  # type: ignore[no-untyped-def]
+def may_remove_member(user: AnyUser, membership: Membership) -> bool:
     """Removing a super admin is taking the role away: only a super admin may do it.
 
     Otherwise an account admin could delete a super admin and invite the address again
@@ -138,7 +144,9 @@ def leaves_no_super_admin(memberships: Iterable[Membership]) -> bool:
     return False
 
 
-def membership_removal_error(memberships: Iterable[Membership], *, by=None) -> str | None:  # type: ignore[no-untyped-def]
+def membership_removal_error(
+    memberships: Iterable[Membership], *, by: AnyUser | None = None
+) -> str | None:
     """Why ``by`` (None: the operator) may not remove ``memberships``, or None if they may."""
     memberships = list(memberships)
     if by is not None and not all(may_remove_member(by, m) for m in memberships):
@@ -149,7 +157,7 @@ def membership_removal_error(memberships: Iterable[Membership], *, by=None) -> s
 
 
 @transaction.atomic
-def memberships_delete(*, memberships: Iterable[Membership], by=None) -> int:  # type: ignore[no-untyped-def]
+def memberships_delete(*, memberships: Iterable[Membership], by: AnyUser | None = None) -> int:
     """Remove members, under the same rules as changing their role (one or many at once).
 
     The companies' super admin rows are locked first, so two admins removing the last two
@@ -176,7 +184,9 @@ def memberships_delete(*, memberships: Iterable[Membership], by=None) -> int:  #
     return len(locked)
 
 
-def onboarding_activate(*, tenant: Tenant, by_email: str, by_user=None) -> tuple[Activation, bool]:  # type: ignore[no-untyped-def]
+def onboarding_activate(
+    *, tenant: Tenant, by_email: str, by_user: AnyUser | None = None
+) -> tuple[Activation, bool]:
     """Activate onboarding once. Returns (activation, created); a second call changes nothing.
 
     The activator must hold super_admin or obs_admin in the tenant (platform operators
@@ -189,13 +199,14 @@ def onboarding_activate(*, tenant: Tenant, by_email: str, by_user=None) -> tuple
     member = Membership.objects.filter(
         tenant=tenant, email=by_email, role__in=list(OBS_ROLES)
     ).first()
-    if member is None and not (by_user is not None and by_user.is_superuser):
+    user = by_user if by_user is not None and by_user.is_authenticated else None
+    if member is None and not (user is not None and user.is_superuser):
         raise ValidationError(ACTIVATION_ROLE_REQUIRED)
     try:
         with transaction.atomic():
             activation = Activation.objects.create(
                 tenant=tenant,
-                activated_by=by_user or (member.user if member else None),
+                activated_by=user or (member.user if member else None),
                 activated_by_email=by_email,
             )
     except IntegrityError:

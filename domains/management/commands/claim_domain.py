@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from domains.models import DomainStatus
 from domains.services import domain_claim, domain_verify_by_operator
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         "proves it; with --operator-verified, vouch for it as the platform operator."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="The company account's slug.")
         parser.add_argument("domain", help="The domain, such as example.com (IDN allowed).")
         parser.add_argument(
