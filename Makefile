@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck migrate demo bench bench-import clean
+.PHONY: run test install lint format typecheck migrate demo bench bench-profile bench-import clean
 
 # These recipes are for development: the service itself defaults to DEBUG off.
 export DEBUG ?= True
@@ -54,6 +54,10 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
 bench: install
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/device_bench.py $(BENCH_ARGS)
+
+# The same endpoints called in this process, CPU per request and a profile: bench/profile_device.py.
+bench-profile: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/profile_device.py $(BENCH_ARGS)
 
 bench-import: install
 	$(BIN)/python bench/import_bench.py
