@@ -38,13 +38,12 @@ from rest_framework.views import APIView, set_rollback
 
 from common import metrics, requestlog
 from common.outages import RETRY_AFTER_SECONDS, outage_kind
-from onboarding import conf, device_flow, ratelimit
-from onboarding.events import REASON_RATE_LIMITED, DeviceInfo, record_event
-from onboarding.models import EventAction, EventResult
+from onboarding import conf, device_flow, lookup, ratelimit
+from onboarding.device_flow import DEVICE_CODE_GRANT
+from onboarding.events import REASON_RATE_LIMITED, DeviceInfo, EventRecorder
+from onboarding.models import EventAction
 
 logger = logging.getLogger(__name__)
-
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 # Error descriptions, as constants the tests reuse.
 NOT_ROUTABLE = (
@@ -414,12 +413,8 @@ class DeviceAPIView(APIView):
             if not verdict.allowed:
                 if verdict.first_refusal:
                     # Once per window, so a flood does not also flood the event table.
-                    record_event(
-                        action=self.event_action,
-                        result=EventResult.FAILURE,
-                        reason=REASON_RATE_LIMITED,
-                        detail=f"Limit {self.address_limit} reached.",
-                        client_address=self.client_address,
+                    EventRecorder(self.event_action, client_address=self.client_address).failure(
+                        REASON_RATE_LIMITED, detail=f"Limit {self.address_limit} reached."
                     )
                 raise rate_limited(verdict)
 
@@ -732,22 +727,22 @@ class OnboardingLookupView(DeviceAPIView):
     )
     def post(self, request: Request) -> Response:
         values = self.validate(LookupInputSerializer, self.read_payload(request))
-        outcome = device_flow.onboarding_lookup(
+        outcome = lookup.onboarding_lookup(
             id_token=values["id_token"],
             access_token=values.get("access_token") or "",
             structure_tag=values.get("structure_tag") or "",
             client_address=self.client_address,
         )
-        if outcome.error == device_flow.INVALID_TOKEN:
+        if outcome.error == lookup.INVALID_TOKEN:
             raise APIError(
                 "invalid_token",
                 INVALID_TOKEN,
                 status_code=status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if outcome.error == device_flow.NO_ROUTE:
+        if outcome.error == lookup.NO_ROUTE:
             raise APIError("no_route", NO_ROUTE, status_code=status.HTTP_404_NOT_FOUND)
-        if outcome.error == device_flow.TEMPORARILY_UNAVAILABLE:
+        if outcome.error == lookup.TEMPORARILY_UNAVAILABLE:
             raise APIError(
                 "temporarily_unavailable",
                 TEMPORARILY_UNAVAILABLE,
