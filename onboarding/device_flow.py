@@ -266,14 +266,6 @@ SIGN_IN_FAILED = "failed"  # denied for a reason the user cannot fix here
 SIGN_IN_RETRY = "retry"  # the IdP could not be reached; the device is still waiting
 
 
-def _sign_in_events(
-    authorization: DeviceAuthorization, client_address: str | None
-) -> events.EventRecorder:
-    return events.EventRecorder(
-        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
-    )
-
-
 def _deny(
     authorization: DeviceAuthorization,
     recorder: events.EventRecorder,
@@ -336,7 +328,9 @@ def sign_in_reject(
     authorization: DeviceAuthorization, *, client_address: str | None = None
 ) -> None:
     """The user said the device is not theirs (RFC 8628 section 5.4): deny it."""
-    recorder = _sign_in_events(authorization, client_address)
+    recorder = events.EventRecorder(
+        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
+    )
     _deny(authorization, recorder, reason=events.REASON_DEVICE_REJECTED)
 
 
@@ -347,7 +341,9 @@ def sign_in_begin(authorization: DeviceAuthorization, *, client_address: str | N
     the state, nonce and PKCE verifier are stored with the IdP they are meant for; a
     later begin replaces them, so only the newest sign-in of an authorization counts.
     """
-    recorder = _sign_in_events(authorization, client_address)
+    recorder = events.EventRecorder(
+        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
+    )
     lookup = route_lookup(authorization.email)
     route = lookup.route
     if route is None or route.tenant_id != authorization.tenant_id:
@@ -399,7 +395,9 @@ def sign_in_complete(
     if isinstance(claimed, SignInOutcome):
         return claimed
     authorization = claimed
-    recorder = _sign_in_events(authorization, client_address)
+    recorder = events.EventRecorder(
+        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
+    )
     now = timezone.now()
     # Each check records and answers what went wrong, or passes (None).
     refused = (
@@ -639,20 +637,12 @@ def _refusal(authorization: DeviceAuthorization, now: datetime.datetime) -> tupl
     return None
 
 
-def _token_events(
-    authorization: DeviceAuthorization, client_address: str | None
-) -> events.EventRecorder:
-    return events.EventRecorder(
-        EventAction.TOKEN, client_address=client_address, authorization=authorization
-    )
-
-
 def _poll_refused(
     authorization: DeviceAuthorization, client_address: str | None, error: str, reason: str
 ) -> PollOutcome:
-    _token_events(authorization, client_address).failure(
-        reason, email=authorization.authenticated_email or authorization.email
-    )
+    events.EventRecorder(
+        EventAction.TOKEN, client_address=client_address, authorization=authorization
+    ).failure(reason, email=authorization.authenticated_email or authorization.email)
     return PollOutcome(error)
 
 
@@ -688,7 +678,9 @@ def _deliver(
 
     Routing again catches a mapping changed since the sign-in.
     """
-    recorder = _token_events(authorization, client_address)
+    recorder = events.EventRecorder(
+        EventAction.TOKEN, client_address=client_address, authorization=authorization
+    )
     email = authorization.authenticated_email
     lookup = route_lookup(email)
     route = lookup.route
