@@ -592,10 +592,14 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
         return PollOutcome(AUTHORIZATION_PENDING)
     if quick.state == pollstate.SLOW_DOWN:
         return PollOutcome(SLOW_DOWN, interval=quick.interval)
-    return _poll_from_database(device_code, client_address)
+    return _poll_from_database(device_code, client_address, paced=quick.state == pollstate.RECHECK)
 
 
-def _poll_from_database(device_code: str, client_address: str | None) -> PollOutcome:
+def _poll_from_database(
+    device_code: str, client_address: str | None, *, paced: bool = False
+) -> PollOutcome:
+    """The row decides. ``paced``: the shared cache already paced this poll (a re-check of
+    a cached "pending"), so a still-pending row is only read, never written."""
     authorization = authorization_for_device_code(device_code)
     if authorization is None:
         events.EventRecorder(EventAction.TOKEN, client_address=client_address).failure(
@@ -607,6 +611,11 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
     refusal = _refusal(authorization, now)
     if refusal is not None:
         return _poll_refused(authorization, client_address, *refusal)
+    if paced:
+        if authorization.state == State.PENDING:
+            pollstate.confirm_pending(authorization.device_code_hash)
+            return PollOutcome(AUTHORIZATION_PENDING)
+        return _deliver(authorization, client_address, now)
     too_fast = _pace(authorization, now)
     if too_fast is not None:
         return too_fast
