@@ -361,6 +361,13 @@ DOMAIN_VERIFICATION_TIMEOUT = env.float("DOMAIN_VERIFICATION_TIMEOUT", default=5
 BENCH_BASELINE = env.bool("BENCH_BASELINE", default=False)
 
 ROUTE_IMPORT_MAX_BYTES = env.int("ROUTE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# The admin's imports run as jobs of `manage.py run_jobs` (onboarding/job_runner.py): a
+# worker writes a heartbeat this often (seconds); a running job whose heartbeat is older
+# than the stale limit had a worker that died and is queued again; a checked import not
+# applied within the pending hours is cancelled and its file deleted.
+IMPORT_JOB_HEARTBEAT_SECONDS = env.float("IMPORT_JOB_HEARTBEAT_SECONDS", default=5.0)
+IMPORT_JOB_STALE_SECONDS = env.int("IMPORT_JOB_STALE_SECONDS", default=60)
+IMPORT_JOB_PENDING_HOURS = env.int("IMPORT_JOB_PENDING_HOURS", default=24)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).
 DEVICE_CODE_EXPIRES_IN = env.int("DEVICE_CODE_EXPIRES_IN", default=600)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from onboarding.models import (
 )
 from onboarding.reasons import reason_text
 from tenants.admin_scoping import can_manage
-from tenants.models import ALL_ROLES, OBS_ROLES, Activation, Membership, Tenant
+from tenants.models import ALL_ROLES, OBS_ROLES, Activation, AuditEntry, Membership, Tenant
 from tenants.selectors import tenants_for
 
 
@@ -46,7 +47,7 @@ def script_url(request: HttpRequest) -> str:
     return static("obs-admin.js")
 
 
-def _may_view(model: type[Model]):  # type: ignore[no-untyped-def]
+def _may_view(model: type[Model]) -> Callable[[HttpRequest], bool]:
     def check(request: HttpRequest) -> bool:
         model_admin = admin.site._registry.get(model)
         return model_admin is not None and model_admin.has_module_permission(request)
@@ -87,6 +88,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _item("Mapped domains", "domain", MappedDomain),
                 _item("Onboarding events", "history", OnboardingEvent),
                 _item("Members", "group", Membership),
+                _item("Audit log", "receipt_long", AuditEntry),
             ],
         },
         {
