@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -393,7 +393,10 @@ class Worker:
         """Run jobs; with ``once``, only until none waits. Returns how many ran."""
         ran = 0
         while not self.stopping:
-            close_old_connections()
+            if not connection.in_atomic_block:
+                # As Django does between requests: drop a connection that is broken or
+                # past DB_CONN_MAX_AGE (never one inside a caller's transaction).
+                close_old_connections()
             try:
                 self.housekeeping()
                 job = job_claim(self.name)
