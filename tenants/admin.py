@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from axes.models import AccessAttempt
@@ -9,9 +11,9 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -47,10 +49,10 @@ class ActivatedFilter(admin.SimpleListFilter):
     title = "onboarding"
     parameter_name = "activated"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("yes", "Activated"), ("no", "Not activated")]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> QuerySet[Tenant]:
         if self.value() == "yes":
             return queryset.filter(activation__isnull=False)
         if self.value() == "no":
@@ -69,10 +71,10 @@ class TenantAdmin(TenantScopedAdmin):
     search_fields = ["name", "slug"]
     actions = ["activate_onboarding"]
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return super().get_queryset(request).select_related("activation")
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # The name is what the device confirmation page shows end users: only the
         # platform operator sets it, so no company can pose as another (spec 2.1).
         if not request.user.is_superuser:
@@ -82,10 +84,10 @@ class TenantAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return can_manage(request, SUPER_ADMIN_ROLES, obj)
 
     @admin.display(description="IGEL OS Onboarding", boolean=True)
@@ -97,10 +99,10 @@ class TenantAdmin(TenantScopedAdmin):
         return obj.activation.activated_by_email if hasattr(obj, "activation") else "—"
 
     @admin.display(description="Activated at")
-    def activated_at(self, obj: Tenant):  # type: ignore[no-untyped-def]
+    def activated_at(self, obj: Tenant) -> dt.datetime | None:
         return obj.activation.activated_at if hasattr(obj, "activation") else None
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern | URLResolver]:
         return [
             path(
                 "<int:pk>/activate/",
@@ -121,7 +123,13 @@ class TenantAdmin(TenantScopedAdmin):
             back = reverse("admin:index")
         return HttpResponseRedirect(back)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         tenant = self.get_object(request, object_id)
         extra = {
             **(extra_context or {}),
@@ -132,7 +140,7 @@ class TenantAdmin(TenantScopedAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
     @admin.action(description="Activate IGEL OS Onboarding")
-    def activate_onboarding(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    def activate_onboarding(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             if not can_manage(request, OBS_ROLES, tenant):
                 self.message_user(
@@ -184,19 +192,19 @@ class MembershipAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "user"]
     actions = ["send_invitation"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return ["tenant", "email"] if obj else []
 
     @admin.display(description="Linked account", boolean=True)
     def signed_in(self, obj: Membership) -> bool:
         return obj.user_id is not None
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_delete_permission(request, obj) and (
-            obj is None or services.may_remove_member(request.user, obj)
+            not isinstance(obj, Membership) or services.may_remove_member(request.user, obj)
         )
 
-    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         # The confirmation page (single and bulk) names the rule and refuses the POST,
         # before Django logs a deletion that delete_model/delete_queryset would refuse.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -205,20 +213,20 @@ class MembershipAdmin(TenantScopedAdmin):
             perms_needed = {*perms_needed, error}
         return deleted, counts, perms_needed, protected
 
-    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         self._delete(request, [obj])
 
-    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         self._delete(request, queryset)
 
-    def _delete(self, request, memberships):  # type: ignore[no-untyped-def]
+    def _delete(self, request: HttpRequest, memberships: Iterable[Membership]) -> None:
         try:
             services.memberships_delete(memberships=memberships, by=request.user)
         except ValidationError as exc:
             # A race lost after the confirmation page: nothing was deleted.
             raise PermissionDenied(" ".join(exc.messages)) from None
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         membership, created = services.membership_save(
             tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
         )
@@ -227,7 +235,7 @@ class MembershipAdmin(TenantScopedAdmin):
             self._invite(request, membership)
 
     @admin.action(description="Send a set-password invitation")
-    def send_invitation(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         for membership in queryset.select_related("tenant"):
             if membership.user_id is not None:
                 self.message_user(
@@ -236,7 +244,7 @@ class MembershipAdmin(TenantScopedAdmin):
                 continue
             self._invite(request, membership)
 
-    def _invite(self, request, membership: Membership) -> None:  # type: ignore[no-untyped-def]
+    def _invite(self, request: HttpRequest, membership: Membership) -> None:
         # The link goes to the person only: see tenants.invitations for why the inviting
         # admin never sees it.
         if not invitations.email_configured():
@@ -256,12 +264,18 @@ class MembershipAdmin(TenantScopedAdmin):
             f" {int(hours.total_seconds() // 3600)} hours.",
         )
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Membership | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
         user = request.user
 
         class GuardedForm(form):  # type: ignore[valid-type,misc]
-            def clean(self):  # type: ignore[no-untyped-def]
+            def clean(self) -> dict[str, Any]:
                 data = super().clean()
                 tenant = data.get("tenant") or (obj.tenant if obj else None)
                 role = data.get("role")
@@ -288,10 +302,10 @@ class ActivationAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
 
 
@@ -374,11 +388,11 @@ class LockoutAdmin(NotFoundUnlessPermitted, ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.action(description="Unlock (forget the failed sign-ins)", permissions=["delete"])
-    def unlock(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
         count = 0
         for attempt in queryset:
             count += axes_reset(username=attempt.username, ip=attempt.ip_address)
