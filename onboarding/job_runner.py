@@ -147,10 +147,12 @@ class Heartbeat(threading.Thread):
             pk=self.job.pk, attempts=self.job.attempts, state__in=ACTIVE_STATES
         )
         try:
-            if not mine.update(heartbeat_at=timezone.now(), **self.progress.values()):
-                self.lost = True
-            elif mine.filter(cancel_requested=True).exists():
-                self.cancelled = True
+            if mine.update(heartbeat_at=timezone.now(), **self.progress.values()):
+                self.cancelled = mine.filter(cancel_requested=True).exists()
+            else:
+                # Lost only if the row says so (claimed again, or ended); a row this
+                # connection cannot see (deleted with its company) proves nothing.
+                self.lost = ImportJob.objects.filter(pk=self.job.pk).exists()
         except DatabaseError:
             # SQLite while the import writes, or a short outage: the next beat tries again.
             logger.warning("Could not record the heartbeat of import job %s", self.job.pk)

@@ -387,6 +387,9 @@ def test_a_worker_taken_for_dead_writes_nothing_over_the_new_claim(bob, acme, co
     job_runner.jobs_recover_stale()
     new = job_runner.job_claim("new-worker")
     assert new is not None and new.attempts == 2
+    heartbeat = job_runner.Heartbeat(old, job_runner.JobProgress(lambda: None))
+    heartbeat.beat()
+    assert heartbeat.lost  # the slow worker's next progress step would stop its import
 
     job_runner.job_run(old)  # the slow worker finally runs its (lost) claim
 
@@ -396,13 +399,22 @@ def test_a_worker_taken_for_dead_writes_nothing_over_the_new_claim(bob, acme, co
 
 def test_run_jobs_stops_gracefully_on_sigterm():
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGTERM))
+
+    def terminate_once_listening() -> None:
+        # Never before run_jobs has its handler: the default one would end the test run.
+        deadline = time.monotonic() + 10
+        while signal.getsignal(signal.SIGTERM) is before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    timer = threading.Thread(target=terminate_once_listening)
     timer.start()
     started = time.monotonic()
     out = StringIO()
     call_command("run_jobs", "--poll", "0.1", stdout=out)
     timer.join()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
     assert "waiting for jobs" in out.getvalue()
     assert signal.getsignal(signal.SIGTERM) is before
 
