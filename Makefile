@@ -30,7 +30,10 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py load_demo
 
+# The import worker (run_jobs) runs beside the server, as in production, and stops with it.
 run: demo
+	$(BIN)/python manage.py run_jobs & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install

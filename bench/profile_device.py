@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--codes", type=int, default=3000)
     parser.add_argument("--profile", choices=["baseline", "lookup", "poll", "authorize"])
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
     args = parser.parse_args()
 
     db_url = device_bench.bench_database_url()
@@ -167,7 +168,7 @@ def main() -> None:
             measure(app, path, streams[args.profile], min(args.requests, len(codes) // 2))
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
             print(out.getvalue())
     finally:
         idp.stop()

@@ -31,7 +31,7 @@ from onboarding.models import (
 )
 from onboarding.reasons import reason_text
 from tenants.admin_scoping import can_manage
-from tenants.models import ALL_ROLES, OBS_ROLES, Activation, Membership, Tenant
+from tenants.models import ALL_ROLES, OBS_ROLES, Activation, AuditEntry, Membership, Tenant
 from tenants.selectors import tenants_for
 
 
@@ -88,6 +88,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _item("Mapped domains", "domain", MappedDomain),
                 _item("Onboarding events", "history", OnboardingEvent),
                 _item("Members", "group", Membership),
+                _item("Audit log", "receipt_long", AuditEntry),
             ],
         },
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -389,3 +390,82 @@ class DeviceAuthorization(models.Model):
 
     def is_expired(self, now: datetime.datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+class ImportJobState(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Checking the file"
+    CHECKED = "checked", "Checked: waiting for Apply or Cancel"
+    APPLYING = "applying", "Applying"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ImportJobPhase(models.TextChoices):
+    CHECK = "check", "Check (dry run)"
+    APPLY = "apply", "Apply"
+
+
+class ImportJob(models.Model):
+    """One route import from the admin, run by ``manage.py run_jobs`` (``onboarding.job_runner``).
+
+    The uploaded file and its chain files wait in the configured storage (names in
+    ``file`` and ``chain_files``) until the job ends; then they are deleted and the names
+    emptied. ``phase`` says what a queued job does when a worker claims it: check the file
+    (a dry run, ending ``checked``) or apply it (ending ``done``). ``attempts`` counts
+    claims: every write of a worker is conditional on the count it claimed with, so a
+    worker taken for dead can never overwrite the job's later state.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, verbose_name="company account", on_delete=models.CASCADE, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file = models.FileField(max_length=255, blank=True, editable=False)
+    file_name = models.CharField("file", max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    format = models.CharField(max_length=4)
+    chain_files = models.JSONField(
+        default=dict, blank=True, help_text="Uploaded chain file name -> stored name."
+    )
+    prune = models.BooleanField(default=False)
+    phase = models.CharField(
+        max_length=5, choices=ImportJobPhase.choices, default=ImportJobPhase.CHECK
+    )
+    state = models.CharField(
+        max_length=10, choices=ImportJobState.choices, default=ImportJobState.QUEUED
+    )
+    cancel_requested = models.BooleanField(default=False)
+    progress_stage = models.CharField(max_length=200, blank=True)
+    progress_done = models.BigIntegerField(default=0)
+    progress_total = models.BigIntegerField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "route import"
+        indexes = [models.Index(fields=["state", "created_at"], name="import_job_state_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=[s.value for s in ImportJobState]),
+                name="import_job_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(phase__in=[p.value for p in ImportJobPhase]),
+                name="import_job_phase_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import of {self.file_name} ({self.get_state_display()})"

@@ -21,7 +21,16 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from common.validators import normalize_email
 from tenants import invitations, services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
-from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
+from tenants.models import (
+    ALL_ROLES,
+    MEMBER_ROLES,
+    OBS_ROLES,
+    Activation,
+    AuditEntry,
+    Membership,
+    Role,
+    Tenant,
+)
 
 #: services.ACTIVATION_ROLE_REQUIRED names the roles as the commands spell them; here, as
 #: the admin's role list does.
@@ -307,6 +316,51 @@ class ActivationAdmin(TenantScopedAdmin[Activation]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantScopedAdmin):
+    """The audit log (``tenants.audit``), read-only: staff see their company's entries,
+    the platform operator all, including those of no company (``create_tenant``)."""
+
+    roles = ALL_ROLES
+    list_display = ["at", "tenant", "actor", "action", "outcome", "counts_text"]
+    list_filter = ["outcome", "action", "tenant"]
+    search_fields = ["actor", "action", "tenant_slug", "message"]
+    date_hierarchy = "at"
+    fields = [
+        "at",
+        "tenant",
+        "tenant_slug",
+        "actor",
+        "action",
+        "arguments_text",
+        "counts_text",
+        "outcome",
+        "message",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="arguments")
+    def arguments_text(self, obj: AuditEntry) -> str:
+        return _pairs(obj.arguments)
+
+    @admin.display(description="counts")
+    def counts_text(self, obj: AuditEntry) -> str:
+        return _pairs({k: v for k, v in obj.counts.items() if v})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in values.items()) or "—"
 
 
 admin.site.unregister(User)

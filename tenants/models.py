@@ -140,3 +140,59 @@ class Activation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant} activated by {self.activated_by_email}"
+
+
+class AuditOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AuditEntry(models.Model):
+    """Who changed what, through an operator command or the admin's route import.
+
+    Written by ``tenants.audit`` and never changed afterwards. ``actor`` names the
+    person as they were then ("os:deploy" for a shell account, "admin:bob" for a staff
+    user) so the entry still says who after the account is gone; ``arguments`` never
+    hold secrets (``tenants.audit.safe_arguments``).
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    tenant = models.ForeignKey(
+        Tenant,
+        verbose_name="company account",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    tenant_slug = models.CharField(
+        "company account slug",
+        max_length=63,
+        blank=True,
+        help_text="Kept when the company account is deleted.",
+    )
+    actor = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    arguments = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=10, choices=AuditOutcome.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=[o.value for o in AuditOutcome]),
+                name="audit_outcome_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor}: {self.get_outcome_display()}"

@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from tenants.management.shared import one_line, tenant_or_error
+from tenants.management.shared import AuditedCommand, one_line, tenant_or_error
 from tenants.services import onboarding_activate
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Activate IGEL OS Onboarding for a company account (once), on behalf of one of its admins."
     )

@@ -3,15 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from tenants import invitations
-from tenants.management.shared import one_line, tenant_or_error
+from tenants.management.shared import AuditedCommand, one_line, tenant_or_error
 from tenants.models import Role
 from tenants.services import membership_save
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Add a member to a company account by e-mail, or change their role."
 
     def add_arguments(self, parser: CommandParser) -> None:

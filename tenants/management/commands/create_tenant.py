@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from tenants.management.shared import one_line
+from tenants.management.shared import AuditedCommand, one_line
 from tenants.services import tenant_create
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create a company account (tenant)."
 
     def add_arguments(self, parser: CommandParser) -> None:
