@@ -126,6 +126,7 @@ def main() -> None:
         app = get_wsgi_application()
         endpoints: dict[str, tuple[str, list[bytes | None]]] = {
             "baseline": ("/bench/baseline", [None]),
+            "plain Django": ("/bench/plain", [None]),
             "lookup": ("/api/v1/onboarding/lookup", list(tokens)),
             "poll": ("/api/v1/device/token", list(codes)),
             "authorize": ("/api/v1/device/authorize", list(authorize)),

@@ -22,6 +22,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
+from common.redisclient import cache_get_many
 from identity import oidc
 from identity.models import IdentityProvider, issuer_key
 
@@ -79,7 +80,7 @@ def _candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
     candidates.
     """
     key = _key(issuer, audiences)
-    cached = cache.get_many([key, GENERATION_KEY])
+    cached = cache_get_many([key, GENERATION_KEY])
     generation = cached.get(GENERATION_KEY)
     entry = cached.get(key)
     if generation is not None and entry is not None and entry[0] == generation:

@@ -41,7 +41,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from common.outages import outage_kind
-from common.redisclient import redis_client
+from common.redisclient import redis_client, run_script
 from onboarding import conf
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def remember_pending(
     try:
         client = redis_client()
         if client is not None:
-            client.eval(_REFRESH_SCRIPT, 1, cache.make_key(_key(code_hash)), value, ttl)
+            run_script(client, _REFRESH_SCRIPT, [cache.make_key(_key(code_hash))], [value, ttl])
         elif _local_cache() and cache.get(_key(code_hash)) != DECIDED:
             cache.set(_key(code_hash), value, timeout=ttl)
     except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
@@ -159,7 +159,7 @@ def confirm_pending(code_hash: str) -> None:
     try:
         client = redis_client()
         if client is not None:
-            client.eval(_CONFIRM_SCRIPT, 1, cache.make_key(_key(code_hash)), now_ms)
+            run_script(client, _CONFIRM_SCRIPT, [cache.make_key(_key(code_hash))], [now_ms])
         elif _local_cache():
             value = cache.get(_key(code_hash))
             if isinstance(value, str) and value.startswith(PENDING + "|"):
@@ -197,8 +197,8 @@ def check(code_hash: str) -> PollCheck:
     try:
         client = redis_client()
         if client is not None:
-            state, interval, tenant = client.eval(
-                _POLL_SCRIPT, 1, cache.make_key(_key(code_hash)), *arguments
+            state, interval, tenant = run_script(
+                client, _POLL_SCRIPT, [cache.make_key(_key(code_hash))], arguments
             )
             name = state.decode() if isinstance(state, bytes) else str(state)
             return PollCheck(name, int(interval), int(tenant))

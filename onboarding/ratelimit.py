@@ -29,7 +29,7 @@ from django.http import HttpRequest
 
 from common import metrics
 from common.outages import outage_kind
-from common.redisclient import redis_client
+from common.redisclient import redis_client, run_script
 from common.validators import normalize_email
 from onboarding import conf
 
@@ -133,7 +133,7 @@ def _count(key: str, ttl: int) -> int:
     """
     client = redis_client()
     if client is not None:
-        return int(client.eval(_COUNT_SCRIPT, 1, cache.make_key(key), ttl))
+        return int(run_script(client, _COUNT_SCRIPT, [cache.make_key(key)], [ttl]))
     cache.add(key, 0, timeout=ttl)
     try:
         return int(cache.incr(key))

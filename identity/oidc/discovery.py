@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.cache import cache
 
+from common.redisclient import cache_get
 from identity.oidc import http
 from identity.oidc.cache import COLD_RETRY_INTERVAL, STALE_KEEP_SECONDS, cache_key, now
 from identity.oidc.config import ASYMMETRIC_ALGORITHMS, ProviderConfig
@@ -70,7 +71,7 @@ def discover(config: ProviderConfig, *, refresh: bool = False) -> dict[str, Any]
     reached; a refresh is tried at most once per :data:`DISCOVERY_RETRY_INTERVAL`.
     """
     key = cache_key("discovery", config.discovery_url, config.issuer)
-    cached = cache.get(key)
+    cached = cache_get(key)
     checked_at = now()
     if not refresh and cached and checked_at - cached["fetched_at"] < DISCOVERY_MAX_AGE:
         return cached["document"]

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from common import metrics
+from common.redisclient import cache_get
 from identity.oidc import http
 from identity.oidc.cache import COLD_RETRY_INTERVAL, STALE_KEEP_SECONDS, cache_key, now
 from identity.oidc.config import ProviderConfig
@@ -175,7 +176,7 @@ def signing_keys(
     token costs a code redemption for a sign-in state we issued (once each).
     """
     key = jwks_cache_key(config, jwks_uri)
-    entry = cache.get(key)
+    entry = cache_get(key)
     if entry is not None:
         fresh = now() - entry["fetched_at"] < JWKS_MAX_AGE
         known = want_kid is None or any(k.get("kid") == want_kid for k in entry["keys"])
