@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import IO, Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.db.models import Count, ForeignKey, Model, QuerySet
@@ -19,7 +18,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from certificates.models import CertificateChain
 from certificates.probe import ProbeReport, probe_chain
-from certificates.validation import inspect_chain_bytes
+from certificates.services import chain_check_upload
 from common.validators import email_domain
 from domains.admin import readable_domain
 from domains.selectors import standing as domain_standing
@@ -236,12 +235,9 @@ class RouteForm(forms.ModelForm):
         self.chain_upload: tuple[bytes, str] | None = None
         self.chain_warnings: list[str] = []
 
-    def _upload(self, upload: Any) -> tuple[bytes, str] | None:
+    def _upload(self, upload: Any) -> tuple[IO[bytes] | bytes, str] | None:
         if upload:
-            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
-            # One byte past the limit is enough for the shared validation to refuse it
-            # (``too_large``, as every other entry point says), without reading it all.
-            return upload.read(limit + 1), upload.name
+            return upload, upload.name
         token = str(self.data.get(KEPT_UPLOAD_FIELD, ""))
         return cache.get(_kept_upload_key(token)) if token else None
 
@@ -251,15 +247,14 @@ class RouteForm(forms.ModelForm):
         target = data.get("target") or self.instance.target
         upload = self._upload(data.get("certificate_file"))
         if upload:
-            content, filename = upload
-            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
+            source, filename = upload
             # Checked again for a kept file too: the target may have changed.
-            report = inspect_chain_bytes(content, target=target, max_bytes=limit)
-            if not report.accepted:
-                self.add_error("certificate_file", [p.message for p in report.errors])
+            checked = chain_check_upload(source, target=target)
+            if not checked.accepted:
+                self.add_error("certificate_file", checked.report.error_messages)
                 return data
-            self.chain_upload = (content, filename)
-            self.chain_warnings = [p.message for p in report.warnings]
+            self.chain_upload = (checked.data, filename)
+            self.chain_warnings = checked.report.warning_messages
             token = secrets.token_urlsafe(24)
             cache.set(_kept_upload_key(token), self.chain_upload, KEPT_UPLOAD_SECONDS)
             widget = self.fields["certificate_file"].widget

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Min, Model
 from django.db.models.functions import TruncDate
@@ -17,6 +16,7 @@ from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
+from certificates import conf as certificate_conf
 from certificates.models import CertificateChain
 from domains import conf as domain_conf
 from domains.models import CompanyDomain, DomainStatus
@@ -256,7 +256,7 @@ def activity(tenant: Tenant) -> dict[str, Any]:
 
 def attention(tenant: Tenant) -> dict[str, Any]:
     """Chains expiring soon and routes no one is mapped to."""
-    horizon = timezone.now() + dt.timedelta(days=settings.CERTIFICATE_EXPIRY_WARNING_DAYS)
+    horizon = timezone.now() + dt.timedelta(days=certificate_conf.expiry_warning_days())
     chains = (
         CertificateChain.objects.filter(tenant=tenant, replaced_at__isnull=True)
         .annotate(first_expiry=Min("certificates__not_after"))

@@ -18,7 +18,6 @@ import secrets
 from collections.abc import Iterable
 from typing import IO, Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, default_storage
@@ -26,6 +25,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from certificates.services import chain_read_upload
 from common.storage import open_stream
 from onboarding.bulk import ImportReport, ImportSource, detect_format
 from onboarding.models import ImportJob, ImportJobPhase, ImportJobState
@@ -150,7 +150,6 @@ def job_source(job: ImportJob, storage: Storage | None = None) -> ImportSource:
     storage = storage or default_storage
     chains: dict[str, str] = dict(job.chain_files)
     by_basename = {_basename(ref): name for ref, name in chains.items()}
-    limit = int(settings.CERTIFICATE_CHAIN_MAX_BYTES)
 
     def read_chain(ref: str) -> tuple[bytes, str]:
         name = chains.get(ref) or by_basename.get(_basename(ref))
@@ -158,8 +157,7 @@ def job_source(job: ImportJob, storage: Storage | None = None) -> ImportSource:
             # The importer reports an OSError as "not found among the uploaded files".
             raise FileNotFoundError(ref)
         with open_stream(storage, name) as stream:
-            # One byte over the limit is enough for the chain's check to say "too large".
-            return stream.read(limit + 1), _basename(ref)
+            return chain_read_upload(stream), _basename(ref)
 
     stored = job.file.name or ""
 

@@ -23,8 +23,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from certificates.models import CertificateChain
-from certificates.services import ChainRejected, chain_create, chain_replace
-from certificates.validation import inspect_chain_bytes
+from certificates.services import chain_check_upload, chain_create, chain_replace
 from common.validators import email_domain
 from domains import conf as domains_conf
 from domains.selectors import holders
@@ -114,10 +113,7 @@ def routes_set_enabled(*, routes: QuerySet[Route], enabled: bool) -> int:
 
 def _accepted_pem(*, data: bytes, target: str) -> str:
     """The normalised (root-first) PEM of ``data``, or ChainRejected. Parses nothing itself."""
-    report = inspect_chain_bytes(data, target=target)
-    if not report.accepted:
-        raise ChainRejected(report)
-    return report.pem
+    return chain_check_upload(data, target=target).accepted_report().pem
 
 
 @transaction.atomic
