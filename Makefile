@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck migrate demo bench bench-import clean messages compilemessages
+.PHONY: run test install lint format typecheck migrate demo bench bench-profile bench-import clean messages compilemessages
 
 # These recipes are for development: the service itself defaults to DEBUG off.
 export DEBUG ?= True
@@ -42,7 +42,10 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py load_demo
 
+# The import worker (run_jobs) runs beside the server, as in production, and stops with it.
 run: demo compilemessages
+	$(BIN)/python manage.py run_jobs & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install
@@ -66,6 +69,10 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/5
 bench: install
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
 	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/device_bench.py $(BENCH_ARGS)
+
+# The same endpoints called in this process, CPU per request and a profile: bench/profile_device.py.
+bench-profile: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python bench/profile_device.py $(BENCH_ARGS)
 
 bench-import: install
 	$(BIN)/python bench/import_bench.py

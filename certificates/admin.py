@@ -1,7 +1,7 @@
 """Admin for root certificate chains: upload through the service, read every certificate.
 
-The upload form runs the same validation as every other entry point
-(:func:`certificates.validation.inspect_chain_bytes`) and shows its block-numbered
+The upload form runs the same check as every other entry point
+(:func:`certificates.services.chain_check_upload`) and shows its block-numbered
 errors on the form; the chain is then stored by :func:`certificates.services.chain_create`.
 A stored chain is read-only except for its name: what devices pin must not change
 silently (a replacement is a new chain, kept in history).
@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -23,8 +22,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
+from certificates import conf
 from certificates.models import Certificate, CertificateChain
-from certificates.services import chain_create, chain_files_atomic
+from certificates.services import chain_check_upload, chain_create, chain_files_atomic
 from certificates.validation import TARGETS, Problem, inspect_chain_bytes
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import OBS_ROLES
@@ -34,16 +34,12 @@ _WARNING_ROW = "background:#fff4e5"
 _ERROR_ROW = "background:#fde8e8"
 
 
-def _warning_days() -> int:
-    return int(getattr(settings, "CERTIFICATE_EXPIRY_WARNING_DAYS", 30))
-
-
 class ExpiryFilter(admin.SimpleListFilter):
     title = "expiry"
     parameter_name = "expiry"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        days = _warning_days()
+        days = conf.expiry_warning_days()
         return [
             ("soon", f"expiring within {days} days"),
             ("expired", "expired"),
@@ -52,7 +48,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         now = timezone.now()
-        horizon = now + dt.timedelta(days=_warning_days())
+        horizon = now + dt.timedelta(days=conf.expiry_warning_days())
         value = self.value()
         if value is None:
             return queryset
@@ -108,20 +104,19 @@ class ChainUploadForm(forms.ModelForm):
         model = CertificateChain
         fields = ["tenant", "name"]
 
+    #: The file as read by ``clean``, stored by ``CertificateChainAdmin.save_form``.
+    chain_data: bytes = b""
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         upload = cleaned.get("upload")
         target = cleaned.get("target") or "ums"
         if upload is None or target not in TARGETS:
             return cleaned
-        limit = int(getattr(settings, "CERTIFICATE_CHAIN_MAX_BYTES", 1024 * 1024))
-        # Read one byte past the limit: enough to refuse, without reading a huge upload.
-        data = upload.read(limit + 1)
-        report = inspect_chain_bytes(data, target=target, max_bytes=limit)
-        if not report.accepted:
-            for problem in report.errors:
-                self.add_error("upload", problem.message)
-        self.chain_data = data
+        checked = chain_check_upload(upload, target=target)
+        for message in checked.report.error_messages:
+            self.add_error("upload", message)
+        self.chain_data = checked.data
         return cleaned
 
 
@@ -191,15 +186,21 @@ class CertificateChainAdmin(TenantScopedAdmin):
         )
 
     def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> Any:
+        self,
+        request: HttpRequest,
+        obj: CertificateChain | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm]:
         kwargs["form"] = ChainChangeForm if obj else ChainUploadForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_fieldsets(self, request: HttpRequest, obj: CertificateChain | None = None) -> Any:
         return self.fieldsets if obj else self.add_fieldsets
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: CertificateChain | None = None
+    ) -> list[str]:
         return self.readonly_fields if obj else []
 
     def changeform_view(
@@ -214,10 +215,13 @@ class CertificateChainAdmin(TenantScopedAdmin):
         with chain_files_atomic():
             return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+    def save_form(
+        self, request: HttpRequest, form: forms.ModelForm, change: bool
+    ) -> CertificateChain:
         if change:
             return form.save(commit=False)
         # The upload goes through the one service every entry point uses.
+        assert isinstance(form, ChainUploadForm)
         return chain_create(
             tenant=form.cleaned_data["tenant"],
             name=form.cleaned_data["name"],
@@ -228,7 +232,7 @@ class CertificateChainAdmin(TenantScopedAdmin):
         )
 
     def save_model(
-        self, request: HttpRequest, obj: CertificateChain, form: Any, change: bool
+        self, request: HttpRequest, obj: CertificateChain, form: forms.ModelForm, change: bool
     ) -> None:
         if change:
             obj.full_clean(exclude=["file"])
@@ -239,7 +243,9 @@ class CertificateChainAdmin(TenantScopedAdmin):
         if change:
             super().save_related(request, form, formsets, change)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: CertificateChain | None = None
+    ) -> bool:
         # A chain in use by a route, or one that is history, is kept.
         if obj is not None and _kept_because(obj):
             return False
@@ -379,7 +385,7 @@ def _expiry_html(when: dt.datetime) -> SafeString:
     text = f"{when:%Y-%m-%d}"
     if when < now:
         return format_html('<strong style="color:#ba2121">{} (expired)</strong>', text)
-    if when <= now + dt.timedelta(days=_warning_days()):
+    if when <= now + dt.timedelta(days=conf.expiry_warning_days()):
         return format_html(
             '<strong style="color:#b35c00">{} (in {} days)</strong>', text, (when - now).days
         )
@@ -435,8 +441,8 @@ class CertificateAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Certificate | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Certificate | None = None) -> bool:
         return False

@@ -26,7 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from certificates.validation import load_pem_certificates, signed_by
+from certificates.parsing import load_pem_certificates
+from certificates.rules import is_root
 from common.network import DisallowedDestination, resolve
 
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ def _chains(
     now: dt.datetime,
 ) -> tuple[bool, str]:
     """Whether ``leaf`` chains to a self-signed certificate of ``uploaded``."""
-    roots = [c for c in uploaded if c.subject == c.issuer and signed_by(c, c)]
+    roots = [c for c in uploaded if is_root(c)]
     if not roots:
         return False, "the uploaded chain has no self-signed root"
     fingerprint = leaf.fingerprint(hashes.SHA256())
@@ -276,7 +277,7 @@ def _reason(
 ) -> str:
     if leaf.not_valid_after_utc < now:
         return f"the presented certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
-    if leaf.issuer == leaf.subject and signed_by(leaf, leaf):
+    if is_root(leaf):
         return (
             "the server presents a self-signed certificate that is not in the uploaded chain; "
             "upload that certificate, or the chain of the CA that should have issued it"

@@ -1,10 +1,11 @@
-"""Writes for certificate chains: upload (create) and replace.
+"""Writes for certificate chains: check an upload, create, replace.
 
-Every entry point that accepts a chain (admin, route import, anything later) calls
-:func:`chain_create`, so they share one verdict (:mod:`certificates.validation`) and one
-rule for storage: a refused file writes nothing, an accepted one is written once under
-a name that never overwrites an earlier upload, and a failed database write removes
-the file again.
+Every entry point that accepts a chain (the chain and route admin forms, the route
+import, anything later) reads and checks the file with :func:`chain_check_upload` and
+stores it with :func:`chain_create`, so they share one size limit, one verdict
+(:mod:`certificates.validation`) and one rule for storage: a refused file writes
+nothing, an accepted one is written once under a name that never overwrites an earlier
+upload, and a failed database write removes the file again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -23,6 +25,7 @@ from django.core.files.storage import Storage
 from django.db import transaction
 from django.utils import timezone
 
+from certificates import conf
 from certificates.models import Certificate, CertificateChain
 from certificates.validation import ChainReport, inspect_chain_bytes
 
@@ -38,7 +41,46 @@ class ChainRejected(ValidationError):
 
     def __init__(self, report: ChainReport) -> None:
         self.report = report
-        super().__init__([p.message for p in report.errors] or [CHAIN_REFUSED])
+        super().__init__(report.error_messages or [CHAIN_REFUSED])
+
+
+@dataclass(frozen=True)
+class CheckedChain:
+    """A chain file as an entry point read it, and the verdict on it."""
+
+    data: bytes
+    report: ChainReport
+
+    @property
+    def accepted(self) -> bool:
+        return self.report.accepted
+
+    def accepted_report(self) -> ChainReport:
+        """The report of an accepted file; :class:`ChainRejected` for a refused one."""
+        if not self.report.accepted:
+            raise ChainRejected(self.report)
+        return self.report
+
+
+def chain_read_upload(upload: IO[bytes] | bytes) -> bytes:
+    """The bytes of an uploaded chain file, at most one byte past the size limit.
+
+    One byte more than the limit is enough for the verdict to say ``too_large``, as
+    every entry point says it, without reading a huge upload into memory. Bytes already
+    in memory are returned whole, so the verdict names their real size.
+    """
+    if isinstance(upload, bytes):
+        return upload
+    return upload.read(conf.chain_max_bytes() + 1)
+
+
+def chain_check_upload(upload: IO[bytes] | bytes, *, target: str) -> CheckedChain:
+    """Read ``upload`` (a file object or bytes) as :func:`chain_read_upload` does and judge
+    it as a chain for a ``target`` route: what every upload form and the import check
+    before anything is stored. Stores nothing; :func:`chain_create` stores.
+    """
+    data = chain_read_upload(upload)
+    return CheckedChain(data, inspect_chain_bytes(data, target=target))
 
 
 # Files written by chain_create inside ``chain_files_atomic``; removed if that block fails.
@@ -105,10 +147,7 @@ def chain_create(
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": CHAIN_NAME_REQUIRED})
-    report = inspect_chain_bytes(data, target=target)
-    if not report.accepted:
-        raise ChainRejected(report)
-
+    report = chain_check_upload(data, target=target).accepted_report()
     chain = CertificateChain(
         tenant=tenant,
         name=name,
@@ -127,29 +166,32 @@ def chain_create(
         tracker.append((storage, stored_name))
     try:
         chain.save()
-        Certificate.objects.bulk_create(
-            [
-                Certificate(
-                    chain=chain,
-                    position=position,
-                    subject=info.subject,
-                    issuer=info.issuer,
-                    serial=info.serial,
-                    not_before=info.not_before,
-                    not_after=info.not_after,
-                    sha256=info.sha256,
-                    key_description=info.key,
-                    is_ca=info.is_ca,
-                    self_signed=info.self_signed,
-                    pem=info.pem,
-                )
-                for position, info in enumerate(report.certificates)
-            ]
-        )
+        Certificate.objects.bulk_create(_certificate_rows(chain, report))
     except BaseException:
         _delete_quietly(storage, stored_name)
         raise
     return chain
+
+
+def _certificate_rows(chain: CertificateChain, report: ChainReport) -> list[Certificate]:
+    """One row per certificate of the verdict, root first."""
+    return [
+        Certificate(
+            chain=chain,
+            position=position,
+            subject=info.subject,
+            issuer=info.issuer,
+            serial=info.serial,
+            not_before=info.not_before,
+            not_after=info.not_after,
+            sha256=info.sha256,
+            key_description=info.key,
+            is_ca=info.is_ca,
+            self_signed=info.self_signed,
+            pem=info.pem,
+        )
+        for position, info in enumerate(report.certificates)
+    ]
 
 
 @transaction.atomic

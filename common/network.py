@@ -162,7 +162,7 @@ class _VettedConnectionMixin:
     def _new_conn(self) -> socket.socket:
         if self.proxy is not None:
             # The operator's proxy (HTTPS_PROXY) resolves the target; check_url vetted it.
-            sock = super()._new_conn()  # type: ignore[misc]
+            sock = super()._new_conn()  # type: ignore[misc]  # as above  # a mixin: urllib3 supplies it
         else:
             name = self._dns_host
             last: Exception | None = None

@@ -78,13 +78,8 @@ def validate_hostname(value: str) -> str:
     """Check a UMS/ICG hostname and return it unchanged (case is significant to the UMS)."""
     if value is None or value == "":
         raise ValidationError(gettext(HOSTNAME_EMPTY), code="empty")
-    if _WHITESPACE.search(value):
-        raise ValidationError(gettext(HOSTNAME_SPACE), code="space")
-    if "://" in value or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", value):
-        raise ValidationError(gettext(HOSTNAME_SCHEME), code="scheme")
-    if "/" in value or "?" in value or "#" in value:
-        raise ValidationError(gettext(HOSTNAME_PATH), code="path")
-    if value.startswith("[") or ":" in value:
+    _refuse_url_parts(value)
+    if ":" in value:
         _check_ipv6(value)
         return value
     if not value.isascii():
@@ -104,13 +99,23 @@ def validate_hostname(value: str) -> str:
     return value
 
 
-def _check_ipv6(value: str) -> None:
-    """A hostname with brackets or a colon: only a plain IPv6 address passes."""
+def _refuse_url_parts(value: str) -> None:
+    """Refuse what people paste along with a hostname: spaces, a scheme, a path, brackets."""
+    if _WHITESPACE.search(value):
+        raise ValidationError(gettext(HOSTNAME_SPACE), code="space")
+    if "://" in value or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", value):
+        raise ValidationError(gettext(HOSTNAME_SCHEME), code="scheme")
+    if "/" in value or "?" in value or "#" in value:
+        raise ValidationError(gettext(HOSTNAME_PATH), code="path")
     if value.startswith("["):
         _inner, _, rest = value[1:].partition("]")
         if rest.startswith(":"):
             raise ValidationError(gettext(HOSTNAME_PORT), code="port")
         raise ValidationError(gettext(HOSTNAME_BRACKETS), code="brackets")
+
+
+def _check_ipv6(value: str) -> None:
+    """A value with a colon: an IPv6 address, else most likely a hostname with a port."""
     if "%" in value:
         raise ValidationError(gettext(HOSTNAME_ZONE), code="zone")
     try:

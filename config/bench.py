@@ -6,6 +6,7 @@ the numbers say what our code costs on top of the framework, whatever the machin
 
 from __future__ import annotations
 
+from django.http import HttpRequest, JsonResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,3 +20,8 @@ class BaselineView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response({"ok": True})
+
+
+def plain_view(request: HttpRequest) -> JsonResponse:
+    """The same answer from a plain Django view: the floor under DRF (``bench-profile``)."""
+    return JsonResponse({"ok": True})

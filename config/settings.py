@@ -197,6 +197,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- Database -------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default has two processes, the server and the import worker
+    # (run_jobs): with a write-ahead log, a long import's reads never block the other's
+    # writes (its heartbeat and progress, a staff member's save).
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -370,6 +375,13 @@ DOMAIN_VERIFICATION_TIMEOUT = env.float("DOMAIN_VERIFICATION_TIMEOUT", default=5
 BENCH_BASELINE = env.bool("BENCH_BASELINE", default=False)
 
 ROUTE_IMPORT_MAX_BYTES = env.int("ROUTE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# The admin's imports run as jobs of `manage.py run_jobs` (onboarding/job_runner.py): a
+# worker writes a heartbeat this often (seconds); a running job whose heartbeat is older
+# than the stale limit had a worker that died and is queued again; a checked import not
+# applied within the pending hours is cancelled and its file deleted.
+IMPORT_JOB_HEARTBEAT_SECONDS = env.float("IMPORT_JOB_HEARTBEAT_SECONDS", default=2.0)
+IMPORT_JOB_STALE_SECONDS = env.int("IMPORT_JOB_STALE_SECONDS", default=60)
+IMPORT_JOB_PENDING_HOURS = env.int("IMPORT_JOB_PENDING_HOURS", default=24)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).
 DEVICE_CODE_EXPIRES_IN = env.int("DEVICE_CODE_EXPIRES_IN", default=600)

@@ -21,9 +21,10 @@ urlpatterns = [
 ]
 
 if settings.BENCH_BASELINE:
-    from config.bench import BaselineView
+    from config.bench import BaselineView, plain_view
 
     urlpatterns.insert(0, path("bench/baseline", BaselineView.as_view()))
+    urlpatterns.insert(0, path("bench/plain", plain_view))
 
 # JSON instead of HTML for errors under /api/ (DEBUG off); HTML pages elsewhere; an outage
 # of the database or cache is a 503 (operations.outages). /healthz, /readyz and /metrics

@@ -50,7 +50,7 @@ def _check_message(claim: CompanyDomain) -> tuple[str, int]:
 
 
 @admin.register(CompanyDomain)
-class CompanyDomainAdmin(TenantScopedAdmin):
+class CompanyDomainAdmin(TenantScopedAdmin[CompanyDomain]):
     """Each domain the company routes addresses under, and its DNS proof (spec 2.1)."""
 
     roles = OBS_ROLES

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -16,18 +14,18 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action as unfold_action
 
 from identity import services
+from identity.conf import device_redirect_uri
 from identity.forms import IdentityProviderForm
 from identity.models import ExternalIdentity, IdentityProvider
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin
 
-
-def redirect_uri() -> str:
-    return f"{settings.BASE_URL}/oidc/callback/"
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 
 def _register_help() -> str:
     steps = [
-        ("Redirect URI", format_html("<code>{}</code> (type: Web)", redirect_uri())),
+        ("Redirect URI", format_html("<code>{}</code> (type: Web)", device_redirect_uri())),
         ("Client type", "Web / confidential client with a client secret"),
         ("Grant", "Authorization code, with PKCE (S256)"),
         ("Scopes", mark_safe("<code>openid profile email</code>")),  # noqa: S308 (constant)
@@ -108,11 +106,11 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     }
     actions_submit_line = ["save_and_test_discovery"]
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None):  # type: ignore[no-untyped-def]
-        app = ["client_id", "client_secret"]
-        if obj is not None:
-            app.append("secret_status")
-        fieldsets: list[Any] = [
+    def get_fieldsets(
+        self, request: HttpRequest, obj: IdentityProvider | None = None
+    ) -> _FieldsetSpec:
+        stored = ["secret_status"] if obj is not None else []
+        fieldsets: _FieldsetSpec = [
             (
                 None,
                 {"fields": ["tenant", "name", "kind"], "description": _register_help()},
@@ -137,28 +135,32 @@ class IdentityProviderAdmin(TenantScopedAdmin):
                     ]
                 },
             ),
-            ("The app you registered", {"fields": [*app, "scopes", "email_claim"]}),
+            (
+                "The app you registered",
+                {"fields": ["client_id", "client_secret", *stored, "scopes", "email_claim"]},
+            ),
         ]
         if obj is not None:
-            fieldsets.append(
-                ("In effect", {"fields": ["issuer_display", "email_source", "discovery"]})
-            )
+            fieldsets = [
+                *fieldsets,
+                ("In effect", {"fields": ["issuer_display", "email_source", "discovery"]}),
+            ]
         return fieldsets
 
     @admin.display(description="Where to register")
-    def entra_help(self, obj: Any = None) -> str:
+    def entra_help(self, obj: IdentityProvider | None = None) -> str:
         return ENTRA_HELP
 
     @admin.display(description="Where to register")
-    def okta_help(self, obj: Any = None) -> str:
+    def okta_help(self, obj: IdentityProvider | None = None) -> str:
         return OKTA_HELP
 
     @admin.display(description="Where to register")
-    def ping_help(self, obj: Any = None) -> str:
+    def ping_help(self, obj: IdentityProvider | None = None) -> str:
         return PING_HELP
 
     @admin.display(description="Where to register")
-    def oidc_help(self, obj: Any = None) -> str:
+    def oidc_help(self, obj: IdentityProvider | None = None) -> str:
         return OIDC_HELP
 
     @admin.display(description="Discovery test")
@@ -168,14 +170,11 @@ class IdentityProviderAdmin(TenantScopedAdmin):
         outcome = "succeeded" if obj.discovery_ok else "failed"
         return f"The last test {outcome} ({timezone.localtime(obj.discovery_tested_at):%Y-%m-%d %H:%M %Z})."
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
-        if isinstance(db_field, models.URLField):
-            kwargs["assume_scheme"] = "https"  # IdP URLs without a scheme mean https
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: IdentityProvider | None = None
+    ) -> list[str]:
         # A provider never moves to another company account.
-        return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
+        return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
 
     @admin.display(description="Stored secret")
     def secret_status(self, obj: IdentityProvider) -> str:
@@ -252,14 +251,20 @@ class ExternalIdentityAdmin(NotFoundUnlessPermitted, ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: ExternalIdentity | None = None
+    ) -> bool:
         return request.user.is_active and request.user.is_superuser
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: ExternalIdentity | None = None
+    ) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: ExternalIdentity | None = None
+    ) -> bool:
         return request.user.is_active and request.user.is_superuser

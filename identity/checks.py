@@ -10,11 +10,12 @@ from django.core.checks import Error, Tags, register
 from django.db import DatabaseError
 
 from common.crypto import SecretUnavailable, reveal
+from identity.conf import STAFF_SIGNING_ALGORITHMS
 
 
 @register()
 def staff_oidc_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    if not getattr(settings, "STAFF_OIDC_ENABLED", False):
+    if not settings.STAFF_OIDC_ENABLED:
         return []
     errors = []
     if not settings.OIDC_OP_ISSUER:
@@ -31,8 +32,9 @@ def staff_oidc_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="identity.E002",
             )
         )
-    if settings.OIDC_RP_SIGN_ALGO not in ("RS256", "ES256"):
-        errors.append(Error("OIDC_RP_SIGN_ALGO must be RS256 or ES256.", id="identity.E003"))
+    if settings.OIDC_RP_SIGN_ALGO not in STAFF_SIGNING_ALGORITHMS:
+        allowed = " or ".join(STAFF_SIGNING_ALGORITHMS)
+        errors.append(Error(f"OIDC_RP_SIGN_ALGO must be {allowed}.", id="identity.E003"))
     return errors
 
 

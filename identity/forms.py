@@ -5,23 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db import models
 from django.utils.html import escape, format_html
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from common import crypto
+from common.forms import HttpsURLField
 from identity import services
 from identity.models import IdentityProvider
 
 # A message, not a secret (ruff's S105 goes by the name).
 SECRET_HELP = "The client secret (value, not its ID) of the app you registered. Stored encrypted and never shown again; leave empty to keep the stored one, as long as the kind, client ID, issuer, endpoints and directory stay the same."  # noqa: S105, E501
-
-
-def _formfield(db_field: models.Field, **kwargs: Any) -> forms.Field | None:
-    # IdP URLs are https; a URL typed without a scheme means https, not http.
-    if isinstance(db_field, models.URLField):
-        kwargs["assume_scheme"] = "https"
-    return db_field.formfield(**kwargs)
 
 
 SECRET_KEPT = (
@@ -79,7 +72,11 @@ class IdentityProviderForm(forms.ModelForm):
 
     class Meta:
         model = IdentityProvider
-        formfield_callback = _formfield
+        # IdP URLs are https: one typed without a scheme means https, not http.
+        field_classes = dict.fromkeys(
+            ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"],
+            HttpsURLField,
+        )
         fields = [
             "tenant",
             "name",
@@ -114,19 +111,16 @@ class IdentityProviderForm(forms.ModelForm):
             widget = self.fields["client_secret"].widget
             assert isinstance(widget, SecretWidget)
             widget.kept = crypto.encrypt(_KEPT_PURPOSE + cleaned["client_secret"])
-        if not cleaned.get("client_secret") and not self._stored_secret:
-            self.add_error(
-                "client_secret", "Enter the client secret; the service is a confidential client."
-            )
-        elif not cleaned.get("client_secret") and self.instance.pk:
-            fields = {k: v for k, v in cleaned.items() if k in services.EDITABLE_FIELDS}
-            changed = services.secret_bound_changes(self.instance, fields)
-            if changed:
-                self.add_error("client_secret", services.secret_required_again_error(changed))
+        typed = cleaned.get("client_secret") or None
+        fields = {k: v for k, v in cleaned.items() if k in services.EDITABLE_FIELDS}
+        changed = [] if typed else services.secret_bound_changes(self.instance, fields)
+        error = services.idp_secret_error(self.instance, client_secret=typed, changed=changed)
+        if error:
+            self.add_error("client_secret", error)
         return cleaned
 
     def _post_clean(self) -> None:
-        super()._post_clean()  # type: ignore[misc]
+        super()._post_clean()  # type: ignore[misc]  # Django API the stubs leave out
         # The admin lists client_secret among the form's fields, so the typed value (or
         # "") lands on the instance; put the stored one back. The typed secret goes only
         # through the service (the admin's save_model), where empty means "keep".

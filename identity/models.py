@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -173,64 +174,10 @@ class IdentityProvider(models.Model):
         )
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if self.kind == IdPKind.ENTRA:
-            tid = (self.entra_tenant_id or "").strip()
-            if tid.lower() in ENTRA_MULTI_TENANT_ALIASES:
-                errors["entra_tenant_id"] = (
-                    f"'{tid}' is a multi-tenant alias; enter your directory (tenant) ID, a GUID."
-                )
-            else:
-                try:
-                    self.entra_tenant_id = str(uuid.UUID(tid))
-                except ValueError:
-                    errors["entra_tenant_id"] = (
-                        "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
-                    )
-        elif self.kind == IdPKind.OKTA:
-            domain = (self.okta_domain or "").strip().lower()
-            if not domain or "/" in domain or " " in domain:
-                errors["okta_domain"] = (
-                    "Enter your Okta domain without https://, such as example.okta.com."
-                )
-            else:
-                self.okta_domain = domain
-            if self.okta_auth_server and not re.fullmatch(r"[A-Za-z0-9_-]+", self.okta_auth_server):
-                errors["okta_auth_server"] = (
-                    "An authorization server ID has only letters, digits, '-' and '_'."
-                )
-        elif self.kind == IdPKind.PING:
-            environment = (self.ping_environment_id or "").strip()
-            if self.issuer and environment:
-                errors["ping_environment_id"] = (
-                    "Enter either the issuer URL or the PingOne environment ID, not both."
-                )
-            elif environment:
-                try:
-                    self.ping_environment_id = str(uuid.UUID(environment))
-                except ValueError:
-                    errors["ping_environment_id"] = (
-                        "Enter the PingOne environment ID, a GUID from the app's Configuration tab."
-                    )
-            elif not self.issuer:
-                errors["issuer"] = (
-                    "Enter the issuer URL of your PingOne environment or PingFederate server, "
-                    "or the PingOne environment ID."
-                )
-        elif self.kind == IdPKind.OIDC:
-            explicit = [self.authorization_endpoint, self.token_endpoint, self.jwks_uri]
-            if not self.issuer:
-                errors["issuer"] = (
-                    "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
-                )
-            if any(explicit) and not all(explicit):
-                errors[
-                    "jwks_uri"
-                    if not self.jwks_uri
-                    else "token_endpoint"
-                    if not self.token_endpoint
-                    else "authorization_endpoint"
-                ] = "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all needed."
+        """The kind's own rules (:data:`KIND_RULES`), then the scopes, then the one rule
+        across companies: (issuer, client ID) registered once."""
+        rules = KIND_RULES.get(self.kind)
+        errors = rules(self) if rules is not None else {}
         if "openid" not in (self.scopes or "").split():
             errors["scopes"] = "The scopes must include 'openid'."
         if errors:
@@ -259,6 +206,102 @@ class IdentityProvider(models.Model):
     @property
     def uses_discovery(self) -> bool:
         return not (self.kind == IdPKind.OIDC and self.jwks_uri and self.token_endpoint)
+
+
+# --- The rules of each kind: errors by field; a valid value is stored normalised. ---------
+
+
+def _guid(value: str) -> str | None:
+    """``value`` as a GUID in its one spelling (lower case, with hyphens); None if it is none."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _entra_rules(idp: IdentityProvider) -> dict[str, str]:
+    tid = (idp.entra_tenant_id or "").strip()
+    if tid.lower() in ENTRA_MULTI_TENANT_ALIASES:
+        return {
+            "entra_tenant_id": (
+                f"'{tid}' is a multi-tenant alias; enter your directory (tenant) ID, a GUID."
+            )
+        }
+    guid = _guid(tid)
+    if guid is None:
+        return {
+            "entra_tenant_id": (
+                "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
+            )
+        }
+    idp.entra_tenant_id = guid
+    return {}
+
+
+def _okta_rules(idp: IdentityProvider) -> dict[str, str]:
+    errors = {}
+    domain = (idp.okta_domain or "").strip().lower()
+    if not domain or "/" in domain or " " in domain:
+        errors["okta_domain"] = "Enter your Okta domain without https://, such as example.okta.com."
+    else:
+        idp.okta_domain = domain
+    if idp.okta_auth_server and not re.fullmatch(r"[A-Za-z0-9_-]+", idp.okta_auth_server):
+        errors["okta_auth_server"] = (
+            "An authorization server ID has only letters, digits, '-' and '_'."
+        )
+    return errors
+
+
+def _ping_rules(idp: IdentityProvider) -> dict[str, str]:
+    environment = (idp.ping_environment_id or "").strip()
+    if idp.issuer and environment:
+        return {
+            "ping_environment_id": (
+                "Enter either the issuer URL or the PingOne environment ID, not both."
+            )
+        }
+    if environment:
+        guid = _guid(environment)
+        if guid is None:
+            return {
+                "ping_environment_id": (
+                    "Enter the PingOne environment ID, a GUID from the app's Configuration tab."
+                )
+            }
+        idp.ping_environment_id = guid
+    elif not idp.issuer:
+        return {
+            "issuer": (
+                "Enter the issuer URL of your PingOne environment or PingFederate server, "
+                "or the PingOne environment ID."
+            )
+        }
+    return {}
+
+
+#: Without discovery these three are all needed; the first missing one carries the error.
+_EXPLICIT_ENDPOINTS = ("jwks_uri", "token_endpoint", "authorization_endpoint")
+
+
+def _oidc_rules(idp: IdentityProvider) -> dict[str, str]:
+    errors = {}
+    if not idp.issuer:
+        errors["issuer"] = "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
+    missing = [name for name in _EXPLICIT_ENDPOINTS if not getattr(idp, name)]
+    if missing and len(missing) < len(_EXPLICIT_ENDPOINTS):
+        errors[missing[0]] = (
+            "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all needed."
+        )
+    return errors
+
+
+#: The rules of each kind, run by ``IdentityProvider.clean``.
+KIND_RULES: dict[str, Callable[[IdentityProvider], dict[str, str]]] = {
+    IdPKind.ENTRA: _entra_rules,
+    IdPKind.OKTA: _okta_rules,
+    IdPKind.PING: _ping_rules,
+    IdPKind.OIDC: _oidc_rules,
+}
 
 
 class ExternalIdentity(models.Model):

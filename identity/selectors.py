@@ -22,6 +22,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
+from common.redisclient import cache_get_many
 from identity import oidc
 from identity.models import IdentityProvider, issuer_key
 
@@ -30,6 +31,8 @@ GENERATION_KEY = "idp:generation"
 CANDIDATES_TTL = 300
 #: No token names more candidates than this that we look at.
 MAX_CANDIDATES = 20
+#: A token naming more audiences than this is not one of ours to look at.
+MAX_AUDIENCES = 10
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,38 @@ def _key(issuer: str, audiences: list[str]) -> str:
     return f"idp:candidates:{digest}"
 
 
-def token_candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
-    """The IdPs registered with ``issuer`` and one of ``audiences`` as client ID (oldest first).
+def _audiences(aud: object) -> list[str]:
+    """The token's ``aud`` as a list: one string or a list of them, at most MAX_AUDIENCES."""
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return [a for a in audiences[:MAX_AUDIENCES] if isinstance(a, str) and len(a) <= 255]
 
-    (issuer, client ID) is unique, so there is one per audience at most; ``issuer`` is
-    compared exactly after the index found the spelling-normalised candidates.
+
+def token_candidates(token: object) -> list[Candidate]:
+    """The IdPs whose issuer and client ID the token names, to validate it against.
+
+    This reads the unverified claims only to choose candidates (its ``aud`` parsed here,
+    once); the token is validated by ``identity.oidc.validate_id_token`` against each
+    candidate's own configuration. (issuer, client ID) is unique across the platform, so
+    there is one candidate per audience at most, oldest first.
+    """
+    claims = oidc.unverified_claims(token)
+    if claims is None:
+        return []
+    issuer = claims.get("iss")
+    audiences = _audiences(claims.get("aud"))
+    if not isinstance(issuer, str) or not audiences:
+        return []
+    return _candidates(issuer, audiences)
+
+
+def _candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
+    """The IdPs registered with ``issuer`` and one of ``audiences`` as client ID.
+
+    ``issuer`` is compared exactly after the index found the spelling-normalised
+    candidates.
     """
     key = _key(issuer, audiences)
-    cached = cache.get_many([key, GENERATION_KEY])
+    cached = cache_get_many([key, GENERATION_KEY])
     generation = cached.get(GENERATION_KEY)
     entry = cached.get(key)
     if generation is not None and entry is not None and entry[0] == generation:

@@ -62,9 +62,10 @@ def idp_create(
     *, tenant: Tenant, name: str, kind: str, client_id: str, client_secret: str, **fields: Any
 ) -> IdentityProvider:
     """Create a tenant's identity provider; ``fields`` are the kind's own (see the model)."""
-    if not client_secret:
-        raise ValidationError({"client_secret": SECRET_REQUIRED})
     idp = IdentityProvider(tenant=tenant)
+    error = idp_secret_error(idp, client_secret=client_secret, changed=[])
+    if error:
+        raise ValidationError({"client_secret": error})
     _apply(idp, {"name": name, "kind": kind, "client_id": client_id, **fields})
     idp.client_secret = client_secret
     idp.full_clean()
@@ -90,6 +91,25 @@ def secret_bound_changes(idp: IdentityProvider, fields: dict[str, Any]) -> list[
     return [name for name in SECRET_BOUND_FIELDS if getattr(changed, name) != getattr(stored, name)]
 
 
+def idp_secret_error(
+    idp: IdentityProvider, *, client_secret: str | None, changed: list[str]
+) -> str | None:
+    """Why ``idp`` cannot be saved without a client secret typed now; None when it can.
+
+    The one rule for every entry point (the admin form shows it on the field, the
+    services raise it): the service is a confidential client, so a provider needs a
+    secret; a stored one is kept only while none of the ``changed`` fields (see
+    :func:`secret_bound_changes`) decides where it goes.
+    """
+    if client_secret:
+        return None
+    if changed:
+        return secret_required_again_error(changed)
+    if not idp.client_secret:
+        return SECRET_REQUIRED
+    return None
+
+
 def secret_required_again_error(changed: list[str]) -> str:
     labels = [
         str(getattr(IdentityProvider._meta.get_field(name), "verbose_name", name))
@@ -109,13 +129,12 @@ def idp_update(
     Ping environment needs the secret typed again (``secret_bound_changes``).
     """
     changed = secret_bound_changes(idp, fields)
+    error = idp_secret_error(idp, client_secret=client_secret, changed=changed)
+    if error:
+        raise ValidationError({"client_secret": error})
     _apply(idp, fields)
     if client_secret:
         idp.client_secret = client_secret
-    elif changed:
-        raise ValidationError({"client_secret": secret_required_again_error(changed)})
-    elif not idp.client_secret:
-        raise ValidationError({"client_secret": SECRET_REQUIRED})
     if changed:
         # Another address: the last discovery test says nothing about it.
         idp.discovery_tested_at = idp.discovery_passed_at = None

@@ -22,11 +22,9 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from identity import oidc, services
+from identity.conf import STAFF_SIGNING_ALGORITHMS
 
 logger = logging.getLogger(__name__)
-
-#: The only algorithms accepted from the platform IdP (issue 4).
-STAFF_ALGORITHMS = frozenset({"RS256", "ES256"})
 
 
 def staff_provider_config() -> oidc.ProviderConfig:
@@ -36,9 +34,10 @@ def staff_provider_config() -> oidc.ProviderConfig:
             oidc.CONFIG_ERROR, "OIDC_OP_ISSUER must be set so that 'iss' can be checked."
         )
     algorithm = settings.OIDC_RP_SIGN_ALGO
-    if algorithm not in STAFF_ALGORITHMS:
+    if algorithm not in STAFF_SIGNING_ALGORITHMS:
+        allowed = " or ".join(STAFF_SIGNING_ALGORITHMS)
         raise oidc.OIDCError(
-            oidc.CONFIG_ERROR, f"OIDC_RP_SIGN_ALGO must be RS256 or ES256, not {algorithm!r}."
+            oidc.CONFIG_ERROR, f"OIDC_RP_SIGN_ALGO must be {allowed}, not {algorithm!r}."
         )
     return oidc.ProviderConfig(
         issuer=settings.OIDC_OP_ISSUER,
@@ -117,13 +116,13 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             if exc.code not in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
                 raise  # UserInfo failed: a refused sign-in, as before (authenticate logs it)
             raise SuspiciousOperation(exc.message) from None
-        claims["email_verified"] = not oidc.email_not_verified(payload, userinfo)
+        claims["email_verified"] = not oidc.email_unverified(payload, userinfo)
         return claims
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         # An IdP that says the address is unverified does not vouch for it: no invitation
-        # can be accepted with it. (Absent means not stated, as with Entra.)
-        return bool(claims.get("email")) and claims.get("email_verified") is not False
+        # can be accepted with it (the device flow's rule, oidc.email_unverified).
+        return bool(claims.get("email")) and not oidc.email_unverified(claims)
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
         return self.UserModel.objects.filter(

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import IO, Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
-from django.db.models import Count
+from django.db.models import Count, ForeignKey, Model, QuerySet
+from django.forms import ModelChoiceField
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -16,8 +16,9 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
+from certificates.models import CertificateChain
 from certificates.probe import ProbeReport, probe_chain
-from certificates.validation import inspect_chain_bytes
+from certificates.services import chain_check_upload
 from common.validators import email_domain
 from domains.admin import readable_domain
 from domains.selectors import standing as domain_standing
@@ -86,7 +87,7 @@ class MappingFormSet(BaseInlineFormSet):
         for value, message in problems.items():
             rows[value].add_error(field, message)
 
-    def save(self, commit: bool = True):  # type: ignore[no-untyped-def]
+    def save(self, commit: bool = True) -> list[Model]:
         saved = super().save(commit)
         if commit:
             services.mappings_claim(
@@ -119,17 +120,20 @@ def _standing_html(tenant_id: int, domain: str) -> str:
     )
 
 
+def _routing_html(obj: MappedUser | MappedDomain) -> str:
+    """Whether the domain of a mapped user or domain lets it route, with the claim's link."""
+    domain = email_domain(obj.email) if isinstance(obj, MappedUser) else obj.domain
+    return _standing_html(obj.tenant_id, domain)
+
+
 class _RoutingStatusInline(TenantScopedInline, TabularInline):
     readonly_fields = ["routing"]
-
-    def _domain(self, obj: MappedUser | MappedDomain) -> str:
-        raise NotImplementedError
 
     @admin.display(description="Can it route?")
     def routing(self, obj: MappedUser | MappedDomain) -> str:
         if not obj.pk:
             return "—"
-        return _standing_html(obj.tenant_id, self._domain(obj))
+        return _routing_html(obj)
 
 
 class MappedUserInline(_RoutingStatusInline):
@@ -137,10 +141,6 @@ class MappedUserInline(_RoutingStatusInline):
     formset = MappedUserFormSet
     extra = 1
     fields = ["email", "routing"]
-
-    def _domain(self, obj: MappedUser | MappedDomain) -> str:
-        return email_domain(obj.email)  # type: ignore[union-attr]
-
     verbose_name = "mapped user"
     verbose_name_plural = "Mapped Users — individual users routed to this UMS"
 
@@ -150,10 +150,6 @@ class MappedDomainInline(_RoutingStatusInline):
     formset = MappedDomainFormSet
     extra = 1
     fields = ["domain", "routing"]
-
-    def _domain(self, obj: MappedUser | MappedDomain) -> str:
-        return obj.domain  # type: ignore[union-attr]
-
     verbose_name = "mapped domain"
     verbose_name_plural = "Mapped Domains — all e-mail addresses of these domains"
 
@@ -231,7 +227,7 @@ class RouteForm(forms.ModelForm):
             "certificate_chain",
         ]
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "certificate_chain" in self.fields:
             # Either an existing chain or an upload; clean() requires one of them.
@@ -239,29 +235,26 @@ class RouteForm(forms.ModelForm):
         self.chain_upload: tuple[bytes, str] | None = None
         self.chain_warnings: list[str] = []
 
-    def _upload(self, upload: Any) -> tuple[bytes, str] | None:
+    def _upload(self, upload: Any) -> tuple[IO[bytes] | bytes, str] | None:
         if upload:
-            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
-            # One byte past the limit is enough for the shared validation to refuse it
-            # (``too_large``, as every other entry point says), without reading it all.
-            return upload.read(limit + 1), upload.name
+            return upload, upload.name
         token = str(self.data.get(KEPT_UPLOAD_FIELD, ""))
         return cache.get(_kept_upload_key(token)) if token else None
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         target = data.get("target") or self.instance.target
         upload = self._upload(data.get("certificate_file"))
         if upload:
-            content, filename = upload
-            limit = settings.CERTIFICATE_CHAIN_MAX_BYTES
+            source, filename = upload
             # Checked again for a kept file too: the target may have changed.
-            report = inspect_chain_bytes(content, target=target, max_bytes=limit)
-            if not report.accepted:
-                self.add_error("certificate_file", [p.message for p in report.errors])
+            checked = chain_check_upload(source, target=target)
+            if not checked.accepted:
+                self.add_error("certificate_file", checked.report.error_messages)
                 return data
-            self.chain_upload = (content, filename)
-            self.chain_warnings = [p.message for p in report.warnings]
+            self.chain_upload = (checked.data, filename)
+            self.chain_warnings = checked.report.warning_messages
             token = secrets.token_urlsafe(24)
             cache.set(_kept_upload_key(token), self.chain_upload, KEPT_UPLOAD_SECONDS)
             widget = self.fields["certificate_file"].widget
@@ -320,7 +313,7 @@ def probe_message(route: Route, report: ProbeReport) -> str:
 
 
 @admin.register(Route)
-class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin):
+class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[Route]):
     """The "record set for the OBS routing" of the vendor guide, one route per UMS / ICG."""
 
     roles = OBS_ROLES
@@ -371,28 +364,61 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
     ]
 
     def save_model(self, request: HttpRequest, obj: Route, form: RouteForm, change: bool) -> None:
-        upload = form.chain_upload
-        if upload and not change:
-            obj.certificate_chain = services.chain_for_route(
-                tenant=obj.tenant,
-                data=upload[0],
-                filename=upload[1],
-                name=obj.display_name,
-                target=obj.target,
+        """Save through the route services, the same writes as the import and the API."""
+        if change:
+            self._update(request, obj, form)
+        else:
+            self._create(request, obj, form)
+        for warning in form.chain_warnings:
+            self.message_user(request, f"Certificate chain: {warning}", level=messages.WARNING)
+
+    def _create(self, request: HttpRequest, obj: Route, form: RouteForm) -> None:
+        data = form.cleaned_data
+        chain = data["certificate_chain"]
+        if form.chain_upload:
+            content, filename = form.chain_upload
+            chain = services.chain_for_route(
+                tenant=data["tenant"],
+                data=content,
+                filename=filename,
+                name=data["display_name"],
+                target=data["target"],
                 uploaded_by=request.user,
             )
-        super().save_model(request, obj, form, change)
-        if upload and change:
-            chain, changed = services.route_set_chain(
-                route=obj, data=upload[0], filename=upload[1], by=request.user
+        route = services.route_create(
+            tenant=data["tenant"],
+            display_name=data["display_name"],
+            ums_hostname=data["ums_hostname"],
+            ums_port=data["ums_port"],
+            target=data["target"],
+            identity_provider=data["identity_provider"],
+            certificate_chain=chain,
+            enabled=data["enabled"],
+        )
+        # The admin goes on with its own instance (the inlines, the log entry, the
+        # redirect), so it becomes the row just created.
+        obj.pk = route.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+    def _update(self, request: HttpRequest, obj: Route, form: RouteForm) -> None:
+        # ``obj`` holds the form's values already; the service compares with the stored row.
+        changed = {
+            field: form.cleaned_data[field]
+            for field in form.changed_data
+            if field in services.ROUTE_UPDATE_FIELDS
+        }
+        services.route_update(route=Route.objects.get(pk=obj.pk), data=changed)
+        if form.chain_upload:
+            content, filename = form.chain_upload
+            _chain, replaced = services.route_set_chain(
+                route=obj, data=content, filename=filename, by=request.user
             )
-            obj.certificate_chain = chain
-            if not changed:
+            if not replaced:
                 self.message_user(
                     request, "The uploaded chain has the same certificates; nothing was replaced."
                 )
-        for warning in form.chain_warnings:
-            self.message_user(request, f"Certificate chain: {warning}", level=messages.WARNING)
+        obj.refresh_from_db()
 
     @admin.display(description="Certificates devices will pin")
     def chain_summary(self, obj: Route) -> str:
@@ -416,13 +442,13 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
         )
 
     @admin.action(description="Test connection to the UMS / ICG")
-    def test_connection(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
         for route in queryset.select_related("certificate_chain"):
             report = probe_chain(route.certificate_chain, route.ums_hostname, route.ums_port)
             level = messages.SUCCESS if report.ok else messages.ERROR
             self.message_user(request, probe_message(route, report), level)
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Route]:
         return (
             super()
             .get_queryset(request)
@@ -432,13 +458,15 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
             )
         )
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField[Any] | None:
         if db_field.name == "certificate_chain":
             # A replaced chain stays in history but is never offered again.
-            kwargs["queryset"] = db_field.related_model.objects.filter(replaced_at__isnull=True)
+            kwargs["queryset"] = CertificateChain.objects.filter(replaced_at__isnull=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # A route never moves between company accounts.
         return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
 
@@ -456,20 +484,20 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin)
 
     @admin.display(description="Users", ordering="_users")
     def user_count(self, obj: Route) -> int:
-        return obj._users  # type: ignore[attr-defined]
+        return obj._users  # type: ignore[attr-defined]  # annotated by get_queryset
 
     @admin.display(description="Domains", ordering="_domains")
     def domain_count(self, obj: Route) -> int:
-        return obj._domains  # type: ignore[attr-defined]
+        return obj._domains  # type: ignore[attr-defined]  # annotated by get_queryset
 
     @admin.action(description="Enable the selected routes")
-    def enable_routes(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        count = queryset.update(enabled=True)
+    def enable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        count = services.routes_set_enabled(routes=queryset, enabled=True)
         self.message_user(request, f"{count} route(s) enabled.")
 
     @admin.action(description="Disable the selected routes")
-    def disable_routes(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        count = queryset.update(enabled=False)
+    def disable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        count = services.routes_set_enabled(routes=queryset, enabled=False)
         self.message_user(request, f"{count} route(s) disabled.")
 
 
@@ -487,7 +515,7 @@ class _MappingAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.display(description="Company account", ordering="route__tenant__name")
@@ -501,7 +529,7 @@ class MappedUserAdmin(_MappingAdmin):
 
     @admin.display(description="Can it route?")
     def routing(self, obj: MappedUser) -> str:
-        return _standing_html(obj.tenant_id, email_domain(obj.email))
+        return _routing_html(obj)
 
     search_fields = ["email", "route__display_name"]
 
@@ -516,7 +544,7 @@ class MappedDomainAdmin(_MappingAdmin):
 
     @admin.display(description="Can it route?")
     def routing(self, obj: MappedDomain) -> str:
-        return _standing_html(obj.tenant_id, obj.domain)
+        return _routing_html(obj)
 
     search_fields = ["domain", "route__display_name"]
 
@@ -525,18 +553,20 @@ class ReasonFilter(admin.SimpleListFilter):
     title = "reason"
     parameter_name = "reason"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         codes = (
             model_admin.get_queryset(request).exclude(reason="").values_list("reason", flat=True)
         )
         return sorted(((c, reason_text(c)) for c in set(codes)), key=lambda item: item[1])
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(reason=self.value()) if self.value() else queryset
 
 
 @admin.register(OnboardingEvent)
-class OnboardingEventAdmin(TenantScopedAdmin):
+class OnboardingEventAdmin(TenantScopedAdmin[OnboardingEvent]):
     """Read-only log of onboarding attempts for the account's staff."""
 
     roles = OBS_ROLES
@@ -563,7 +593,7 @@ class OnboardingEventAdmin(TenantScopedAdmin):
         ),
     ]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [f.name for f in OnboardingEvent._meta.fields] + ["reason_in_words", "os_version"]
 
     @admin.display(description="Reason", ordering="reason")
@@ -577,8 +607,8 @@ class OnboardingEventAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -1,39 +1,53 @@
 """The route list's "Import routes" page and "Export" actions.
 
 Both call the same services as the ``import_routes`` / ``export_routes`` commands.
-Import is two steps, after django-x509's habit of confirming before a bulk change:
-the upload is checked as a dry run and its report shown; only "Apply" writes. Between
-the steps the upload waits in the cache (shared by all server processes, expiring on
-its own), bound to the user who uploaded it, and is re-checked when applied, so the
-page never applies something other than what the database then allows.
+Import is two steps, after django-x509's habit of confirming before a bulk change, and
+both run as background jobs (``onboarding.import_jobs``, run by ``manage.py run_jobs``):
+the upload is streamed into the storage and checked as a dry run while the job's page
+shows a progress bar; its report is shown there, and only "Apply" writes, checked again
+against the database as it then is. The page refreshes itself without JavaScript (a
+``<noscript>`` meta refresh) and, with it, follows a small JSON status instead.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 
-from onboarding.bulk import ImportReport, ImportSource, detect_format, export_routes, import_routes
-from onboarding.models import Route
+from onboarding.bulk import detect_format, export_routes
+from onboarding.import_jobs import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    import_job_apply,
+    import_job_cancel,
+    import_job_create,
+    import_jobs_for,
+    job_report,
+)
+from onboarding.models import ImportJob, ImportJobState, Route
 from tenants.models import OBS_ROLES, Tenant
 from tenants.selectors import tenants_for
 
-#: How long an uploaded file waits for "Apply".
-PENDING_SECONDS = 3600
-DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 UPLOAD_TOO_LARGE = "The file is larger than {limit} MB; import it with the import_routes command."
-UPLOAD_EXPIRED = "This upload has expired or was already applied; upload the file again."
 EXPORT_ONE_COMPANY = "Select routes of one company account to export."
+RECENT_JOBS = 10
+#: Seconds between refreshes of a job page that waits for its worker.
+REFRESH_SECONDS = 2
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -83,106 +97,142 @@ class RouteImportForm(forms.Form):
             detect_format(upload.name)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
-        limit = _max_upload_bytes()
+        limit = int(settings.ROUTE_IMPORT_MAX_BYTES)
         if upload.size > limit:
             raise forms.ValidationError(UPLOAD_TOO_LARGE.format(limit=limit // (1024 * 1024)))
         return upload
 
 
-def _max_upload_bytes() -> int:
-    return int(getattr(settings, "ROUTE_IMPORT_MAX_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
-
-
-def _cache_key(token: str) -> str:
-    return f"route-import:{token}"
-
-
-def _source(pending: dict[str, Any]) -> ImportSource:
-    return ImportSource.from_bytes(pending["name"], pending["data"], pending["chains"])
+def job_status(job: ImportJob) -> dict[str, Any]:
+    """What the job page shows and its script polls: state and progress."""
+    total = job.progress_total
+    percent = min(100, job.progress_done * 100 // total) if total else None
+    return {
+        "id": job.pk,
+        "state": job.state,
+        "state_display": job.get_state_display(),
+        "phase": job.phase,
+        "working": job.state in (ImportJobState.QUEUED, *ACTIVE_STATES),
+        "cancel_requested": job.cancel_requested,
+        "stage": job.progress_stage,
+        "done": job.progress_done,
+        "total": total,
+        "percent": percent,
+        "message": job.message,
+    }
 
 
 class RouteBulkAdminMixin:
-    """Mix into RouteAdmin: the import page, its button on the list, and export actions."""
+    """Mix into RouteAdmin: the import page and its job pages, the list's button, export."""
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern]:
         admin_site = self.admin_site  # type: ignore[attr-defined]
-        return [
-            path(
-                "import/",
-                admin_site.admin_view(self.import_view),
-                name="onboarding_route_import",
+        views = [
+            ("import/", self.import_view, "onboarding_route_import"),
+            ("import/<int:job_id>/", self.import_job_view, "onboarding_route_import_job"),
+            (
+                "import/<int:job_id>/status/",
+                self.import_job_status,
+                "onboarding_route_import_status",
             ),
+            ("import/<int:job_id>/apply/", self.import_job_apply, "onboarding_route_import_apply"),
+            (
+                "import/<int:job_id>/cancel/",
+                self.import_job_cancel,
+                "onboarding_route_import_cancel",
+            ),
+        ]
+        return [
+            *(path(route, admin_site.admin_view(view), name=name) for route, view, name in views),
             *super().get_urls(),  # type: ignore[misc]
         ]
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
+    def _may_import(self, request: HttpRequest) -> None:
         model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
         if not (
             model_admin.has_add_permission(request) and model_admin.has_change_permission(request)
         ):
             raise PermissionDenied
-        report: ImportReport | None = None
-        token = ""
-        if request.method == "POST" and "token" in request.POST:
-            return self._apply(request)
+
+    def _job(self, request: HttpRequest, job_id: int) -> ImportJob:
+        """The job, if it belongs to one of the user's company accounts; else 404."""
+        self._may_import(request)
+        return get_object_or_404(import_jobs_for(request.user), pk=job_id)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        self._may_import(request)
         if request.method == "POST":
             form = RouteImportForm(request.POST, request.FILES, user=request.user)
             if form.is_valid():
-                upload = form.cleaned_data["file"]
-                pending = {
-                    "user": request.user.pk,
-                    "tenant": form.cleaned_data["tenant"].pk,
-                    "prune": form.cleaned_data["prune"],
-                    "name": upload.name,
-                    "data": upload.read(),
-                    "chains": {f.name: f.read() for f in form.cleaned_data["chain_files"]},
-                }
-                report = import_routes(
+                job = import_job_create(
                     tenant=form.cleaned_data["tenant"],
-                    source=_source(pending),
-                    dry_run=True,
-                    prune=pending["prune"],
+                    by=request.user,  # type: ignore[arg-type]
+                    upload=form.cleaned_data["file"],
+                    chain_uploads=form.cleaned_data["chain_files"],
+                    prune=form.cleaned_data["prune"],
                 )
-                if report.ok and report.has_changes:
-                    token = secrets.token_urlsafe(24)
-                    cache.set(_cache_key(token), pending, PENDING_SECONDS)
+                return HttpResponseRedirect(self._job_url(job))
         else:
             form = RouteImportForm(user=request.user)
-        return self._render(request, form, report, token)
+        jobs = import_jobs_for(request.user)[:RECENT_JOBS]
+        return self._render(request, "import.html", {"form": form, "jobs": jobs})
 
-    def _apply(self, request: HttpRequest) -> HttpResponse:
-        token = str(request.POST.get("token", ""))
-        pending = cache.get(_cache_key(token)) if token else None
-        if not pending or pending["user"] != request.user.pk:
-            self.message_user(request, UPLOAD_EXPIRED, messages.ERROR)  # type: ignore[attr-defined]
-            return HttpResponseRedirect(reverse("admin:onboarding_route_import"))
-        # Roles may have changed since the upload: ask the scoping rule again.
-        tenant = tenants_for(request.user, roles=OBS_ROLES).filter(pk=pending["tenant"]).first()
-        if tenant is None:
-            raise PermissionDenied
-        cache.delete(_cache_key(token))
-        report = import_routes(
-            tenant=tenant, source=_source(pending), prune=pending["prune"], by=request.user
-        )
-        if not report.applied:
-            form = RouteImportForm(user=request.user, initial={"tenant": tenant})
-            return self._render(request, form, report, "")
-        self.message_user(request, " ".join(report.summary_lines()[:2]), messages.SUCCESS)  # type: ignore[attr-defined]
-        return HttpResponseRedirect(reverse("admin:onboarding_route_changelist"))
+    def import_job_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id)
+        status = job_status(job)
+        report = job_report(job)
+        mine = job.created_by_id == request.user.pk
+        context = {
+            "job": job,
+            "status": status,
+            "report": report,
+            "refresh_seconds": REFRESH_SECONDS if status["working"] else None,
+            "may_apply": mine
+            and job.state == ImportJobState.CHECKED
+            and report is not None
+            and report.ok
+            and report.has_changes,
+            "may_cancel": (mine or request.user.is_superuser)
+            and job.state not in FINAL_STATES
+            and not job.cancel_requested,
+        }
+        return self._render(request, "import_job.html", context)
 
-    def _render(
-        self, request: HttpRequest, form: RouteImportForm, report: ImportReport | None, token: str
-    ) -> TemplateResponse:
+    def import_job_status(self, request: HttpRequest, job_id: int) -> JsonResponse:
+        return JsonResponse(job_status(self._job(request, job_id)))
+
+    def import_job_apply(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        return self._job_action(request, job_id, import_job_apply)
+
+    def import_job_cancel(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        return self._job_action(request, job_id, import_job_cancel)
+
+    def _job_action(self, request: HttpRequest, job_id: int, action: Any) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._job(request, job_id)
+        try:
+            said = action(job=job, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)  # type: ignore[attr-defined]
+        else:
+            if said:
+                self.message_user(request, said, messages.INFO)  # type: ignore[attr-defined]
+        return HttpResponseRedirect(self._job_url(job))
+
+    @staticmethod
+    def _job_url(job: ImportJob) -> str:
+        return reverse("admin:onboarding_route_import_job", args=[job.pk])
+
+    def _render(self, request: HttpRequest, template: str, extra: dict[str, Any]) -> HttpResponse:
         model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": Route._meta,
             "title": "Import routes",
-            "form": form,
-            "report": report,
-            "token": token,
+            **extra,
         }
-        return TemplateResponse(request, "admin/onboarding/route/import.html", context)
+        return TemplateResponse(request, f"admin/onboarding/route/{template}", context)
 
     def _export(
         self, request: HttpRequest, queryset: QuerySet[Route], fmt: str

@@ -8,9 +8,8 @@ own company accounts hold (an address another company routes is "not routed by y
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
@@ -20,7 +19,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 
 from onboarding import conf, device_flow
 from onboarding.events import DeviceInfo
@@ -59,11 +58,20 @@ def preview(request: HttpRequest, email: str) -> dict[str, Any]:
     return {"email": email, "ok": False, "reason": reason_text(lookup.reason), "route": route}
 
 
-class RoutePreviewAdminMixin:
+if TYPE_CHECKING:
+    from tenants.admin_scoping import TenantScopedAdmin
+
+    # Typed as what it is mixed into (RouteAdmin's base); a plain object at run time.
+    _RouteAdminBase = TenantScopedAdmin
+else:
+    _RouteAdminBase = object
+
+
+class RoutePreviewAdminMixin(_RouteAdminBase):
     """Mix into RouteAdmin: ``route/preview/?email=`` (a fragment for htmx, else a page)."""
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
-        admin_site = self.admin_site  # type: ignore[attr-defined]
+    def get_urls(self) -> list[URLPattern]:
+        admin_site = self.admin_site
         return [
             path(
                 "preview/",
@@ -76,12 +84,11 @@ class RoutePreviewAdminMixin:
                 admin_site.admin_view(self.trial_view),
                 name="onboarding_route_trial",
             ),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
-        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
-        if not model_admin.has_view_permission(request):
+        if not self.has_view_permission(request):
             return TemplateResponse(request, "admin/onboarding/route/preview.html", {}, status=403)
         email = str(request.GET.get("email", "")).strip()[:254]
         context: dict[str, Any] = {"result": preview(request, email) if email else None}
@@ -89,8 +96,8 @@ class RoutePreviewAdminMixin:
             return TemplateResponse(request, "admin/onboarding/route/preview.html", context)
         context.update(
             {
-                **model_admin.admin_site.each_context(request),
-                "opts": model_admin.model._meta,
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
                 "title": "Routing preview",
                 "email": email,
             }
@@ -99,10 +106,9 @@ class RoutePreviewAdminMixin:
 
     def trial_start_view(self, request: HttpRequest) -> HttpResponse:
         """ "Try a device onboarding": start a real device flow, as a device would."""
-        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not model_admin.has_view_permission(request):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         email = str(request.POST.get("email", "")).strip()[:254]
         if not preview(request, email).get("ok"):
@@ -124,7 +130,6 @@ class RoutePreviewAdminMixin:
 
     def trial_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The trial's code and link; "Check" polls the token endpoint's service once."""
-        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
         device_code = request.session.get(_TRIALS, {}).get(str(pk))
         if device_code is None:
             raise Http404("No such trial.")
@@ -136,8 +141,8 @@ class RoutePreviewAdminMixin:
             )
         uri = conf.verification_uri()
         context = {
-            **model_admin.admin_site.each_context(request),
-            "opts": model_admin.model._meta,
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
             "title": "Try a device onboarding",
             "authorization": authorization,
             "verification_uri_complete": f"{uri}?user_code={authorization.display_user_code}",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from identity.conf import device_redirect_uri
+
 #: (requests, seconds) per limit; ``ONBOARDING_RATE_LIMITS`` in settings overrides entries.
 #: Per-address limits are generous because one office NAT may front many devices.
 #: Per-e-mail limits count per (e-mail, client address), or only failures, so nobody can
@@ -91,7 +93,7 @@ def base_url() -> str:
 
 def redirect_uri() -> str:
     """The redirect URI registered at every tenant IdP (spec section 3)."""
-    return base_url() + "/oidc/callback/"
+    return device_redirect_uri()
 
 
 def verification_uri() -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Min, Model
 from django.db.models.functions import TruncDate
@@ -16,6 +16,7 @@ from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
+from certificates import conf as certificate_conf
 from certificates.models import CertificateChain
 from domains import conf as domain_conf
 from domains.models import CompanyDomain, DomainStatus
@@ -30,7 +31,7 @@ from onboarding.models import (
 )
 from onboarding.reasons import reason_text
 from tenants.admin_scoping import can_manage
-from tenants.models import ALL_ROLES, OBS_ROLES, Activation, Membership, Tenant
+from tenants.models import ALL_ROLES, OBS_ROLES, Activation, AuditEntry, Membership, Tenant
 from tenants.selectors import tenants_for
 
 
@@ -46,7 +47,7 @@ def script_url(request: HttpRequest) -> str:
     return static("obs-admin.js")
 
 
-def _may_view(model: type[Model]):  # type: ignore[no-untyped-def]
+def _may_view(model: type[Model]) -> Callable[[HttpRequest], bool]:
     def check(request: HttpRequest) -> bool:
         model_admin = admin.site._registry.get(model)
         return model_admin is not None and model_admin.has_module_permission(request)
@@ -87,6 +88,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _item("Mapped domains", "domain", MappedDomain),
                 _item("Onboarding events", "history", OnboardingEvent),
                 _item("Members", "group", Membership),
+                _item("Audit log", "receipt_long", AuditEntry),
             ],
         },
         {
@@ -254,7 +256,7 @@ def activity(tenant: Tenant) -> dict[str, Any]:
 
 def attention(tenant: Tenant) -> dict[str, Any]:
     """Chains expiring soon and routes no one is mapped to."""
-    horizon = timezone.now() + dt.timedelta(days=settings.CERTIFICATE_EXPIRY_WARNING_DAYS)
+    horizon = timezone.now() + dt.timedelta(days=certificate_conf.expiry_warning_days())
     chains = (
         CertificateChain.objects.filter(tenant=tenant, replaced_at__isnull=True)
         .annotate(first_expiry=Min("certificates__not_after"))

@@ -1,4 +1,4 @@
-"""Writes of the device flow (RFC 8628 in shape): start, sign-in, poll, and the ID-token lookup.
+"""Writes of the device flow (RFC 8628 in shape): start, sign-in and poll.
 
 Every state change is a conditional UPDATE (``filter(pk=..., state=...).update(...)``)
 whose row count says whether this process won: with several server processes behind a
@@ -6,13 +6,15 @@ load balancer, two polls of one device code or two callbacks with one OIDC state
 run at the same moment, and exactly one of them may succeed. All state lives in the
 database, so any request of an onboarding may reach any process.
 
-The only HTTP to identity providers goes through ``identity.oidc``.
+Every event of a step is recorded through one ``events.EventRecorder`` bound to the
+authorization and the client's address. The ID-token lookup, which answers with the
+same body, is ``onboarding.lookup``. The only HTTP to identity providers goes through
+``identity.oidc``.
 """
 
 from __future__ import annotations
 
 import datetime
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -23,17 +25,9 @@ from django.utils import timezone
 from common import requestlog
 from common.validators import normalize_email
 from identity import oidc
-from identity.models import IdentityProvider
-from identity.selectors import Candidate, token_candidates
 from onboarding import assertion, conf, events, pollstate, ratelimit
 from onboarding.events import DeviceInfo
-from onboarding.models import (
-    DeviceAuthorization,
-    DeviceAuthorizationState,
-    EventAction,
-    EventResult,
-    Route,
-)
+from onboarding.models import DeviceAuthorization, DeviceAuthorizationState, EventAction, Route
 from onboarding.selectors import (
     REASON_DOMAIN_UNVERIFIED,
     USER_CODE_ALPHABET,
@@ -46,9 +40,10 @@ from onboarding.selectors import (
     route_lookup,
 )
 
-logger = logging.getLogger(__name__)
-
 State = DeviceAuthorizationState
+
+#: RFC 8628 section 3.4: the grant type of a device's poll.
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 # RFC 8628 section 3.5 / RFC 6749 section 5.2 error codes of the token endpoint.
 AUTHORIZATION_PENDING = "authorization_pending"
@@ -178,168 +173,78 @@ def device_authorization_start(
     """Create a device authorization for ``email``; raise :class:`NotRoutable` if none."""
     device = device or DeviceInfo()
     lookup = route_lookup(email)
-    if lookup.route is None:
-        events.record_event(
-            action=EventAction.AUTHORIZE,
-            result=EventResult.FAILURE,
-            reason=lookup.reason,
-            tenant=lookup.event_tenant_id,
-            route=lookup.matched,
-            email=email,
+    route = lookup.route
+    if route is None:
+        events.EventRecorder(
+            EventAction.AUTHORIZE,
+            client_address=client_address,
             structure_tag=structure_tag,
             device=device,
-            client_address=client_address,
-        )
+        ).failure(lookup.reason, tenant=lookup.event_tenant_id, route=lookup.matched, email=email)
         raise NotRoutable(lookup.reason)
-    route = lookup.route
     email = normalize_email(email)  # routable, so valid: stored as it was routed
     now = timezone.now()
     for attempt in range(8):
-        # 256 bits: guessing a device code is hopeless, so only its hash is kept.
-        device_code = secrets.token_urlsafe(32)
         try:
-            # The authorization and its event in one transaction: two INSERTs, one commit.
-            with transaction.atomic():
-                authorization = DeviceAuthorization.objects.create(
-                    device_code_hash=hash_secret(device_code),
-                    user_code=_new_user_code(),
-                    tenant=route.tenant,
-                    route=route,
-                    email=email,
-                    structure_tag=structure_tag,
-                    device_hostname=device.hostname,
-                    device_serial=device.serial,
-                    device_model=device.model,
-                    device_os_version=device.os_version,
-                    client_address=events.normalize_address(client_address),
-                    interval=conf.device_code_interval(),
-                    created_at=now,
-                    expires_at=now + datetime.timedelta(seconds=conf.device_code_expires_in()),
-                )
-                events.record_for_authorization(
-                    authorization,
-                    action=EventAction.AUTHORIZE,
-                    result=EventResult.SUCCESS,
-                    route=route,
-                    client_address=client_address,
-                )
+            started = _insert_authorization(
+                route,
+                email=email,
+                structure_tag=structure_tag,
+                device=device,
+                client_address=client_address,
+                now=now,
+            )
             break
         except IntegrityError:
             # A user code collision (1 in 2^34 per live code): draw again.
             if attempt == 7:
                 raise
+    authorization = started.authorization
     pollstate.remember_pending(
         authorization.device_code_hash,
         interval=authorization.interval,
         expires_in=conf.device_code_expires_in(),
         tenant_id=authorization.tenant_id,
     )
+    return started
+
+
+def _insert_authorization(
+    route: Route,
+    *,
+    email: str,
+    structure_tag: str,
+    device: DeviceInfo,
+    client_address: str | None,
+    now: datetime.datetime,
+) -> Started:
+    """The authorization and its event in one transaction: two INSERTs, one commit."""
+    # 256 bits: guessing a device code is hopeless, so only its hash is kept.
+    device_code = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        authorization = DeviceAuthorization.objects.create(
+            device_code_hash=hash_secret(device_code),
+            user_code=_new_user_code(),
+            tenant=route.tenant,
+            route=route,
+            email=email,
+            structure_tag=structure_tag,
+            device_hostname=device.hostname,
+            device_serial=device.serial,
+            device_model=device.model,
+            device_os_version=device.os_version,
+            client_address=ratelimit.normalize_address(client_address),
+            interval=conf.device_code_interval(),
+            created_at=now,
+            expires_at=now + datetime.timedelta(seconds=conf.device_code_expires_in()),
+        )
+        events.EventRecorder(
+            EventAction.AUTHORIZE, client_address=client_address, authorization=authorization
+        ).success(route=route)
     return Started(authorization=authorization, device_code=device_code)
 
 
 # --- 2. Sign-in ---------------------------------------------------------------------
-
-
-def _deny(
-    authorization: DeviceAuthorization,
-    *,
-    reason: str,
-    detail: str = "",
-    email: str | None = None,
-    client_address: str | None = None,
-    from_states: tuple[str, ...] = (State.PENDING,),
-    action: str = EventAction.SIGN_IN,
-) -> None:
-    _decided(authorization)  # first: see onboarding.pollstate
-    DeviceAuthorization.objects.filter(pk=authorization.pk, state__in=from_states).update(
-        state=State.DENIED,
-        failure_reason=reason,
-        decided_at=timezone.now(),
-        oidc_state_hash=None,
-        oidc_nonce="",
-        oidc_code_verifier="",
-    )
-    events.record_for_authorization(
-        authorization,
-        action=action,
-        result=EventResult.FAILURE,
-        reason=reason,
-        detail=detail,
-        email=email,
-        client_address=client_address,
-    )
-
-
-def _retry(
-    authorization: DeviceAuthorization, *, detail: str, client_address: str | None
-) -> SignInOutcome:
-    """The IdP, not the user, failed: record it and leave the device waiting."""
-    events.record_for_authorization(
-        authorization,
-        action=EventAction.SIGN_IN,
-        result=EventResult.FAILURE,
-        reason=events.REASON_IDP_UNAVAILABLE,
-        detail=detail,
-        client_address=client_address,
-    )
-    return SignInOutcome(SIGN_IN_RETRY, authorization)
-
-
-def sign_in_reject(
-    authorization: DeviceAuthorization, *, client_address: str | None = None
-) -> None:
-    """The user said the device is not theirs (RFC 8628 section 5.4): deny it."""
-    _deny(
-        authorization,
-        reason=events.REASON_DEVICE_REJECTED,
-        client_address=client_address,
-    )
-
-
-def sign_in_begin(authorization: DeviceAuthorization, *, client_address: str | None = None) -> str:
-    """Bind a fresh OIDC state to ``authorization`` and return the IdP URL to go to.
-
-    The route is resolved again (it may have been disabled since the device asked), and
-    the state, nonce and PKCE verifier are stored with the IdP they are meant for; a
-    later begin replaces them, so only the newest sign-in of an authorization counts.
-    """
-    lookup = route_lookup(authorization.email)
-    route = lookup.route
-    if route is None or route.tenant_id != authorization.tenant_id:
-        reason = lookup.reason or events.REASON_OTHER_TENANT
-        _deny(authorization, reason=reason, client_address=client_address)
-        raise SignInUnavailable(reason, denied=True)
-    idp = route.identity_provider
-    try:
-        request = oidc.authorization_request(
-            oidc.provider_config(idp),
-            redirect_uri=conf.redirect_uri(),
-            login_hint=authorization.email,
-        )
-    except oidc.OIDCError as exc:
-        events.record_for_authorization(
-            authorization,
-            action=EventAction.SIGN_IN,
-            result=EventResult.FAILURE,
-            reason=events.REASON_IDP_UNAVAILABLE,
-            detail=exc.message,
-            route=route,
-            client_address=client_address,
-        )
-        raise SignInUnavailable(events.REASON_IDP_UNAVAILABLE, denied=False) from None
-    now = timezone.now()
-    bound = DeviceAuthorization.objects.filter(
-        pk=authorization.pk, state=State.PENDING, expires_at__gt=now
-    ).update(
-        oidc_state_hash=hash_secret(request.state),
-        oidc_nonce=request.nonce,
-        oidc_code_verifier=request.code_verifier,
-        oidc_identity_provider=idp,
-        oidc_started_at=now,
-    )
-    if not bound:
-        raise SignInUnavailable(events.REASON_EXPIRED, denied=False)
-    return request.url
 
 
 @dataclass(frozen=True)
@@ -361,6 +266,115 @@ SIGN_IN_FAILED = "failed"  # denied for a reason the user cannot fix here
 SIGN_IN_RETRY = "retry"  # the IdP could not be reached; the device is still waiting
 
 
+def _deny(
+    authorization: DeviceAuthorization,
+    recorder: events.EventRecorder,
+    *,
+    reason: str,
+    detail: str = "",
+    email: str | None = None,
+    from_states: tuple[str, ...] = (State.PENDING,),
+) -> None:
+    """Deny ``authorization`` for ``reason`` and record it through ``recorder`` (bound to it)."""
+    _decided(authorization)  # first: see onboarding.pollstate
+    DeviceAuthorization.objects.filter(pk=authorization.pk, state__in=from_states).update(
+        state=State.DENIED,
+        failure_reason=reason,
+        decided_at=timezone.now(),
+        oidc_state_hash=None,
+        oidc_nonce="",
+        oidc_code_verifier="",
+    )
+    recorder.failure(reason, detail=detail, email=email)
+
+
+def _refused(
+    authorization: DeviceAuthorization,
+    recorder: events.EventRecorder,
+    result: str,
+    reason: str,
+    *,
+    detail: str = "",
+    email: str = "",
+) -> SignInOutcome:
+    """Deny the device for ``reason``; the callback page shows ``result``."""
+    _deny(authorization, recorder, reason=reason, detail=detail, email=email or None)
+    return SignInOutcome(result, authorization, email)
+
+
+def _retry(
+    authorization: DeviceAuthorization, recorder: events.EventRecorder, *, detail: str
+) -> SignInOutcome:
+    """The IdP, not the user, failed: record it and leave the device waiting."""
+    recorder.failure(events.REASON_IDP_UNAVAILABLE, detail=detail)
+    return SignInOutcome(SIGN_IN_RETRY, authorization)
+
+
+def _idp_failed(
+    authorization: DeviceAuthorization,
+    recorder: events.EventRecorder,
+    exc: oidc.OIDCError,
+    *,
+    reason: str = events.REASON_IDP_ERROR,
+) -> SignInOutcome:
+    """An OIDC step failed: a transient failure leaves the device waiting, others deny it."""
+    detail = f"{exc.code}: {exc.message}"
+    if exc.code in oidc.TRANSIENT_ERRORS:
+        return _retry(authorization, recorder, detail=detail)
+    return _refused(authorization, recorder, SIGN_IN_FAILED, reason, detail=detail)
+
+
+def sign_in_reject(
+    authorization: DeviceAuthorization, *, client_address: str | None = None
+) -> None:
+    """The user said the device is not theirs (RFC 8628 section 5.4): deny it."""
+    recorder = events.EventRecorder(
+        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
+    )
+    _deny(authorization, recorder, reason=events.REASON_DEVICE_REJECTED)
+
+
+def sign_in_begin(authorization: DeviceAuthorization, *, client_address: str | None = None) -> str:
+    """Bind a fresh OIDC state to ``authorization`` and return the IdP URL to go to.
+
+    The route is resolved again (it may have been disabled since the device asked), and
+    the state, nonce and PKCE verifier are stored with the IdP they are meant for; a
+    later begin replaces them, so only the newest sign-in of an authorization counts.
+    """
+    recorder = events.EventRecorder(
+        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
+    )
+    lookup = route_lookup(authorization.email)
+    route = lookup.route
+    if route is None or route.tenant_id != authorization.tenant_id:
+        reason = lookup.reason or events.REASON_OTHER_TENANT
+        _deny(authorization, recorder, reason=reason)
+        raise SignInUnavailable(reason, denied=True)
+    idp = route.identity_provider
+    try:
+        request = oidc.authorization_request(
+            oidc.provider_config(idp),
+            redirect_uri=conf.redirect_uri(),
+            login_hint=authorization.email,
+        )
+    except oidc.OIDCError as exc:
+        recorder.failure(events.REASON_IDP_UNAVAILABLE, detail=exc.message, route=route)
+        raise SignInUnavailable(events.REASON_IDP_UNAVAILABLE, denied=False) from None
+    now = timezone.now()
+    bound = DeviceAuthorization.objects.filter(
+        pk=authorization.pk, state=State.PENDING, expires_at__gt=now
+    ).update(
+        oidc_state_hash=hash_secret(request.state),
+        oidc_nonce=request.nonce,
+        oidc_code_verifier=request.code_verifier,
+        oidc_identity_provider=idp,
+        oidc_started_at=now,
+    )
+    if not bound:
+        raise SignInUnavailable(events.REASON_EXPIRED, denied=False)
+    return request.url
+
+
 def sign_in_complete(
     *,
     state: object,
@@ -377,13 +391,38 @@ def sign_in_complete(
     (RFC 9207) must name that IdP, and the code and PKCE verifier go to that IdP's token
     endpoint only, whatever the route says now.
     """
+    claimed = _claim_state(state, client_address)
+    if isinstance(claimed, SignInOutcome):
+        return claimed
+    authorization = claimed
+    recorder = events.EventRecorder(
+        EventAction.SIGN_IN, client_address=client_address, authorization=authorization
+    )
+    now = timezone.now()
+    # Each check records and answers what went wrong, or passes (None).
+    refused = (
+        _too_late(authorization, recorder, now)
+        or _response_issuer_problem(authorization, recorder, iss)
+        or _idp_answered_error(authorization, recorder, error)
+    )
+    if refused is not None:
+        return refused
+    authenticated = _authenticate(authorization, recorder, code)
+    if isinstance(authenticated, SignInOutcome):
+        return authenticated
+    return _approve(authorization, recorder, email=authenticated, now=now)
+
+
+def _claim_state(state: object, client_address: str | None) -> DeviceAuthorization | SignInOutcome:
+    """The authorization ``state`` was issued for, its state now claimed by this process.
+
+    Anything else (no usable state, an unknown one, one already claimed) is recorded
+    and answered ``SIGN_IN_INVALID``.
+    """
+    recorder = events.EventRecorder(EventAction.SIGN_IN, client_address=client_address)
     if not isinstance(state, str) or not state or len(state) > 512:
-        events.record_event(
-            action=EventAction.SIGN_IN,
-            result=EventResult.FAILURE,
-            reason=events.REASON_STATE_UNKNOWN,
-            detail="The callback has no usable state parameter.",
-            client_address=client_address,
+        recorder.failure(
+            events.REASON_STATE_UNKNOWN, detail="The callback has no usable state parameter."
         )
         return SignInOutcome(SIGN_IN_INVALID)
     authorization = authorization_for_state(state)
@@ -395,112 +434,118 @@ def sign_in_complete(
             state=State.PENDING,
         ).update(oidc_state_hash=None, oidc_nonce="", oidc_code_verifier="")
     if authorization is None or not claimed:
-        events.record_event(
-            action=EventAction.SIGN_IN,
-            result=EventResult.FAILURE,
-            reason=events.REASON_STATE_UNKNOWN,
+        recorder.failure(
+            events.REASON_STATE_UNKNOWN,
             detail="The sign-in response is unknown or was already used.",
             tenant=authorization.tenant if authorization else None,
-            client_address=client_address,
         )
         return SignInOutcome(SIGN_IN_INVALID, authorization)
+    return authorization
 
-    now = timezone.now()
+
+def _too_late(
+    authorization: DeviceAuthorization, recorder: events.EventRecorder, now: datetime.datetime
+) -> SignInOutcome | None:
+    """``SIGN_IN_EXPIRED`` when the code expired or the sign-in took too long, else None."""
     started = authorization.oidc_started_at
     if authorization.is_expired(now) or (
         started is not None and (now - started).total_seconds() > conf.sign_in_timeout()
     ):
-        events.record_for_authorization(
-            authorization,
-            action=EventAction.SIGN_IN,
-            result=EventResult.FAILURE,
-            reason=events.REASON_EXPIRED,
-            client_address=client_address,
-        )
+        recorder.failure(events.REASON_EXPIRED)
         return SignInOutcome(SIGN_IN_EXPIRED, authorization)
+    return None
 
-    mixed_up = _response_issuer_problem(authorization, iss, client_address=client_address)
-    if mixed_up is not None:
-        return mixed_up
 
-    if error:
-        error_code = str(error)[:64]
-        if error_code == "access_denied":
-            _deny(
-                authorization, reason=events.REASON_SIGN_IN_CANCELLED, client_address=client_address
-            )
-            return SignInOutcome(SIGN_IN_CANCELLED, authorization)
-        if error_code in TRANSIENT_IDP_ERRORS:
-            return _retry(
-                authorization,
-                detail=f"The identity provider answered {error_code}.",
-                client_address=client_address,
-            )
-        _deny(
-            authorization,
-            reason=events.REASON_IDP_ERROR,
-            detail=f"The identity provider answered {error_code}.",
-            client_address=client_address,
-        )
-        return SignInOutcome(SIGN_IN_FAILED, authorization)
+def _response_issuer_problem(
+    authorization: DeviceAuthorization, recorder: events.EventRecorder, iss: object
+) -> SignInOutcome | None:
+    """The outcome when the response's ``iss`` does not fit the state's IdP, else None."""
+    idp = authorization.oidc_identity_provider
+    if idp is None:
+        return None  # refused by _authenticate: no IdP to redeem at
+    try:
+        oidc.check_response_issuer(oidc.provider_config(idp), iss)
+    except oidc.OIDCError as exc:
+        return _idp_failed(authorization, recorder, exc)
+    return None
 
-    idp: IdentityProvider | None = authorization.oidc_identity_provider
+
+def _idp_answered_error(
+    authorization: DeviceAuthorization, recorder: events.EventRecorder, error: object
+) -> SignInOutcome | None:
+    """The outcome when the IdP sent ``error`` instead of a code, else None."""
+    if not error:
+        return None
+    error_code = str(error)[:64]
+    if error_code == "access_denied":
+        return _refused(authorization, recorder, SIGN_IN_CANCELLED, events.REASON_SIGN_IN_CANCELLED)
+    detail = f"The identity provider answered {error_code}."
+    if error_code in TRANSIENT_IDP_ERRORS:
+        return _retry(authorization, recorder, detail=detail)
+    return _refused(authorization, recorder, SIGN_IN_FAILED, events.REASON_IDP_ERROR, detail=detail)
+
+
+def _authenticate(
+    authorization: DeviceAuthorization, recorder: events.EventRecorder, code: object
+) -> str | SignInOutcome:
+    """The e-mail the state's IdP vouches for once ``code`` is redeemed, or the outcome."""
+    idp = authorization.oidc_identity_provider
     if not isinstance(code, str) or not code or len(code) > 4096 or idp is None:
         reason = events.REASON_NO_IDP if idp is None else events.REASON_IDP_ERROR
-        _deny(
+        return _refused(
             authorization,
-            reason=reason,
+            recorder,
+            SIGN_IN_FAILED,
+            reason,
             detail="The callback carries no authorization code.",
-            client_address=client_address,
         )
-        return SignInOutcome(SIGN_IN_FAILED, authorization)
-
-    config = oidc.provider_config(idp)
     try:
         authentication = oidc.complete_authentication(
-            config,
+            oidc.provider_config(idp),
             code=code,
             code_verifier=authorization.oidc_code_verifier,
             redirect_uri=conf.redirect_uri(),
             nonce=authorization.oidc_nonce,
         )
     except oidc.OIDCError as exc:
-        if exc.code in oidc.TRANSIENT_ERRORS:
-            return _retry(
-                authorization, detail=f"{exc.code}: {exc.message}", client_address=client_address
-            )
         if exc.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL):
-            _deny(
+            return _refused(
                 authorization,
-                reason=events.REASON_NO_EMAIL,
+                recorder,
+                SIGN_IN_NO_EMAIL,
+                events.REASON_NO_EMAIL,
                 detail=exc.message,
-                client_address=client_address,
             )
-            return SignInOutcome(SIGN_IN_NO_EMAIL, authorization)
-        _deny(
-            authorization,
-            reason=events.REASON_INVALID_ID_TOKEN,
-            detail=f"{exc.code}: {exc.message}",
-            client_address=client_address,
-        )
-        return SignInOutcome(SIGN_IN_FAILED, authorization)
+        return _idp_failed(authorization, recorder, exc, reason=events.REASON_INVALID_ID_TOKEN)
+    return authentication.email
 
-    email = authentication.email
+
+def _approve(
+    authorization: DeviceAuthorization,
+    recorder: events.EventRecorder,
+    *,
+    email: str,
+    now: datetime.datetime,
+) -> SignInOutcome:
+    """Route the signed-in address again; approve the device if it is this onboarding's route."""
     lookup = route_lookup(email)
     route = lookup.route
-    problem = _route_problem(lookup, tenant_id=authorization.tenant_id, identity_provider_id=idp.pk)
+    problem = _route_problem(
+        lookup,
+        tenant_id=authorization.tenant_id,
+        identity_provider_id=authorization.oidc_identity_provider_id,
+    )
     if problem or route is None:
         # Said the same way to the user whatever the cause: another company's address
         # (tenant A's e-mail signed in at tenant B's IdP) must not be confirmed as such.
-        _deny(
+        return _refused(
             authorization,
-            reason=_sign_in_reason(lookup, problem),
+            recorder,
+            SIGN_IN_NOT_REGISTERED,
+            _sign_in_reason(lookup, problem),
             detail=lookup.reason,
             email=email,
-            client_address=client_address,
         )
-        return SignInOutcome(SIGN_IN_NOT_REGISTERED, authorization, email)
-
     _decided(authorization)  # first: see onboarding.pollstate
     approved = DeviceAuthorization.objects.filter(
         pk=authorization.pk, state=State.PENDING, expires_at__gt=now
@@ -512,39 +557,8 @@ def sign_in_complete(
     )
     if not approved:
         return SignInOutcome(SIGN_IN_EXPIRED, authorization, email)
-    events.record_for_authorization(
-        authorization,
-        action=EventAction.SIGN_IN,
-        result=EventResult.SUCCESS,
-        email=email,
-        route=route,
-        client_address=client_address,
-    )
+    recorder.success(email=email, route=route)
     return SignInOutcome(SIGN_IN_OK, authorization, email)
-
-
-def _response_issuer_problem(
-    authorization: DeviceAuthorization, iss: object, *, client_address: str | None
-) -> SignInOutcome | None:
-    """The outcome when the response's ``iss`` does not fit the state's IdP, else None."""
-    idp: IdentityProvider | None = authorization.oidc_identity_provider
-    if idp is None:
-        return None  # refused below: no IdP to redeem at
-    try:
-        oidc.check_response_issuer(oidc.provider_config(idp), iss)
-    except oidc.OIDCError as exc:
-        if exc.code in oidc.TRANSIENT_ERRORS:
-            return _retry(
-                authorization, detail=f"{exc.code}: {exc.message}", client_address=client_address
-            )
-        _deny(
-            authorization,
-            reason=events.REASON_IDP_ERROR,
-            detail=f"{exc.code}: {exc.message}",
-            client_address=client_address,
-        )
-        return SignInOutcome(SIGN_IN_FAILED, authorization)
-    return None
 
 
 # --- 3. Poll ------------------------------------------------------------------------
@@ -578,42 +592,75 @@ def device_token_poll(*, device_code: str, client_address: str | None = None) ->
         return PollOutcome(AUTHORIZATION_PENDING)
     if quick.state == pollstate.SLOW_DOWN:
         return PollOutcome(SLOW_DOWN, interval=quick.interval)
-    return _poll_from_database(device_code, client_address)
+    return _poll_from_database(device_code, client_address, paced=quick.state == pollstate.RECHECK)
 
 
-def _poll_from_database(device_code: str, client_address: str | None) -> PollOutcome:
+def _poll_from_database(
+    device_code: str, client_address: str | None, *, paced: bool = False
+) -> PollOutcome:
+    """The row decides. ``paced``: the shared cache already paced this poll (a re-check of
+    a cached "pending"), so a still-pending row is only read, never written."""
     authorization = authorization_for_device_code(device_code)
     if authorization is None:
-        events.record_event(
-            action=EventAction.TOKEN,
-            result=EventResult.FAILURE,
-            reason=events.REASON_UNKNOWN_DEVICE_CODE,
-            client_address=client_address,
+        events.EventRecorder(EventAction.TOKEN, client_address=client_address).failure(
+            events.REASON_UNKNOWN_DEVICE_CODE
         )
         return PollOutcome(INVALID_GRANT)
     requestlog.annotate(tenant=authorization.tenant_id)
-
-    def fail(error: str, reason: str) -> PollOutcome:
-        events.record_for_authorization(
-            authorization,
-            action=EventAction.TOKEN,
-            result=EventResult.FAILURE,
-            reason=reason,
-            email=authorization.authenticated_email or authorization.email,
-            client_address=client_address,
-        )
-        return PollOutcome(error)
-
     now = timezone.now()
-    if authorization.state == State.CONSUMED:
-        return fail(EXPIRED_TOKEN, events.REASON_ALREADY_USED)
-    if authorization.is_expired(now):
-        return fail(EXPIRED_TOKEN, events.REASON_EXPIRED)
-    if authorization.state == State.DENIED:
-        return fail(ACCESS_DENIED, authorization.failure_reason or events.REASON_DENIED)
+    refusal = _refusal(authorization, now)
+    if refusal is not None:
+        return _poll_refused(authorization, client_address, *refusal)
+    if paced:
+        if authorization.state == State.PENDING:
+            pollstate.confirm_pending(authorization.device_code_hash)
+            return PollOutcome(AUTHORIZATION_PENDING)
+        return _deliver(authorization, client_address, now)
+    too_fast = _pace(authorization, now)
+    if too_fast is not None:
+        return too_fast
+    # Keyed on this device code, after the interval check: polls of other codes (an
+    # attacker's, started with the same e-mail) never spend this device's budget.
+    ratelimit.enforce("token_device_code", str(authorization.pk))
+    if authorization.state == State.PENDING:
+        # Never over a "decided" mark written meanwhile (a compare-and-set).
+        pollstate.remember_pending(
+            authorization.device_code_hash,
+            interval=authorization.interval,
+            expires_in=(authorization.expires_at - now).total_seconds(),
+            tenant_id=authorization.tenant_id,
+            polled=True,
+        )
+        return PollOutcome(AUTHORIZATION_PENDING)
+    return _deliver(authorization, client_address, now)
 
-    # Polling rate: the conditional UPDATE on the last poll time makes two concurrent
-    # polls of one code see each other (the loser is told to slow down).
+
+def _refusal(authorization: DeviceAuthorization, now: datetime.datetime) -> tuple[str, str] | None:
+    """(error, event reason) when the code can no longer be answered, else None."""
+    if authorization.state == State.CONSUMED:
+        return EXPIRED_TOKEN, events.REASON_ALREADY_USED
+    if authorization.is_expired(now):
+        return EXPIRED_TOKEN, events.REASON_EXPIRED
+    if authorization.state == State.DENIED:
+        return ACCESS_DENIED, authorization.failure_reason or events.REASON_DENIED
+    return None
+
+
+def _poll_refused(
+    authorization: DeviceAuthorization, client_address: str | None, error: str, reason: str
+) -> PollOutcome:
+    events.EventRecorder(
+        EventAction.TOKEN, client_address=client_address, authorization=authorization
+    ).failure(reason, email=authorization.authenticated_email or authorization.email)
+    return PollOutcome(error)
+
+
+def _pace(authorization: DeviceAuthorization, now: datetime.datetime) -> PollOutcome | None:
+    """``slow_down`` when this poll came too soon, else None; either way the poll is noted.
+
+    The conditional UPDATE on the last poll time makes two concurrent polls of one code
+    see each other (the loser is told to slow down).
+    """
     previous = authorization.last_polled_at
     too_fast = (
         previous is not None
@@ -630,48 +677,45 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
         )
     if too_fast or not won:
         return PollOutcome(SLOW_DOWN, interval=_slower(authorization.interval))
-    # Keyed on this device code, after the interval check: polls of other codes (an
-    # attacker's, started with the same e-mail) never spend this device's budget.
-    ratelimit.enforce("token_device_code", str(authorization.pk))
+    return None
 
-    if authorization.state == State.PENDING:
-        # Never over a "decided" mark written meanwhile (a compare-and-set).
-        pollstate.remember_pending(
-            authorization.device_code_hash,
-            interval=authorization.interval,
-            expires_in=(authorization.expires_at - now).total_seconds(),
-            tenant_id=authorization.tenant_id,
-            polled=True,
-        )
-        return PollOutcome(AUTHORIZATION_PENDING)
 
-    # Approved: route the signed-in user again (the mapping may have changed since), then
-    # consume the code; only the process whose UPDATE changes the row answers.
-    lookup = route_lookup(authorization.authenticated_email)
+def _deliver(
+    authorization: DeviceAuthorization, client_address: str | None, now: datetime.datetime
+) -> PollOutcome:
+    """Approved: route the user again, then consume the code; only the UPDATE's winner answers.
+
+    Routing again catches a mapping changed since the sign-in.
+    """
+    recorder = events.EventRecorder(
+        EventAction.TOKEN, client_address=client_address, authorization=authorization
+    )
+    email = authorization.authenticated_email
+    lookup = route_lookup(email)
     route = lookup.route
+    # The IdP the user signed in with: _route_problem makes sure it is the route's.
+    idp = authorization.oidc_identity_provider
     problem = _route_problem(
         lookup,
         tenant_id=authorization.tenant_id,
         identity_provider_id=authorization.oidc_identity_provider_id,
     )
-    if problem or route is None:
+    if problem or route is None or idp is None:
         _deny(
             authorization,
+            recorder,
             reason=events.REASON_ROUTE_UNAVAILABLE,
-            email=authorization.authenticated_email,
-            client_address=client_address,
+            email=email,
             from_states=(State.APPROVED,),
-            action=EventAction.TOKEN,
         )
         return PollOutcome(ACCESS_DENIED)
     # The answer (and its signature) before the code is consumed: should signing fail,
     # the device may poll again instead of holding a used code and nothing else.
     answer = onboarding_answer(
         route,
-        user=authorization.authenticated_email,
+        user=email,
         structure_tag=authorization.structure_tag,
-        # The IdP the user signed in with: _route_problem made sure it is the route's.
-        idp_issuer=authorization.oidc_identity_provider.effective_issuer,  # type: ignore[union-attr]
+        idp_issuer=idp.effective_issuer,
         device=DeviceInfo.of(authorization),
     )
     # Consumed and recorded together: a failure (a lost connection, a killed worker)
@@ -682,172 +726,12 @@ def _poll_from_database(device_code: str, client_address: str | None) -> PollOut
             pk=authorization.pk, state=State.APPROVED, expires_at__gt=now
         ).update(state=State.CONSUMED, consumed_at=now, route=route)
         if consumed:
-            events.record_for_authorization(
-                authorization,
-                action=EventAction.TOKEN,
-                result=EventResult.SUCCESS,
-                email=authorization.authenticated_email,
-                route=route,
-                client_address=client_address,
-            )
+            recorder.success(email=email, route=route)
     if not consumed:
-        return fail(EXPIRED_TOKEN, events.REASON_ALREADY_USED)
+        return _poll_refused(
+            authorization, client_address, EXPIRED_TOKEN, events.REASON_ALREADY_USED
+        )
     return PollOutcome(answer=answer)
-
-
-# --- 4. Lookup with an ID token -----------------------------------------------------
-
-INVALID_TOKEN = "invalid_token"  # noqa: S105 (an error code)
-NO_ROUTE = "no_route"
-#: Every IdP that could have judged the token failed for its own reasons (down, slow,
-#: misconfigured): the token may be fine, so this is "later", not "invalid".
-TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
-#: A token naming more audiences than this is not one of ours to look at.
-MAX_AUDIENCES = 10
-
-
-def _identity_providers_for(token: object) -> list[Candidate]:
-    """The IdPs whose issuer and client ID the token names, to validate it against.
-
-    This reads the unverified claims only to choose candidates; the token is validated
-    by ``identity.oidc.validate_id_token`` against each candidate's own configuration.
-    (issuer, client ID) is unique across the platform, so there is one candidate per
-    audience at most.
-    """
-    claims = oidc.unverified_claims(token)
-    if claims is None:
-        return []
-    issuer = claims.get("iss")
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    audiences = [a for a in audiences[:MAX_AUDIENCES] if isinstance(a, str) and len(a) <= 255]
-    if not isinstance(issuer, str) or not audiences:
-        return []
-    return token_candidates(issuer, audiences)
-
-
-@dataclass(frozen=True)
-class LookupOutcome:
-    error: str = ""
-    answer: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class _Validated:
-    """A candidate IdP that accepted the token, and the e-mail it vouches for."""
-
-    idp: Candidate
-    email: str
-
-
-def _validate_with_candidates(
-    candidates: list[Candidate], id_token: str, access_token: str
-) -> tuple[list[_Validated], list[oidc.OIDCError]]:
-    validated: list[_Validated] = []
-    failures: list[oidc.OIDCError] = []
-    for idp in candidates:
-        config = idp.config
-        try:
-            claims = oidc.validate_id_token(
-                config, id_token, max_age_iat=conf.lookup_max_token_age()
-            )
-            email, _userinfo = oidc.resolve_email(config, claims, access_token=access_token or None)
-        except oidc.OIDCError as exc:
-            failures.append(exc)
-            continue
-        validated.append(_Validated(idp, email))
-    return validated, failures
-
-
-def onboarding_lookup(
-    *,
-    id_token: object,
-    access_token: str = "",
-    structure_tag: str = "",
-    client_address: str | None = None,
-) -> LookupOutcome:
-    """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4).
-
-    The answer is the route of the validated address whose own IdP is the one that
-    accepted the token: not the first IdP that validates, so a company that registers
-    an IdP which vouches for other companies' users gets nothing from it. A failure is
-    recorded for the company whose route the address matched (or for nobody), never
-    for the company whose IdP issued the token.
-
-    ``access_token`` (optional) is used only when the validated ID token has no usable
-    e-mail: UserInfo is then asked, and its ``sub`` must match. It is never used before
-    the ID token itself has passed every check, so it cannot make us call an IdP.
-    """
-
-    def record(result: str, reason: str, **kwargs: Any) -> None:
-        events.record_event(
-            action=EventAction.LOOKUP,
-            result=result,
-            reason=reason,
-            structure_tag=structure_tag,
-            client_address=client_address,
-            **kwargs,
-        )
-
-    candidates = _identity_providers_for(id_token)
-    if not candidates:
-        record(
-            EventResult.FAILURE,
-            events.REASON_NO_IDP,
-            detail="No identity provider has this issuer and client ID.",
-        )
-        return LookupOutcome(INVALID_TOKEN)
-    assert isinstance(id_token, str)
-    validated, failures = _validate_with_candidates(candidates, id_token, access_token)
-    if not validated:
-        failure = failures[-1]
-        if all(f.code in oidc.TRANSIENT_ERRORS for f in failures):
-            record(
-                EventResult.FAILURE,
-                events.REASON_IDP_UNAVAILABLE,
-                detail=f"{failure.code}: {failure.message}",
-                tenant=candidates[0].tenant_id
-                if len({c.tenant_id for c in candidates}) == 1
-                else None,
-            )
-            return LookupOutcome(TEMPORARILY_UNAVAILABLE)
-        record(
-            EventResult.FAILURE,
-            events.REASON_NO_EMAIL
-            if failure.code in (oidc.NO_EMAIL, oidc.INVALID_EMAIL)
-            else events.REASON_INVALID_ID_TOKEN,
-            detail=f"{failure.code}: {failure.message}",
-            tenant=candidates[0].tenant_id if len({c.tenant_id for c in candidates}) == 1 else None,
-        )
-        return LookupOutcome(INVALID_TOKEN)
-    first_miss: tuple[str, RouteLookup] | None = None
-    for item in validated:
-        ratelimit.enforce("lookup_email", ratelimit.pair_key(item.email, client_address))
-        lookup = route_lookup(item.email)
-        route = lookup.route
-        if route is not None and route.identity_provider_id == item.idp.pk:
-            # Signed first: a signing failure is a 500, not a success event without an answer.
-            answer = onboarding_answer(
-                route,
-                user=item.email,
-                structure_tag=structure_tag,
-                idp_issuer=item.idp.config.issuer,  # the route's own IdP: compared above
-            )
-            record(EventResult.SUCCESS, "", tenant=route.tenant, route=route, email=item.email)
-            return LookupOutcome(answer=answer)
-        if first_miss is None:
-            first_miss = (item.email, lookup)
-    assert first_miss is not None
-    email, lookup = first_miss
-    reason = lookup.reason if lookup.route is None else events.REASON_OTHER_IDP
-    record(
-        EventResult.FAILURE,
-        reason,
-        tenant=lookup.event_tenant_id,
-        route=lookup.matched,
-        email=email,
-    )
-    return LookupOutcome(NO_ROUTE)
 
 
 def device_authorizations_prune(*, expired_for: datetime.timedelta | None = None) -> int:

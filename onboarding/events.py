@@ -8,15 +8,21 @@ by platform operators only), route, e-mail, device-reported fields and client ad
 from __future__ import annotations
 
 import datetime
-import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import Model
 from django.utils import timezone
 
 from common import metrics, requestlog
-from onboarding.models import EventAction, EventResult, OnboardingEvent, Route
+from onboarding.models import (
+    DeviceAuthorization,
+    EventAction,
+    EventResult,
+    OnboardingEvent,
+    Route,
+)
+from onboarding.ratelimit import normalize_address
 from tenants.models import Tenant
 
 # Reasons (short codes) beyond the routing ones in ``onboarding.selectors``.
@@ -50,7 +56,7 @@ class DeviceInfo:
     os_version: str = ""
 
     @classmethod
-    def of(cls, authorization: Any) -> DeviceInfo:
+    def of(cls, authorization: DeviceAuthorization) -> DeviceInfo:
         return cls(
             hostname=authorization.device_hostname,
             serial=authorization.device_serial,
@@ -72,83 +78,101 @@ def _pk(obj: Model | int | None) -> int | None:
     return obj if obj is None or isinstance(obj, int) else obj.pk
 
 
-def normalize_address(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+class EventRecorder:
+    """Records the events of one step of an onboarding: one action, one client address.
 
-
-def record_event(
-    *,
-    action: EventAction | str,
-    result: EventResult | str,
-    reason: str = "",
-    detail: str = "",
-    tenant: Tenant | int | None = None,
-    route: Route | int | None = None,
-    email: object = "",
-    structure_tag: object = "",
-    device: DeviceInfo | None = None,
-    client_address: str | None = None,
-) -> OnboardingEvent:
-    """Save one event; ``tenant`` and ``route`` may be instances or primary keys."""
-    device = device or DeviceInfo()
-    event = OnboardingEvent(
-        tenant_id=_pk(tenant),
-        route_id=_pk(route),
-        action=str(action),
-        result=str(result),
-        reason=_clip(reason, 64),
-        detail=_clip(detail, 2000),
-        email=_clip(email, 254),
-        structure_tag=_clip(structure_tag, 128),
-        device_hostname=_clip(device.hostname, 128),
-        device_serial=_clip(device.serial, 128),
-        device_model=_clip(device.model, 128),
-        device_os_version=_clip(device.os_version, 128),
-        client_address=normalize_address(client_address),
-    )
-    event.save()
-    # For the request's log line and the metrics: ids and reason codes, never the e-mail.
-    requestlog.annotate(tenant=event.tenant_id, action=event.action, reason=event.reason)
-    metrics.ONBOARDING_OUTCOMES.labels(event.action, event.result, event.reason).inc()
-    return event
-
-
-def record_for_authorization(
-    authorization: Any,
-    *,
-    action: EventAction | str,
-    result: EventResult | str,
-    reason: str = "",
-    detail: str = "",
-    email: str | None = None,
-    route: Route | None = None,
-    client_address: str | None = None,
-) -> OnboardingEvent:
-    """An event about one device authorization: its tenant, device and e-mail.
-
-    Tenant and route go in by key: loading them only to store their keys would cost
-    the token endpoint a query each on every failed poll.
+    Bound to a device authorization (``authorization=``), an event carries its tenant,
+    route, e-mail, structure tag and device, unless the call names another route or
+    e-mail. Unbound, it carries what the call names, with the structure tag and device
+    the request reported. Tenant and route go in by key: loading them only to store
+    their keys would cost the token endpoint a query each on every failed poll.
     """
-    return record_event(
-        action=action,
-        result=result,
-        reason=reason,
-        detail=detail,
-        tenant=authorization.tenant_id,
-        route=route if route is not None else authorization.route_id,
-        email=email if email is not None else authorization.email,
-        structure_tag=authorization.structure_tag,
-        device=DeviceInfo.of(authorization),
-        client_address=client_address,
-    )
+
+    __slots__ = ("action", "authorization", "client_address", "device", "structure_tag")
+
+    def __init__(
+        self,
+        action: EventAction | str,
+        *,
+        client_address: str | None,
+        structure_tag: object = "",
+        device: DeviceInfo | None = None,
+        authorization: DeviceAuthorization | None = None,
+    ) -> None:
+        self.action = str(action)
+        self.client_address = client_address
+        self.structure_tag = structure_tag
+        self.device = device
+        self.authorization = authorization
+
+    def success(
+        self,
+        *,
+        email: object = None,
+        route: Route | int | None = None,
+        tenant: Tenant | int | None = None,
+    ) -> None:
+        self._save(EventResult.SUCCESS, "", "", email=email, route=route, tenant=tenant)
+
+    def failure(
+        self,
+        reason: str,
+        *,
+        detail: str = "",
+        email: object = None,
+        route: Route | int | None = None,
+        tenant: Tenant | int | None = None,
+    ) -> None:
+        """A failure with its reason code; ``tenant`` only when no authorization is bound."""
+        self._save(EventResult.FAILURE, reason, detail, email=email, route=route, tenant=tenant)
+
+    def _save(
+        self,
+        result: str,
+        reason: str,
+        detail: str,
+        *,
+        email: object,
+        route: Route | int | None,
+        tenant: Tenant | int | None,
+    ) -> None:
+        authorization = self.authorization
+        if authorization is not None:
+            tenant = authorization.tenant_id
+            route = route if route is not None else authorization.route_id
+            email = email if email is not None else authorization.email
+            structure_tag: object = authorization.structure_tag
+            device = DeviceInfo.of(authorization)
+        else:
+            structure_tag = self.structure_tag
+            device = self.device or DeviceInfo()
+        event = OnboardingEvent(
+            tenant_id=_pk(tenant),
+            route_id=_pk(route),
+            action=self.action,
+            result=str(result),
+            reason=_clip(reason, 64),
+            detail=_clip(detail, 2000),
+            email=_clip(email, 254),
+            structure_tag=_clip(structure_tag, 128),
+            device_hostname=_clip(device.hostname, 128),
+            device_serial=_clip(device.serial, 128),
+            device_model=_clip(device.model, 128),
+            device_os_version=_clip(device.os_version, 128),
+            client_address=normalize_address(self.client_address),
+        )
+        event.save()
+        # For the request's log line and the metrics: ids and reason codes, never the e-mail.
+        requestlog.annotate(tenant=event.tenant_id, action=event.action, reason=event.reason)
+        metrics.ONBOARDING_OUTCOMES.labels(event.action, event.result, event.reason).inc()
 
 
-def events_prune(*, older_than_days: int, batch_size: int = 5000, progress: Any = None) -> int:
+def events_prune(
+    *,
+    older_than_days: int,
+    batch_size: int = 5000,
+    progress: Callable[[int], object] | None = None,
+) -> int:
     """Delete events older than ``older_than_days``, in batches; returns how many.
 
     Batches keep each DELETE short on a large table (no long lock, bounded memory);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -466,3 +467,100 @@ class DeviceAuthorization(models.Model):
 
     def is_expired(self, now: datetime.datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+class ImportJobState(models.TextChoices):
+    QUEUED = "queued", _("Waiting for a worker")
+    RUNNING = "running", _("Checking the file")
+    CHECKED = "checked", _("Checked: waiting for Apply or Cancel")
+    APPLYING = "applying", _("Applying")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class ImportJobPhase(models.TextChoices):
+    CHECK = "check", _("Check (dry run)")
+    APPLY = "apply", _("Apply")
+
+
+class ImportJob(models.Model):
+    """One route import from the admin, run by ``manage.py run_jobs`` (``onboarding.job_runner``).
+
+    The uploaded file and its chain files wait in the configured storage (names in
+    ``file`` and ``chain_files``) until the job ends; then they are deleted and the names
+    emptied. ``phase`` says what a queued job does when a worker claims it: check the file
+    (a dry run, ending ``checked``) or apply it (ending ``done``). ``attempts`` counts
+    claims: every write of a worker is conditional on the count it claimed with, so a
+    worker taken for dead can never overwrite the job's later state.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, verbose_name=_("company account"), on_delete=models.CASCADE, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    file = models.FileField(verbose_name=_("file"), max_length=255, blank=True, editable=False)
+    file_name = models.CharField(_("file"), max_length=255)
+    file_size = models.BigIntegerField(verbose_name=_("file size"), default=0)
+    format = models.CharField(verbose_name=_("format"), max_length=4)
+    chain_files = models.JSONField(
+        verbose_name=_("chain files"),
+        default=dict,
+        blank=True,
+        help_text=_("Uploaded chain file name -> stored name."),
+    )
+    prune = models.BooleanField(verbose_name=_("prune"), default=False)
+    phase = models.CharField(
+        verbose_name=_("phase"),
+        max_length=5,
+        choices=ImportJobPhase.choices,
+        default=ImportJobPhase.CHECK,
+    )
+    state = models.CharField(
+        verbose_name=_("state"),
+        max_length=10,
+        choices=ImportJobState.choices,
+        default=ImportJobState.QUEUED,
+    )
+    cancel_requested = models.BooleanField(verbose_name=_("cancel requested"), default=False)
+    progress_stage = models.CharField(verbose_name=_("progress stage"), max_length=200, blank=True)
+    progress_done = models.BigIntegerField(verbose_name=_("progress done"), default=0)
+    progress_total = models.BigIntegerField(verbose_name=_("progress total"), null=True, blank=True)
+    report = models.JSONField(verbose_name=_("report"), null=True, blank=True)
+    message = models.TextField(verbose_name=_("message"), blank=True)
+    worker = models.CharField(verbose_name=_("worker"), max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(verbose_name=_("heartbeat at"), null=True, blank=True)
+    checked_at = models.DateTimeField(verbose_name=_("checked at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("route import")
+        verbose_name_plural = _("route imports")
+        indexes = [models.Index(fields=["state", "created_at"], name="import_job_state_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=[s.value for s in ImportJobState]),
+                name="import_job_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(phase__in=[p.value for p in ImportJobPhase]),
+                name="import_job_phase_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("Import of %(file)s (%(state)s)") % {
+            "file": self.file_name,
+            "state": self.get_state_display(),
+        }

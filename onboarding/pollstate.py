@@ -20,7 +20,8 @@ The database stays the truth for every decision:
   never overwritten.
 - Whatever else goes wrong (a failover losing the newest write, a row deleted with its
   company), an entry is trusted for ``RECHECK_SECONDS`` after the database last
-  confirmed it; then one poll reads the database again. A stale "pending" is bounded.
+  confirmed it; then one poll (still paced here) reads the row again — a SELECT, no
+  write — and confirms the entry. A stale "pending" is bounded.
 - When the cache is down, polls read the database (and writers go on): a degraded but
   correct service rather than 503s.
 
@@ -40,7 +41,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from common.outages import outage_kind
-from common.redisclient import redis_client
+from common.redisclient import redis_client, run_script
 from onboarding import conf
 
 logger = logging.getLogger(__name__)
@@ -49,13 +50,18 @@ PENDING = "pending"
 DECIDED = "decided"
 UNKNOWN = "unknown"
 SLOW_DOWN = "slow_down"
+#: Pending and paced here, but the database last confirmed it RECHECK_SECONDS ago.
+RECHECK = "recheck"
 
-#: How long a cached "pending" is trusted without the database confirming it.
-RECHECK_SECONDS = 30
+#: How long a cached "pending" is trusted without the database confirming it: the bound
+#: on a stale "pending" after a lost decision mark. A device polling every 5 s reads the
+#: database on one poll in twelve.
+RECHECK_SECONDS = 60
 
 # Value: "pending|<interval s>|<last poll ms; 0 = never>|<expiry ms>|<checked ms>|<tenant>"
-# or "decided" (times in ms since the epoch). Past the code's expiry, or RECHECK_SECONDS
-# after the database last confirmed it, the answer is "unknown": the database decides.
+# or "decided" (times in ms since the epoch). Past the code's expiry the answer is
+# "unknown": the database decides. A poll at its pace RECHECK_SECONDS after the database
+# last confirmed the entry is "recheck": the row is read again (see ``confirm_pending``).
 _POLL_SCRIPT = """
 local value = redis.call('GET', KEYS[1])
 if not value then return {'unknown', 0, 0} end
@@ -65,17 +71,27 @@ local _, _, interval, last, expires, checked, tenant =
 if not interval then return {'unknown', 0, 0} end
 interval = tonumber(interval)
 local now = tonumber(ARGV[1])
-if now >= tonumber(expires) or now - tonumber(checked) >= tonumber(ARGV[5]) then
-  return {'unknown', 0, 0}
-end
+if now >= tonumber(expires) then return {'unknown', 0, 0} end
 local answer = 'pending'
 if tonumber(last) > 0 and now - tonumber(last) < interval * 1000 - tonumber(ARGV[2]) then
   interval = math.max(interval, math.min(interval + tonumber(ARGV[3]), tonumber(ARGV[4])))
   answer = 'slow_down'
+elseif now - tonumber(checked) >= tonumber(ARGV[5]) then
+  answer = 'recheck'
 end
 redis.call('SET', KEYS[1],
   table.concat({'pending', interval, now, expires, checked, tenant}, '|'), 'KEEPTTL')
 return {answer, interval, tonumber(tenant)}
+"""
+
+# The database still says pending: note when, unless the entry changed to "decided".
+_CONFIRM_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local _, _, head, tail = string.find(value, '^(pending|%d+|%d+|%d+)|%d+(|%d+)$')
+if not head then return 0 end
+redis.call('SET', KEYS[1], head .. '|' .. ARGV[1] .. tail, 'KEEPTTL')
+return 1
 """
 
 # Seed or refresh a pending entry, unless it says "decided".
@@ -130,11 +146,29 @@ def remember_pending(
     try:
         client = redis_client()
         if client is not None:
-            client.eval(_REFRESH_SCRIPT, 1, cache.make_key(_key(code_hash)), value, ttl)
+            run_script(client, _REFRESH_SCRIPT, [cache.make_key(_key(code_hash))], [value, ttl])
         elif _local_cache() and cache.get(_key(code_hash)) != DECIDED:
             cache.set(_key(code_hash), value, timeout=ttl)
     except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
         _guarded("seeded", exc)
+
+
+def confirm_pending(code_hash: str) -> None:
+    """The database still says pending (a RECHECK poll): trust the entry again from now."""
+    now_ms = int(time.time() * 1000)
+    try:
+        client = redis_client()
+        if client is not None:
+            run_script(client, _CONFIRM_SCRIPT, [cache.make_key(_key(code_hash))], [now_ms])
+        elif _local_cache():
+            value = cache.get(_key(code_hash))
+            if isinstance(value, str) and value.startswith(PENDING + "|"):
+                fields = value.split("|")
+                fields[4] = str(now_ms)
+                timeout = max(1, (int(fields[3]) - now_ms) // 1000 + 1)
+                cache.set(_key(code_hash), "|".join(fields), timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
+        _guarded("confirmed", exc)
 
 
 def mark_decided(code_hash: str, *, expires_in: float) -> None:
@@ -151,7 +185,7 @@ def mark_decided(code_hash: str, *, expires_in: float) -> None:
 
 
 def check(code_hash: str) -> PollCheck:
-    """Count one poll of a code: pending, too early (slow down), decided or unknown."""
+    """Count one poll of a code: pending, too early (slow down), recheck, decided or unknown."""
     now_ms = int(time.time() * 1000)
     arguments = (
         now_ms,
@@ -163,8 +197,8 @@ def check(code_hash: str) -> PollCheck:
     try:
         client = redis_client()
         if client is not None:
-            state, interval, tenant = client.eval(
-                _POLL_SCRIPT, 1, cache.make_key(_key(code_hash)), *arguments
+            state, interval, tenant = run_script(
+                client, _POLL_SCRIPT, [cache.make_key(_key(code_hash))], arguments
             )
             name = state.decode() if isinstance(state, bytes) else str(state)
             return PollCheck(name, int(interval), int(tenant))
@@ -184,12 +218,14 @@ def _check_locally(
         return PollCheck(UNKNOWN if value is None else DECIDED)
     _, interval_text, last_text, expires_text, checked_text, tenant_text = str(value).split("|")
     interval, last, expires = int(interval_text), int(last_text), int(expires_text)
-    if now_ms >= expires or now_ms - int(checked_text) >= recheck_ms:
+    if now_ms >= expires:
         return PollCheck(UNKNOWN)
     state = PENDING
     if last and now_ms - last < interval * 1000 - slack_ms:
         interval = max(interval, min(interval + step, max_interval))
         state = SLOW_DOWN
+    elif now_ms - int(checked_text) >= recheck_ms:
+        state = RECHECK
     fields = [PENDING, interval, now_ms, expires, checked_text, tenant_text]
     timeout = max(1, (expires - now_ms) // 1000 + 1)
     cache.set(_key(code_hash), "|".join(str(f) for f in fields), timeout=timeout)

@@ -29,7 +29,7 @@ from django.http import HttpRequest
 
 from common import metrics
 from common.outages import outage_kind
-from common.redisclient import redis_client
+from common.redisclient import redis_client, run_script
 from common.validators import normalize_email
 from onboarding import conf
 
@@ -133,7 +133,7 @@ def _count(key: str, ttl: int) -> int:
     """
     client = redis_client()
     if client is not None:
-        return int(client.eval(_COUNT_SCRIPT, 1, cache.make_key(key), ttl))
+        return int(run_script(client, _COUNT_SCRIPT, [cache.make_key(key)], [ttl]))
     cache.add(key, 0, timeout=ttl)
     try:
         return int(cache.incr(key))
@@ -193,7 +193,14 @@ def pair_key(email: str, address: str | None) -> str:
     return f"{email_key(email)} {address_key(address) or '-'}"
 
 
-def _ip(value: str) -> str | None:
+def normalize_address(value: str | None) -> str | None:
+    """A client address as stored and compared everywhere: the bare IP, or None.
+
+    Accepts what servers and proxies write ("192.0.2.1:443", "[2001:db8::1]:443",
+    "fe80::1%eth0"); anything that is not an IP address is None.
+    """
+    if not value:
+        return None
     value = value.strip()
     if value.startswith("[") and "]" in value:  # "[2001:db8::1]:443"
         value = value[1 : value.index("]")]
@@ -216,7 +223,7 @@ def client_address(request: HttpRequest) -> str | None:
     outermost trusted proxy saw; everything left of it was written by the client and can
     be forged, so it is never used (a client could otherwise pick its rate-limit bucket).
     """
-    remote = _ip(request.META.get("REMOTE_ADDR", "") or "")
+    remote = normalize_address(request.META.get("REMOTE_ADDR"))
     trusted = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
     if trusted <= 0:
         return remote
@@ -226,4 +233,4 @@ def client_address(request: HttpRequest) -> str | None:
         # Fewer entries than proxies: the request did not come through all of them, so
         # none of the entries is trustworthy.
         return remote
-    return _ip(entries[-trusted]) or remote
+    return normalize_address(entries[-trusted]) or remote

@@ -150,7 +150,7 @@ def _partial(model: type[Any], **values: Any) -> Any:
 
 def _best(routes: list[Route]) -> Route:
     """A user mapping wins over a domain mapping (then the oldest row, to be stable)."""
-    return next((r for r in routes if r.matched_by_user), routes[0])  # type: ignore[attr-defined]
+    return next((r for r in routes if r.matched_by_user), routes[0])  # type: ignore[attr-defined]  # a column of _CANDIDATES_SQL
 
 
 def _entitled(candidates: list[Route], domain: str) -> RouteLookup | Route:
@@ -161,7 +161,7 @@ def _entitled(candidates: list[Route], domain: str) -> RouteLookup | Route:
         if len({r.tenant_id for r in candidates}) > 1:
             return RouteLookup(None, reason=REASON_DOMAIN_UNVERIFIED)
         return _best(candidates)
-    holder: int | None = candidates[0].holder_id  # type: ignore[attr-defined]
+    holder: int | None = candidates[0].holder_id  # type: ignore[attr-defined]  # a column of _CANDIDATES_SQL
     if holder is None:
         return RouteLookup(None, matched=_best(candidates), reason=REASON_DOMAIN_UNVERIFIED)
     mine = [r for r in candidates if r.tenant_id == holder]
@@ -198,10 +198,10 @@ def route_lookup(email: object) -> RouteLookup:
     if isinstance(entitled, RouteLookup):
         return entitled
     route = entitled
-    matched_domain = route.holder_domain or ""  # type: ignore[attr-defined]
+    matched_domain = route.holder_domain or ""  # type: ignore[attr-defined]  # a column of _CANDIDATES_SQL
     if not route.enabled:
         return RouteLookup(None, matched=route, reason=REASON_ROUTE_DISABLED)
-    if not route.tenant_activated:  # type: ignore[attr-defined]
+    if not route.tenant_activated:  # type: ignore[attr-defined]  # a column of _CANDIDATES_SQL
         return RouteLookup(None, matched=route, reason=REASON_TENANT_NOT_ACTIVATED)
     return RouteLookup(route, matched=route, domain=matched_domain)
 

@@ -20,10 +20,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from certificates.models import CertificateChain
-from certificates.services import ChainRejected, chain_create, chain_replace
-from certificates.validation import inspect_chain_bytes
+from certificates.services import chain_check_upload, chain_create, chain_replace
 from common.validators import email_domain
 from domains import conf as domains_conf
 from domains.selectors import holders
@@ -33,9 +33,18 @@ from onboarding.models import DEFAULT_UMS_PORT, MappedDomain, MappedUser, Route,
 from tenants.models import Tenant
 
 #: Fields of a route that :func:`route_update` may change (never ``tenant``: a route
-#: does not move between company accounts; the chain goes through route_set_chain).
+#: does not move between company accounts). ``certificate_chain`` is a chain already
+#: stored (the admin's choice); an uploaded file goes through :func:`route_set_chain`.
 ROUTE_UPDATE_FIELDS = frozenset(
-    {"display_name", "ums_hostname", "ums_port", "target", "identity_provider", "enabled"}
+    {
+        "display_name",
+        "ums_hostname",
+        "ums_port",
+        "target",
+        "identity_provider",
+        "certificate_chain",
+        "enabled",
+    }
 )
 ROUTE_UPDATE_UNKNOWN_FIELD = "A route has no changeable field {field!r}."
 
@@ -87,12 +96,24 @@ def route_update(*, route: Route, data: Mapping[str, Any]) -> list[str]:
     return changed
 
 
+@transaction.atomic
+def routes_set_enabled(*, routes: QuerySet[Route], enabled: bool) -> int:
+    """Enable or disable ``routes``; return how many of them are now in that state.
+
+    Only the routes that change are written (with ``updated_at``), as in
+    :func:`route_update`. No other rule is checked: taking a route out of service, or
+    back, must work even while something else about it needs fixing.
+    """
+    selected = list(routes.values_list("pk", flat=True))
+    Route.objects.filter(pk__in=selected).exclude(enabled=enabled).update(
+        enabled=enabled, updated_at=timezone.now()
+    )
+    return len(selected)
+
+
 def _accepted_pem(*, data: bytes, target: str) -> str:
     """The normalised (root-first) PEM of ``data``, or ChainRejected. Parses nothing itself."""
-    report = inspect_chain_bytes(data, target=target)
-    if not report.accepted:
-        raise ChainRejected(report)
-    return report.pem
+    return chain_check_upload(data, target=target).accepted_report().pem
 
 
 @transaction.atomic

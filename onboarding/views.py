@@ -21,6 +21,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from common import requestlog
 from onboarding import conf, device_flow, events, ratelimit
+from onboarding.api import body
 from onboarding.models import DeviceAuthorization
 from onboarding.selectors import company_domain_for, pending_authorization_for_user_code
 
@@ -169,12 +170,11 @@ def _elsewhere(device_address: str | None, browser_address: str | None) -> bool:
 def device_confirm(request: HttpRequest) -> HttpResponse:
     """The user's answer to "is this your device?": to the IdP, or deny the device."""
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > conf.max_body_bytes():
         # The form is a few hundred bytes; a larger body is not read at all (the CSRF
         # middleware would read it looking for the token, hence the check comes first).
+        # Django then reads the form itself, within the length just checked.
+        body.refuse_declared_too_large(request)
+    except body.BodyTooLarge:
         return _result(request, ("Request too large", "Go back and try again."), status=413)
     return _device_confirm(request)
 

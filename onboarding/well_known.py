@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from onboarding import assertion, conf
-from onboarding.api import DEVICE_CODE_GRANT
+from onboarding.device_flow import DEVICE_CODE_GRANT
 
 
 def _public(body: Mapping[str, object]) -> HttpResponse:

@@ -101,7 +101,7 @@ class RequestLogMiddleware:
         )
         # This line replaces Django's "Bad Request: /path" warning for every 4xx (which
         # would make each pending poll a warning); tracebacks of 500s are logged anyway.
-        response._has_been_logged = True  # type: ignore[attr-defined]
+        response._has_been_logged = True  # type: ignore[attr-defined]  # Django's own flag
         return response
 
 
@@ -114,7 +114,7 @@ class ProbeMiddleware:
         if probe is None or request.method not in ("GET", "HEAD"):
             return self.get_response(request)
         name, view = probe
-        request.probe_name = name  # type: ignore[attr-defined]
+        request.probe_name = name  # type: ignore[attr-defined]  # for the request log
         return view(request)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-import datetime
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from axes.models import AccessAttempt
@@ -10,8 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
-from django.forms import ModelForm
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,7 +22,16 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from common.validators import normalize_email
 from tenants import invitations, services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
-from tenants.models import ALL_ROLES, MEMBER_ROLES, OBS_ROLES, Activation, Membership, Role, Tenant
+from tenants.models import (
+    ALL_ROLES,
+    MEMBER_ROLES,
+    OBS_ROLES,
+    Activation,
+    AuditEntry,
+    Membership,
+    Role,
+    Tenant,
+)
 
 #: services.ACTIVATION_ROLE_REQUIRED names the roles as the commands spell them; here, as
 #: the admin's role list does.
@@ -41,10 +50,12 @@ class ActivatedFilter(admin.SimpleListFilter):
     title = gettext_lazy("onboarding")
     parameter_name = "activated"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [("yes", gettext("Activated")), ("no", gettext("Not activated"))]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> QuerySet[Tenant]:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
             return queryset.filter(activation__isnull=False)
         if self.value() == "no":
@@ -53,7 +64,7 @@ class ActivatedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdmin):
+class TenantAdmin(TenantScopedAdmin[Tenant]):
     """Every member sees their company account; only the platform operator may rename it."""
 
     roles = ALL_ROLES
@@ -66,7 +77,7 @@ class TenantAdmin(TenantScopedAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return super().get_queryset(request).select_related("activation")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         # The name is what the device confirmation page shows end users: only the
         # platform operator sets it, so no company can pose as another (spec 2.1).
         if not request.user.is_superuser:
@@ -76,10 +87,10 @@ class TenantAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
 
-    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
 
-    def has_change_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return can_manage(request, SUPER_ADMIN_ROLES, obj)
 
     @admin.display(description="IGEL OS Onboarding", boolean=True)
@@ -91,7 +102,7 @@ class TenantAdmin(TenantScopedAdmin):
         return obj.activation.activated_by_email if hasattr(obj, "activation") else "—"
 
     @admin.display(description=gettext_lazy("Activated at"))
-    def activated_at(self, obj: Tenant) -> datetime.datetime | None:
+    def activated_at(self, obj: Tenant) -> dt.datetime | None:
         return obj.activation.activated_at if hasattr(obj, "activation") else None
 
     def get_urls(self) -> list[URLPattern]:
@@ -178,7 +189,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
+class MembershipAdmin(TenantScopedAdmin[Membership]):
     """Account admins invite members by e-mail and give them roles."""
 
     roles = MEMBER_ROLES
@@ -189,21 +200,21 @@ class MembershipAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "user"]
     actions = ["send_invitation"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return ["tenant", "email"] if obj else []
 
     @admin.display(description=gettext_lazy("Linked account"), boolean=True)
     def signed_in(self, obj: Membership) -> bool:
         return obj.user_id is not None
 
-    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return super().has_delete_permission(request, obj) and (
-            obj is None or services.may_remove_member(request.user, obj)
+            not isinstance(obj, Membership) or services.may_remove_member(request.user, obj)
         )
 
     def get_deleted_objects(
-        self, objs: Any, request: HttpRequest
-    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        self, objs: Sequence[Membership] | QuerySet[Membership], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         # The confirmation page (single and bulk) names the rule and refuses the POST,
         # before Django logs a deletion that delete_model/delete_queryset would refuse.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -218,7 +229,7 @@ class MembershipAdmin(TenantScopedAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         self._delete(request, queryset)
 
-    def _delete(self, request: HttpRequest, memberships: Any) -> None:
+    def _delete(self, request: HttpRequest, memberships: Iterable[Membership]) -> None:
         try:
             services.memberships_delete(memberships=memberships, by=request.user)
         except ValidationError as exc:
@@ -226,7 +237,7 @@ class MembershipAdmin(TenantScopedAdmin):
             raise PermissionDenied(" ".join(exc.messages)) from None
 
     def save_model(
-        self, request: HttpRequest, obj: Membership, form: ModelForm[Membership], change: bool
+        self, request: HttpRequest, obj: Membership, form: forms.ModelForm[Membership], change: bool
     ) -> None:
         membership, created = services.membership_save(
             tenant=obj.tenant, email=obj.email, role=obj.role, by=request.user
@@ -276,27 +287,30 @@ class MembershipAdmin(TenantScopedAdmin):
         )
 
     def get_form(
-        self,
-        request: HttpRequest,
-        obj: Membership | None = None,
-        change: bool = False,
-        **kwargs: Any,
-    ) -> type[ModelForm[Membership]]:
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Membership]]:
         form = super().get_form(request, obj, change, **kwargs)
         user = request.user
+        member = obj if isinstance(obj, Membership) else None
 
+        # A subclass of the class Django built for this request: mypy cannot use a
+        # variable as a base class.
         class GuardedForm(form):  # type: ignore[valid-type,misc]
             def clean(self) -> dict[str, Any]:
                 data = super().clean()
-                tenant = data.get("tenant") or (obj.tenant if obj else None)
+                tenant = data.get("tenant") or (member.tenant if member else None)
                 role = data.get("role")
                 if tenant and role:
-                    probe = obj or Membership(tenant=tenant, role="")
+                    probe = member or Membership(tenant=tenant, role="")
                     if not services.may_change_role(user, probe, role):
                         raise ValidationError(
                             {"role": gettext(services.SUPER_ADMIN_GRANT_REQUIRED)}
                         )
-                    if obj and role != Role.SUPER_ADMIN and services.leaves_no_super_admin([obj]):
+                    if (
+                        member
+                        and role != Role.SUPER_ADMIN
+                        and services.leaves_no_super_admin([member])
+                    ):
                         raise ValidationError({"role": gettext(services.LAST_SUPER_ADMIN)})
                 return data
 
@@ -304,7 +318,7 @@ class MembershipAdmin(TenantScopedAdmin):
 
 
 @admin.register(Activation)
-class ActivationAdmin(TenantScopedAdmin):
+class ActivationAdmin(TenantScopedAdmin[Activation]):
     """The record of who activated onboarding; made by the action, never edited."""
 
     roles = OBS_ROLES
@@ -315,11 +329,56 @@ class ActivationAdmin(TenantScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Activation | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Activation | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantScopedAdmin):
+    """The audit log (``tenants.audit``), read-only: staff see their company's entries,
+    the platform operator all, including those of no company (``create_tenant``)."""
+
+    roles = ALL_ROLES
+    list_display = ["at", "tenant", "actor", "action", "outcome", "counts_text"]
+    list_filter = ["outcome", "action", "tenant"]
+    search_fields = ["actor", "action", "tenant_slug", "message"]
+    date_hierarchy = "at"
+    fields = [
+        "at",
+        "tenant",
+        "tenant_slug",
+        "actor",
+        "action",
+        "arguments_text",
+        "counts_text",
+        "outcome",
+        "message",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("arguments"))
+    def arguments_text(self, obj: AuditEntry) -> str:
+        return _pairs(obj.arguments)
+
+    @admin.display(description=gettext_lazy("counts"))
+    def counts_text(self, obj: AuditEntry) -> str:
+        return _pairs({k: v for k, v in obj.counts.items() if v})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in values.items()) or "—"
 
 
 admin.site.unregister(User)
@@ -356,7 +415,7 @@ class LockoutAdmin(NotFoundUnlessPermitted, ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: AccessAttempt | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.action(

@@ -178,3 +178,70 @@ class Activation(models.Model):
             "company": self.tenant,
             "email": self.activated_by_email,
         }
+
+
+class AuditOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class AuditEntry(models.Model):
+    """Who changed what, through an operator command or the admin's route import.
+
+    Written by ``tenants.audit`` and never changed afterwards. ``actor`` names the
+    person as they were then ("os:deploy" for a shell account, "admin:bob" for a staff
+    user) so the entry still says who after the account is gone; ``arguments`` never
+    hold secrets (``tenants.audit.safe_arguments``).
+    """
+
+    at = models.DateTimeField(verbose_name=_("at"), default=timezone.now, db_index=True)
+    tenant = models.ForeignKey(
+        Tenant,
+        verbose_name=_("company account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    tenant_slug = models.CharField(
+        _("company account slug"),
+        max_length=63,
+        blank=True,
+        help_text=_("Kept when the company account is deleted."),
+    )
+    actor = models.CharField(verbose_name=_("actor"), max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(verbose_name=_("action"), max_length=64)
+    arguments = models.JSONField(verbose_name=_("arguments"), default=dict, blank=True)
+    counts = models.JSONField(verbose_name=_("counts"), default=dict, blank=True)
+    outcome = models.CharField(
+        verbose_name=_("outcome"), max_length=10, choices=AuditOutcome.choices
+    )
+    message = models.TextField(verbose_name=_("message"), blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=[o.value for o in AuditOutcome]),
+                name="audit_outcome_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("%(action)s by %(actor)s: %(outcome)s") % {
+            "action": self.action,
+            "actor": self.actor,
+            "outcome": self.get_outcome_display(),
+        }

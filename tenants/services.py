@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext, gettext_noop
@@ -15,7 +14,7 @@ from common.validators import normalize_email
 from tenants.models import OBS_ROLES, Activation, Membership, Role, Tenant
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    from tenants.selectors import AnyUser
 
 # English constants (the commands print them, the tests reuse them), translated where
 # they reach a person.
@@ -79,7 +78,7 @@ def membership_save(
     tenant: Tenant,
     email: str,
     role: Role | str,
-    by: User | AnonymousUser | None = None,
+    by: AnyUser | None = None,
 ) -> tuple[Membership, bool]:
     """Add a member (an invitation if they have no account yet) or change their role.
 
@@ -110,8 +109,8 @@ def membership_save(
     return membership, existing is None
 
 
-def _is_super_admin(user: User | AnonymousUser, tenant: Tenant) -> bool:
-    if isinstance(user, AnonymousUser):
+def _is_super_admin(user: AnyUser, tenant: Tenant) -> bool:
+    if not user.is_authenticated:
         return False
     return (
         bool(user.is_superuser)
@@ -119,12 +118,12 @@ def _is_super_admin(user: User | AnonymousUser, tenant: Tenant) -> bool:
     )
 
 
-def may_change_role(user: User | AnonymousUser, membership: Membership, new_role: str) -> bool:
+def may_change_role(user: AnyUser, membership: Membership, new_role: str) -> bool:
     touches_super = new_role == Role.SUPER_ADMIN or membership.role == Role.SUPER_ADMIN
     return not touches_super or _is_super_admin(user, membership.tenant)
 
 
-def may_remove_member(user: User | AnonymousUser, membership: Membership) -> bool:
+def may_remove_member(user: AnyUser, membership: Membership) -> bool:
     """Removing a super admin is taking the role away: only a super admin may do it.
 
     Otherwise an account admin could delete a super admin and invite the address again
@@ -151,7 +150,7 @@ def leaves_no_super_admin(memberships: Iterable[Membership]) -> bool:
 
 
 def membership_removal_error(
-    memberships: Iterable[Membership], *, by: User | AnonymousUser | None = None
+    memberships: Iterable[Membership], *, by: AnyUser | None = None
 ) -> str | None:
     """Why ``by`` (None: the operator) may not remove ``memberships``, or None if they may."""
     memberships = list(memberships)
@@ -163,9 +162,7 @@ def membership_removal_error(
 
 
 @transaction.atomic
-def memberships_delete(
-    *, memberships: Iterable[Membership], by: User | AnonymousUser | None = None
-) -> int:
+def memberships_delete(*, memberships: Iterable[Membership], by: AnyUser | None = None) -> int:
     """Remove members, under the same rules as changing their role (one or many at once).
 
     The companies' super admin rows are locked first, so two admins removing the last two
@@ -193,7 +190,7 @@ def memberships_delete(
 
 
 def onboarding_activate(
-    *, tenant: Tenant, by_email: str, by_user: User | AnonymousUser | None = None
+    *, tenant: Tenant, by_email: str, by_user: AnyUser | None = None
 ) -> tuple[Activation, bool]:
     """Activate onboarding once. Returns (activation, created); a second call changes nothing.
 
@@ -207,15 +204,14 @@ def onboarding_activate(
     member = Membership.objects.filter(
         tenant=tenant, email=by_email, role__in=list(OBS_ROLES)
     ).first()
-    if isinstance(by_user, AnonymousUser):
-        by_user = None
-    if member is None and not (by_user is not None and by_user.is_superuser):
+    user = by_user if by_user is not None and by_user.is_authenticated else None
+    if member is None and not (user is not None and user.is_superuser):
         raise ValidationError(gettext(ACTIVATION_ROLE_REQUIRED))
     try:
         with transaction.atomic():
             activation = Activation.objects.create(
                 tenant=tenant,
-                activated_by=by_user or (member.user if member else None),
+                activated_by=user or (member.user if member else None),
                 activated_by_email=by_email,
             )
     except IntegrityError:

@@ -29,8 +29,9 @@ class SetPasswordForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def clean(self) -> dict[str, Any] | None:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data and data.get("password1") != data.get("password2"):
             raise ValidationError(gettext("The two passwords differ."))
         return data

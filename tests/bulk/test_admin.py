@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.urls import reverse
 
+from onboarding.import_jobs import NOT_APPLICABLE
 from onboarding.models import MappedUser, Route
 from tests import factories
 
@@ -44,6 +47,18 @@ def upload(client, tenant, chain_pem, users, **extra):
     )
 
 
+def run_jobs() -> None:
+    call_command("run_jobs", "--once", stdout=StringIO())
+
+
+def checked(client, tenant, chain_pem, users, **extra):
+    """Upload the file, let the import worker check it, and open the job's page."""
+    queued = upload(client, tenant, chain_pem, users, **extra)
+    assert queued.status_code == 302 and queued["Location"].startswith(IMPORT_URL)
+    run_jobs()
+    return client.get(queued["Location"])
+
+
 def test_the_route_list_links_to_the_import_page(client, bob, acme):
     client.force_login(bob)
     assert reverse("admin:onboarding_route_import") == IMPORT_URL
@@ -52,7 +67,7 @@ def test_the_route_list_links_to_the_import_page(client, bob, acme):
 
 def test_an_obs_admin_checks_then_applies_an_import(client, bob, acme, corp_idp, chain_a):
     client.force_login(bob)
-    page = upload(client, acme, chain_a, ["alice@example.com"])
+    page = checked(client, acme, chain_a, ["alice@example.com"])
     body = page.content.decode()
     assert page.status_code == 200
     assert "Importing routes.json would change acme as follows" in body
@@ -67,15 +82,21 @@ def test_an_obs_admin_checks_then_applies_an_import(client, bob, acme, corp_idp,
         and "docs/import-format.md" not in body
     )
     assert not Route.objects.exists()  # nothing written yet
-    token = page.context["token"]
-    applied = client.post(IMPORT_URL, {"token": token})
-    assert applied.status_code == 302 and applied["Location"] == LIST_URL
+    job_url = page.request["PATH_INFO"]
+    apply_url = f"{job_url}apply/"
+    applied = client.post(apply_url)
+    assert applied.status_code == 302 and applied["Location"] == job_url
+    assert not Route.objects.exists()  # queued for the worker, not written in the request
+    run_jobs()
     route = Route.objects.get()
     assert route.certificate_chain.uploaded_by == bob
     assert list(MappedUser.objects.values_list("email", flat=True)) == ["alice@example.com"]
-    # The token is single-use.
-    again = client.post(IMPORT_URL, {"token": token})
-    assert again.status_code == 302 and again["Location"] == IMPORT_URL
+    done = client.get(job_url).content.decode()
+    assert "Import applied" in done and f'href="{LIST_URL}"' in done
+    # Applied once: a second Apply is refused.
+    again = client.post(apply_url, follow=True)
+    assert NOT_APPLICABLE in again.content.decode()
+    run_jobs()
     assert Route.objects.count() == 1
 
 
@@ -83,19 +104,21 @@ def test_a_file_with_errors_shows_every_line_and_offers_no_apply(
     client, bob, acme, corp_idp, chain_a
 ):
     client.force_login(bob)
-    page = upload(client, acme, chain_a, ["ok@example.com", "bad@", "ok@example.com"])
+    page = checked(client, acme, chain_a, ["ok@example.com", "bad@", "ok@example.com"])
     body = page.content.decode()
     assert "routes.json:10: mapped user &quot;bad@&quot; is not a valid e-mail address" in body
     assert "routes.json:11: mapped user &quot;ok@example.com&quot; is also listed on line 9" in body
-    assert page.context["token"] == ""
+    assert not page.context["may_apply"] and 'id="import-apply"' not in body
     assert not Route.objects.exists()
 
 
-def test_another_users_token_is_not_applied(client, bob, alice, acme, corp_idp, chain_a):
+def test_another_users_import_is_not_applied(client, bob, alice, acme, corp_idp, chain_a):
     client.force_login(bob)
-    token = upload(client, acme, chain_a, ["alice@example.com"]).context["token"]
+    job_url = checked(client, acme, chain_a, ["alice@example.com"]).request["PATH_INFO"]
     client.force_login(alice)
-    client.post(IMPORT_URL, {"token": token})
+    refused = client.post(f"{job_url}apply/", follow=True)
+    assert "Only bob, who uploaded this file, can apply it." in refused.content.decode()
+    run_jobs()
     assert not Route.objects.exists()
 
 

@@ -8,8 +8,10 @@ fix.
 from __future__ import annotations
 
 import json
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from onboarding.models import Route, Target
 from tests import pki
@@ -210,10 +212,12 @@ def test_the_admin_import_page_reports_deep_nesting_without_a_500(client, bob, a
     deep = "{" + '"a":{' * NESTED + "}" * NESTED + "}"
     document = '{"routes": [{"display_name": "Berlin UMS", "extra": ' + deep + "}]}"
     client.force_login(bob)
-    page = client.post(
+    queued = client.post(
         "/admin/onboarding/route/import/",
         {"tenant": acme.pk, "file": SimpleUploadedFile("routes.json", document.encode())},
     )
+    call_command("run_jobs", "--once", stdout=StringIO())
+    page = client.get(queued["Location"])
     assert page.status_code == 200
     assert "nested more than 32 levels deep" in page.content.decode()
     assert not Route.objects.exists()

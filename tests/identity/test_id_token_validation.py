@@ -13,6 +13,7 @@ import pytest
 
 from identity import oidc
 from identity.oidc import OIDCError, ProviderConfig
+from identity.oidc.flow import _b64url
 from tests.idp_server import CLIENT_ID, IdPServer, forge_hs256, forge_unsigned, loopback_settings
 
 NONCE = "expected-nonce"
@@ -168,7 +169,7 @@ def test_alg_none_is_refused(server, warm):
 def test_no_symmetric_or_empty_algorithm_is_accepted(server, warm, alg):
     token = server.id_token()
     header, _, rest = token.partition(".")
-    forged_header = oidc._b64url(
+    forged_header = _b64url(
         f'{{"alg": {"null" if alg is None else repr(alg).replace(chr(39), chr(34))}}}'.encode()
     )
     refused(warm, f"{forged_header}.{rest}", oidc.UNSUPPORTED_ALGORITHM)

@@ -290,6 +290,18 @@ def test_discovery_is_cached_between_calls(server):
     assert server.requests["/.well-known/openid-configuration"] == 1
 
 
+def test_an_old_discovery_document_is_refreshed_at_most_once_per_retry_interval(server, clock):
+    # Discovery's own limit (not the JWKS one): an IdP that is down is asked once, and
+    # every sign-in meanwhile keeps working with the old document.
+    config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)
+    oidc.discover(config)
+    server.down = True
+    clock.advance(oidc.DISCOVERY_MAX_AGE + 1)
+    for _ in range(3):
+        assert oidc.discover(config)["issuer"] == server.issuer
+    assert server.requests["/.well-known/openid-configuration"] == 2
+
+
 def test_discovery_naming_another_issuer_is_refused(server):
     server.discovery_overrides = {"issuer": server.issuer + "/"}
     config = ProviderConfig(issuer=server.issuer, client_id=CLIENT_ID)

@@ -328,6 +328,50 @@ def test_a_pending_poll_after_the_cache_forgot_it_reads_the_database_once(
         assert device.poll().json()["error"] == "slow_down"
 
 
+def test_a_cached_pending_is_rechecked_with_a_read_and_no_write(
+    device, acme_route, monkeypatch, django_assert_num_queries
+):
+    from onboarding import pollstate
+
+    real_time = time.time
+    device.authorize()
+    assert device.poll().json()["error"] == "authorization_pending"
+    monkeypatch.setattr(time, "time", lambda: real_time() + pollstate.RECHECK_SECONDS + 1)
+    with django_assert_num_queries(1):  # the row is read again; nothing is written
+        assert device.poll().json()["error"] == "authorization_pending"
+    monkeypatch.setattr(time, "time", lambda: real_time() + pollstate.RECHECK_SECONDS + 12)
+    with django_assert_num_queries(0):  # confirmed: trusted again
+        assert device.poll().json()["error"] == "authorization_pending"
+
+
+def test_a_decision_the_cache_missed_is_found_by_the_recheck(device, acme_route, monkeypatch):
+    from onboarding import pollstate
+
+    real_time = time.time
+    device.authorize()
+    assert device.poll().json()["error"] == "authorization_pending"
+    # The row is denied behind the cache's back (a lost "decided" mark): the cached
+    # "pending" is trusted until the recheck, which finds the decision.
+    DeviceAuthorization.objects.update(state="denied", failure_reason="sign_in_cancelled")
+    monkeypatch.setattr(time, "time", lambda: real_time() + 6)
+    assert device.poll().json()["error"] == "authorization_pending"
+    monkeypatch.setattr(time, "time", lambda: real_time() + pollstate.RECHECK_SECONDS + 1)
+    assert device.poll().json()["error"] == "access_denied"
+
+
+def test_a_too_early_poll_at_recheck_time_is_slowed_down_without_a_query(
+    device, acme_route, monkeypatch, django_assert_num_queries
+):
+    from onboarding import pollstate
+
+    real_time = time.time
+    device.authorize()
+    monkeypatch.setattr(time, "time", lambda: real_time() + pollstate.RECHECK_SECONDS + 1)
+    assert device.poll().json()["error"] == "authorization_pending"
+    with django_assert_num_queries(0):
+        assert device.poll().json()["error"] == "slow_down"
+
+
 def test_slow_down_concerns_only_that_device_code(client, acme_route):
     from tests.onboarding.conftest import Device
 

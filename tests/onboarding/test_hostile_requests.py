@@ -155,7 +155,7 @@ def test_a_tampered_callback_with_a_live_state_is_never_a_5xx(
 
 
 def test_a_link_local_ipv6_peer_is_stored_without_its_zone(device, acme_route, client):
-    assert ratelimit._ip("fe80::1%eth0") == "fe80::1"
+    assert ratelimit.normalize_address("fe80::1%eth0") == "fe80::1"
     response = client.post(
         AUTHORIZE,
         data=json.dumps({"email": "alice@acme.example"}),

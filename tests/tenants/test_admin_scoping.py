@@ -41,7 +41,8 @@ def _extra_objects(tenant, route):
     from domains.models import CompanyDomain
     from identity.models import IdentityProvider
     from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
-    from tenants.models import Activation
+    from tenants.audit import audit_record
+    from tenants.models import Activation, AuditEntry, AuditOutcome
 
     made = {
         Activation: lambda: tenant.activation,
@@ -53,6 +54,9 @@ def _extra_objects(tenant, route):
         MappedDomain: lambda: factories.MappedDomainFactory(route=route()),
         OnboardingEvent: lambda: factories.OnboardingEventFactory(tenant=tenant),
         CompanyDomain: lambda: factories.CompanyDomainFactory(tenant=tenant),
+        AuditEntry: lambda: audit_record(
+            action="claim_domain", actor="os:root", outcome=AuditOutcome.SUCCEEDED, tenant=tenant
+        ),
     }
     made.update(getattr(factories, "EXTRA_TENANT_OBJECTS", lambda t, r: {})(tenant, route))
     return made

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from certificates import conf
 from certificates.selectors import certificates_expiring_within
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--days",
             type=int,
-            default=getattr(settings, "CERTIFICATE_EXPIRY_WARNING_DAYS", 30),
+            default=conf.expiry_warning_days(),
             help="Look this many days ahead (default %(default)s).",
         )
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from domains.models import DomainStatus
 from domains.services import domain_claim, domain_verify_by_operator
-from tenants.management.shared import one_line, tenant_or_error
+from tenants.management.shared import AuditedCommand, one_line, tenant_or_error
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Claim a company domain for a company account and print the DNS TXT record that "
         "proves it; with --operator-verified, vouch for it as the platform operator."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="The company account's slug.")
         parser.add_argument("domain", help="The domain, such as example.com (IDN allowed).")
         parser.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from domains.selectors import domains_for
 from domains.services import CheckResult, domains_check
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         "account or all). Exit status 1 only when a DNS look-up could not be made at all."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", nargs="?", help="Only this company account.")
         parser.add_argument(
             "--json", action="store_true", dest="as_json", help="Print JSON for scripts."

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from onboarding.bulk import EXPORT_FORMATS, ChainFiles, export_routes
 from onboarding.management.commands.import_routes import RawOutput
-from tenants.management.shared import tenant_or_error
+from tenants.management.shared import AuditedCommand, tenant_or_error
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Export a company account's routes, mapped users, mapped domains and certificate "
         "chains in the format import_routes reads back. Without --output the file goes to "
@@ -17,15 +19,16 @@ class Command(BaseCommand):
         "DIR/routes.<format> with the chains as files in DIR/chains/."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="The company account to export.")
         parser.add_argument("--format", choices=EXPORT_FORMATS, default="json", dest="fmt")
         parser.add_argument("--output", metavar="DIR", help="Directory to write the export to.")
 
-    def handle(self, *args, slug: str, fmt: str, output: str | None, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, slug: str, fmt: str, output: str | None, **options: Any) -> None:
         tenant = tenant_or_error(slug)
         if output is None:
             summary = export_routes(tenant=tenant, fmt=fmt, out=RawOutput(self.stdout))  # type: ignore[arg-type]
+            self.audit_counts = asdict(summary)
             # Standard output carries the export itself; the summary goes beside it.
             self.stderr.write(summary.line(tenant))
             return
@@ -40,4 +43,5 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot write the export to {output}: {exc.strerror or exc}"
             ) from None
+        self.audit_counts = asdict(summary)
         self.stdout.write(self.style.SUCCESS(f"{summary.line(tenant)} Written to {target}."))

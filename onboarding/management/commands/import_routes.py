@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.core.management.base import CommandError, CommandParser, OutputWrapper
 
 from onboarding.bulk import ImportSource, StreamProgress, import_routes
-from tenants.management.shared import tenant_or_error
+from onboarding.import_jobs import report_counts
+from tenants.management.shared import AuditedCommand, tenant_or_error
 
 
 class RawOutput:
@@ -26,14 +28,14 @@ class RawOutput:
         return self._wrapper.isatty()
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Import routes with their mapped users, mapped domains and certificate chains from a "
         "JSON or CSV file (see docs/import-format.md). All or nothing: every problem is "
         "reported with its line and then nothing is written (exit code 1)."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="The company account to import into.")
         parser.add_argument("file", help="A .json or .csv file; chain paths are relative to it.")
         parser.add_argument(
@@ -47,7 +49,12 @@ class Command(BaseCommand):
             help="Remove the company's mapped users and domains that the file does not list.",
         )
 
-    def handle(self, *args, slug: str, file: str, dry_run: bool, prune: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def audit_wanted(self, options: dict[str, Any]) -> bool:
+        return not options["dry_run"]  # a dry run changes nothing
+
+    def handle(
+        self, *args: Any, slug: str, file: str, dry_run: bool, prune: bool, **options: Any
+    ) -> None:
         tenant = tenant_or_error(slug)
         path = Path(file)
         if not path.is_file():
@@ -63,6 +70,7 @@ class Command(BaseCommand):
             prune=prune,
             progress=StreamProgress(RawOutput(self.stderr)),  # type: ignore[arg-type]
         )
+        self.audit_counts = report_counts(report)
         for line in report.warning_lines():
             self.stderr.write(line, style_func=self.style.WARNING)
         if report.errors:

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
 
-from tenants.management.shared import one_line, tenant_or_error
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError, CommandParser
+
+from tenants.management.shared import AuditedCommand, one_line, tenant_or_error
 from tenants.services import onboarding_activate
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Activate IGEL OS Onboarding for a company account (once), on behalf of one of its admins."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument(
             "--by",
@@ -21,7 +23,7 @@ class Command(BaseCommand):
             help="E-mail of a member with the super_admin or obs_admin role.",
         )
 
-    def handle(self, *args, slug: str, by: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, slug: str, by: str, **options: Any) -> None:
         tenant = tenant_or_error(slug)
         try:
             activation, created = onboarding_activate(tenant=tenant, by_email=by)

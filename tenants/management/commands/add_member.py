@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from tenants import invitations
-from tenants.management.shared import one_line, tenant_or_error
+from tenants.management.shared import AuditedCommand, one_line, tenant_or_error
 from tenants.models import Role
 from tenants.services import membership_save
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Add a member to a company account by e-mail, or change their role."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("email")
         parser.add_argument("--role", required=True, choices=[r.value for r in Role])
@@ -23,8 +25,14 @@ class Command(BaseCommand):
             "EMAIL_URL is configured). Any earlier link stops working.",
         )
 
-    def handle(  # type: ignore[no-untyped-def]
-        self, *args, slug: str, email: str, role: str, send_invite: bool = False, **options
+    def handle(
+        self,
+        *args: Any,
+        slug: str,
+        email: str,
+        role: str,
+        send_invite: bool = False,
+        **options: Any,
     ) -> None:
         tenant = tenant_or_error(slug)
         try:

@@ -1,0 +1,179 @@
+"""``make bench-profile``: where one device request spends its time, in this process.
+
+``make bench`` measures throughput from outside; this measures the application alone,
+on the same seeded PostgreSQL database and Redis, by calling the WSGI application
+directly (no HTTP server, no wrk sharing the cores), so each step of an optimisation
+shows up as CPU microseconds per request against the same trivial DRF baseline.
+
+For each endpoint it prints the wall and CPU time per request (median of ``--rounds``)
+and the ratio of the baseline's CPU time to the endpoint's: the share of the baseline's
+throughput the endpoint could reach when CPU-bound. ``--profile NAME`` adds the
+cProfile table of one endpoint (``lookup``, ``poll``, ``authorize``, ``baseline``).
+
+Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import device_bench  # noqa: E402
+
+GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def environ(path: str, body: bytes | None) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "REQUEST_METHOD": "GET" if body is None else "POST",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "192.0.2.10",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    if body is not None:
+        base["CONTENT_TYPE"] = "application/json"
+        base["CONTENT_LENGTH"] = str(len(body))
+    return base
+
+
+def call(app: Callable[..., Any], path: str, body: bytes | None) -> int:
+    env = environ(path, body)
+    env["wsgi.input"] = io.BytesIO(body or b"")
+    statuses: list[str] = []
+    result = app(env, lambda status, headers, exc_info=None: statuses.append(status))
+    try:
+        for _chunk in result:
+            pass
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return int(statuses[0].split()[0])
+
+
+def measure(
+    app: Callable[..., Any], path: str, bodies: Iterator[bytes | None], count: int
+) -> tuple[float, float, dict[int, int]]:
+    statuses: dict[int, int] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(count):
+        status = call(app, path, next(bodies))
+        statuses[status] = statuses.get(status, 0) + 1
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall / count * 1e6, cpu / count * 1e6, statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--codes", type=int, default=3000)
+    parser.add_argument("--profile", choices=["baseline", "lookup", "poll", "authorize"])
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
+    args = parser.parse_args()
+
+    db_url = device_bench.bench_database_url()
+    device_bench.recreate_database(db_url)
+    env = device_bench.server_environment(db_url, 8000)
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=os.environ, check=True
+    )
+
+    import django
+
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+
+    from tests.idp_server import IdPServer
+
+    idp = IdPServer(issuer_path="/acme").start()
+    try:
+        device_bench.seed(idp.issuer, idp.client_id, idp.client_secret)
+        emails = [f"user{n}@big.example" for n in range(device_bench.SMALL)]
+        codes = [
+            json.dumps({"grant_type": GRANT, "device_code": c}).encode()
+            for c in device_bench.device_codes(args.codes)
+        ]
+        tokens = [t.encode() for t in device_bench.id_tokens(idp, emails[:200])]
+        authorize = [json.dumps({"email": e}).encode() for e in emails]
+        app = get_wsgi_application()
+        endpoints: dict[str, tuple[str, list[bytes | None]]] = {
+            "baseline": ("/bench/baseline", [None]),
+            "plain Django": ("/bench/plain", [None]),
+            "lookup": ("/api/v1/onboarding/lookup", list(tokens)),
+            "poll": ("/api/v1/device/token", list(codes)),
+            "authorize": ("/api/v1/device/authorize", list(authorize)),
+        }
+        streams = {name: cycle(bodies) for name, (_path, bodies) in endpoints.items()}
+        for name, (path, _bodies) in endpoints.items():  # warm caches and connections
+            measure(app, path, streams[name], 20)
+        # Steady state: every code polled once, as devices do every few seconds, so the
+        # measured polls find their state in the shared cache (the first poll after the
+        # cache's re-check period reads the database; see onboarding.pollstate).
+        measure(app, endpoints["poll"][0], iter(codes), len(codes))
+        # Pending codes must not be polled faster than their interval (1 s here).
+        time.sleep(1.1)
+        rows: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
+        seen: dict[str, dict[int, int]] = {name: {} for name in endpoints}
+        for _round in range(args.rounds):
+            for name, (path, _bodies) in endpoints.items():
+                count = min(args.requests, len(codes) // 2) if name == "poll" else args.requests
+                wall, cpu, statuses = measure(app, path, streams[name], count)
+                rows[name].append((wall, cpu))
+                for status, n in statuses.items():
+                    seen[name][status] = seen[name].get(status, 0) + n
+            time.sleep(1.1)
+
+        base_cpu = statistics.median(cpu for _wall, cpu in rows["baseline"])
+        print(
+            "| endpoint | wall µs/request | CPU µs/request | baseline CPU ÷ endpoint CPU | statuses |"
+        )
+        print("|---|---:|---:|---:|---|")
+        for name, values in rows.items():
+            wall = statistics.median(w for w, _c in values)
+            cpu = statistics.median(c for _w, c in values)
+            statuses = ", ".join(f"{s}×{n}" for s, n in sorted(seen[name].items()))
+            print(f"| {name} | {wall:,.0f} | {cpu:,.0f} | {base_cpu / cpu:.2f} | {statuses} |")
+
+        if args.profile:
+            path, _bodies = endpoints[args.profile]
+            profiler = cProfile.Profile()
+            profiler.enable()
+            measure(app, path, streams[args.profile], min(args.requests, len(codes) // 2))
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
+            print(out.getvalue())
+    finally:
+        idp.stop()
+
+
+if __name__ == "__main__":
+    main()

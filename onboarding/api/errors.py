@@ -1,0 +1,161 @@
+"""The device API's error protocol, and Django's error handlers for everything under ``/api/``.
+
+Every answer of the device endpoints, including framework errors, is JSON
+``{"error": ..., "error_description": ...}``; nothing ever renders a stack trace or a
+browsable page. The descriptions are module constants the tests reuse.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from common import metrics
+from common.outages import RETRY_AFTER_SECONDS, outage_kind
+from onboarding import device_flow, ratelimit
+from onboarding.device_flow import DEVICE_CODE_GRANT
+
+# The name this logger had before the API became a package: log filters know it.
+logger = logging.getLogger("onboarding.api")
+
+# Error descriptions, as constants the tests reuse.
+NOT_ROUTABLE = (
+    "This e-mail address cannot be onboarded. Check it, or ask your administrator "
+    "to register it for IGEL OS onboarding."
+)
+RATE_LIMITED = "Too many requests; try again in {seconds} seconds."
+METHOD_NOT_ALLOWED = "This endpoint accepts {methods} only."
+NOT_FOUND = "There is nothing at this address."
+SERVER_ERROR = "The server could not answer this request; try again later."
+TEMPORARILY_UNAVAILABLE = (
+    f"The service is temporarily unavailable; try again in {RETRY_AFTER_SECONDS} seconds."
+)
+UNSUPPORTED_GRANT = f"The grant_type must be {DEVICE_CODE_GRANT}."
+UNKNOWN_DEVICE_CODE = "The device code is not known."
+TOKEN_DESCRIPTIONS = {
+    device_flow.AUTHORIZATION_PENDING: "The user has not finished signing in yet.",
+    device_flow.SLOW_DOWN: "Polling too fast; wait {interval} seconds between requests.",
+    device_flow.EXPIRED_TOKEN: "The device code has expired or was already used; start again.",
+    device_flow.ACCESS_DENIED: "The user could not be onboarded; start again.",
+    device_flow.INVALID_GRANT: UNKNOWN_DEVICE_CODE,
+}
+INVALID_TOKEN = "The ID token is not valid for any identity provider of this service."  # noqa: S105 (an error message)
+NO_ROUTE = "The signed-in user is not registered for onboarding."
+
+
+class APIError(Exception):
+    """An error answer: ``{"error": error, "error_description": description}``."""
+
+    def __init__(
+        self,
+        error: str,
+        description: str,
+        *,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        headers: dict[str, str] | None = None,
+        expected: bool = False,
+    ) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+        self.headers = headers or {}
+        #: A normal step of the protocol (``authorization_pending``...), not a problem:
+        #: logged at DEBUG only, as every device polls every few seconds.
+        self.expected = expected
+
+
+def error_body(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
+
+
+def rate_limited(verdict: ratelimit.Verdict) -> APIError:
+    return APIError(
+        "slow_down",
+        RATE_LIMITED.format(seconds=verdict.retry_after),
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(verdict.retry_after)},
+    )
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Every exception of a device endpoint as a JSON error; unexpected ones are logged."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ratelimit.RateLimited):
+        exc = rate_limited(exc.verdict)
+    if isinstance(exc, APIError):
+        code, body, headers = exc.status_code, error_body(exc.error, exc.description), exc.headers
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        view = context.get("view")
+        methods = ", ".join(m for m in getattr(view, "allowed_methods", []) if m != "OPTIONS")
+        code = exc.status_code
+        body = error_body("invalid_request", METHOD_NOT_ALLOWED.format(methods=methods or "POST"))
+    elif isinstance(exc, Http404 | exceptions.NotFound):
+        code, body = 404, error_body("not_found", NOT_FOUND)
+    elif isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
+        code, body = 403, error_body("access_denied", "Not allowed.")
+    elif isinstance(exc, exceptions.Throttled):
+        code, body = 429, error_body("slow_down", RATE_LIMITED.format(seconds=exc.wait or 60))
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.status_code
+        body = error_body(
+            "invalid_request", str(exc.detail) if isinstance(exc.detail, str) else "Bad request."
+        )
+    elif isinstance(exc, SuspiciousOperation):
+        code, body = 400, error_body("invalid_request", "Bad request.")
+    elif kind := outage_kind(exc):
+        # The database or the cache is down: the device should simply try again later.
+        metrics.UNAVAILABLE.labels(kind).inc()
+        logger.warning("The %s is unavailable: %s", kind, type(exc).__name__)
+        code, body = 503, error_body("temporarily_unavailable", TEMPORARILY_UNAVAILABLE)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    else:
+        logger.exception("Unexpected error in a device API view", exc_info=exc)
+        code, body = 500, error_body("server_error", SERVER_ERROR)
+    set_rollback()
+    response = Response(body, status=code, headers=headers)
+    if isinstance(exc, APIError) and exc.expected:
+        logger.debug("%s: %s", exc.error, context["request"].path)
+        # Django logs every 4xx as a WARNING unless told it has been logged already.
+        response._has_been_logged = True
+    return response
+
+
+# --- Framework-level errors under /api/ ---------------------------------------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+@csrf_exempt  # a POST to an unknown address is a 404, not a CSRF failure page
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Unknown addresses under ``/api/``: JSON 404 even with DEBUG on."""
+    return JsonResponse(error_body("not_found", NOT_FOUND), status=404)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("invalid_request", "Bad request."), status=400)
+    # django-stubs want an exception; Django always passes one to handler400.
+    return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", SERVER_ERROR), status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,244 @@
+"""The device API (spec section 3): one small view per operation, JSON errors only.
+
+Each view parses its body (``onboarding.api.body``), validates it with its input
+serializer, calls the flow (``onboarding.device_flow``, ``onboarding.lookup``) and
+answers with its output serializer; every error is an :class:`APIError`, answered by
+``onboarding.api.errors.api_exception_handler``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpResponse
+from rest_framework import serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common import metrics, requestlog
+from common.outages import RETRY_AFTER_SECONDS
+from onboarding import conf, device_flow, lookup, ratelimit
+from onboarding.api import body
+from onboarding.api.errors import (
+    INVALID_TOKEN,
+    NO_ROUTE,
+    NOT_ROUTABLE,
+    TEMPORARILY_UNAVAILABLE,
+    TOKEN_DESCRIPTIONS,
+    UNSUPPORTED_GRANT,
+    APIError,
+    api_exception_handler,
+    rate_limited,
+)
+from onboarding.api.schema import AUTHORIZE_SCHEMA, LOOKUP_SCHEMA, TOKEN_SCHEMA
+from onboarding.api.serializers import (
+    AuthorizeInputSerializer,
+    AuthorizeOutputSerializer,
+    LookupInputSerializer,
+    OnboardingAnswerSerializer,
+    TokenInputSerializer,
+)
+from onboarding.device_flow import DEVICE_CODE_GRANT
+from onboarding.events import REASON_RATE_LIMITED, DeviceInfo, EventRecorder
+from onboarding.models import EventAction
+
+
+class JSONOnlyNegotiation(BaseContentNegotiation):
+    """Always JSON: a device or a hostile client cannot ask for HTML (or get a 406)."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class DeviceAPIView(APIView):
+    """Base of the device endpoints: no auth, JSON only, bodies read with a hard cap."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+    # POST only, as the spec says: OPTIONS (DRF's metadata), HEAD, GET... all get the
+    # JSON 405 with ``Allow: POST``.
+    http_method_names = ["post"]
+    # Listed for the OpenAPI document; the body is parsed by ``onboarding.api.body``.
+    parser_classes = [JSONParser, FormParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
+    #: Name of the per-address rate limit (see ``onboarding.conf``).
+    address_limit = ""
+    #: The action recorded when a client is rate limited.
+    event_action: str = EventAction.AUTHORIZE
+    #: The client's address, as ``initial`` found it.
+    client_address: str | None = None
+
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
+        return api_exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.client_address = ratelimit.client_address(request._request)
+        if self.address_limit and request.method == "POST":
+            verdict = ratelimit.hit(self.address_limit, ratelimit.address_key(self.client_address))
+            if not verdict.allowed:
+                if verdict.first_refusal:
+                    # Once per window, so a flood does not also flood the event table.
+                    EventRecorder(self.event_action, client_address=self.client_address).failure(
+                        REASON_RATE_LIMITED, detail=f"Limit {self.address_limit} reached."
+                    )
+                raise rate_limited(verdict)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        error = data.get("error") if isinstance(data, dict) else None
+        outcome = str(error or ("success" if response.status_code < 400 else "error"))
+        requestlog.annotate(outcome=outcome)
+        metrics.DEVICE_OUTCOMES.labels(str(self.event_action), outcome).inc()
+        # Device codes and routes must never sit in a shared cache (RFC 6749 5.1).
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+
+def _payload(request: Request) -> dict[str, Any]:
+    return body.read_payload(request._request)
+
+
+def _validated(
+    serializer_class: type[serializers.Serializer], data: dict[str, Any]
+) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise APIError("invalid_request", _describe(serializer.errors))
+    return dict(serializer.validated_data)
+
+
+def _describe(errors: Any, prefix: str = "") -> str:
+    """The first validation error as ``field: message`` (``device.hostname: ...``)."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = "body" if key == "non_field_errors" else f"{prefix}{key}"
+            return (
+                _describe(value, f"{name}.")
+                if isinstance(value, dict)
+                else f"{name}: {_describe(value)}"
+            )
+    if isinstance(errors, list) and errors:
+        return _describe(errors[0], prefix)
+    return str(errors)
+
+
+def _authorize_input(data: dict[str, Any]) -> dict[str, Any]:
+    """Fold the form spelling (``device_hostname``, ...) into the JSON shape."""
+    if "device" in data:
+        return data
+    flat = {
+        name: data[f"device_{name}"]
+        for name in ("hostname", "serial", "model", "os_version")
+        if f"device_{name}" in data
+    }
+    return {
+        **{k: v for k, v in data.items() if not k.startswith("device_")},
+        **({"device": flat} if flat else {}),
+    }
+
+
+class DeviceAuthorizeView(DeviceAPIView):
+    address_limit = "authorize_address"
+    event_action = EventAction.AUTHORIZE
+
+    @AUTHORIZE_SCHEMA
+    def post(self, request: Request) -> Response:
+        data = _validated(AuthorizeInputSerializer, _authorize_input(_payload(request)))
+        email: str = data["email"]
+        ratelimit.enforce("authorize_email", ratelimit.pair_key(email, self.client_address))
+        failures = ratelimit.peek("authorize_email_failures", ratelimit.email_key(email))
+        if not failures.allowed:
+            raise ratelimit.RateLimited(failures)
+        device = data.get("device") or {}
+        try:
+            started = device_flow.device_authorization_start(
+                email=email.strip(),
+                structure_tag=data.get("structure_tag") or "",
+                device=DeviceInfo(**{k: v or "" for k, v in device.items()}),
+                client_address=self.client_address,
+            )
+        except device_flow.NotRoutable:
+            ratelimit.hit("authorize_email_failures", ratelimit.email_key(email))
+            raise APIError("invalid_request", NOT_ROUTABLE) from None
+        authorization = started.authorization
+        verification_uri = conf.verification_uri()
+        output = AuthorizeOutputSerializer(
+            {
+                "device_code": started.device_code,
+                "user_code": authorization.display_user_code,
+                "verification_uri": verification_uri,
+                "verification_uri_complete": f"{verification_uri}?user_code={authorization.display_user_code}",
+                "expires_in": conf.device_code_expires_in(),
+                "interval": authorization.interval,
+            }
+        )
+        return Response(output.data)
+
+
+class DeviceTokenView(DeviceAPIView):
+    address_limit = "token_address"
+    event_action = EventAction.TOKEN
+
+    @TOKEN_SCHEMA
+    def post(self, request: Request) -> Response:
+        data = _payload(request)
+        grant_type = data.get("grant_type")
+        if isinstance(grant_type, str) and grant_type and grant_type != DEVICE_CODE_GRANT:
+            raise APIError("unsupported_grant_type", UNSUPPORTED_GRANT)
+        values = _validated(TokenInputSerializer, data)
+        outcome = device_flow.device_token_poll(
+            device_code=values["device_code"], client_address=self.client_address
+        )
+        if outcome.answer is None:
+            description = TOKEN_DESCRIPTIONS[outcome.error].format(interval=outcome.interval)
+            raise APIError(outcome.error, description, expected=True)
+        return Response(OnboardingAnswerSerializer(outcome.answer).data)
+
+
+class OnboardingLookupView(DeviceAPIView):
+    address_limit = "lookup_address"
+    event_action = EventAction.LOOKUP
+
+    @LOOKUP_SCHEMA
+    def post(self, request: Request) -> Response:
+        values = _validated(LookupInputSerializer, _payload(request))
+        outcome = lookup.onboarding_lookup(
+            id_token=values["id_token"],
+            access_token=values.get("access_token") or "",
+            structure_tag=values.get("structure_tag") or "",
+            client_address=self.client_address,
+        )
+        if outcome.error == lookup.INVALID_TOKEN:
+            raise APIError(
+                "invalid_token",
+                INVALID_TOKEN,
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if outcome.error == lookup.NO_ROUTE:
+            raise APIError("no_route", NO_ROUTE, status_code=status.HTTP_404_NOT_FOUND)
+        if outcome.error == lookup.TEMPORARILY_UNAVAILABLE:
+            raise APIError(
+                "temporarily_unavailable",
+                TEMPORARILY_UNAVAILABLE,
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return Response(OnboardingAnswerSerializer(outcome.answer).data)
