@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Iterable
 from typing import IO, Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.core.files.storage import Storage, default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -139,7 +139,7 @@ def job_report(job: ImportJob) -> JobReport | None:
 # --- Reads ------------------------------------------------------------------------------
 
 
-def import_jobs_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ImportJob]:
+def import_jobs_for(user: User | AnonymousUser) -> QuerySet[ImportJob]:
     """The jobs of the company accounts where ``user`` may import (operators: all)."""
     jobs = ImportJob.objects.select_related("tenant", "created_by")
     return scope_queryset(jobs, user, roles=OBS_ROLES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -29,6 +30,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 import common.metrics  # noqa: F401 (registers the metrics)
 
@@ -57,6 +60,28 @@ def may_read_metrics(request: HttpRequest) -> bool:
     return any(address in network for network in _networks())
 
 
+class ImportJobCollector(Collector):
+    """Import jobs by state and phase, read from the database at each scrape.
+
+    The jobs run in ``run_jobs`` processes, not in the web workers, so a counter kept in
+    a worker would miss them; the job table is the one place that knows. Jobs waiting in
+    ``queued`` for long mean no ``run_jobs`` worker is running.
+    """
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db.models import Count
+
+        from onboarding.models import ImportJob
+
+        family = GaugeMetricFamily(
+            "obs_import_jobs", "Import jobs by state and phase.", labels=["state", "phase"]
+        )
+        rows = ImportJob.objects.values_list("state", "phase").annotate(n=Count("pk"))
+        for state, phase, count in rows.order_by("state", "phase"):
+            family.add_metric([state, phase], count)
+        yield family
+
+
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
@@ -67,4 +92,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
+    from_database = CollectorRegistry()
+    from_database.register(ImportJobCollector())
+    body += generate_latest(from_database)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -346,7 +346,7 @@ class AuditEntryAdmin(TenantScopedAdmin):
     list_filter = ["outcome", "action", "tenant"]
     search_fields = ["actor", "action", "tenant_slug", "message"]
     date_hierarchy = "at"
-    fields = [
+    fields = readonly_fields = (
         "at",
         "tenant",
         "tenant_slug",
@@ -356,8 +356,7 @@ class AuditEntryAdmin(TenantScopedAdmin):
         "counts_text",
         "outcome",
         "message",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description=gettext_lazy("arguments"))
     def arguments_text(self, obj: AuditEntry) -> str:

@@ -90,3 +90,26 @@ def test_allowed_networks_are_a_setting(client, settings):
     settings.METRICS_ALLOWED_NETWORKS = ["203.0.113.0/24"]
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 200
     assert client.get("/metrics").status_code == 403  # loopback is no longer listed
+
+
+def test_metrics_count_import_jobs_by_state_from_the_database(client, acme, alice):
+    from onboarding.models import ImportJob
+
+    def job(state: str, phase: str = "check") -> None:
+        ImportJob.objects.create(
+            tenant=acme,
+            created_by=alice,
+            file_name="routes.csv",
+            format="csv",
+            state=state,
+            phase=phase,
+        )
+
+    job("queued")
+    job("queued")
+    job("queued", "apply")
+    job("done")
+    samples = _samples(client.get("/metrics"))
+    assert samples[("obs_import_jobs", (("phase", "check"), ("state", "queued")))] == 2
+    assert samples[("obs_import_jobs", (("phase", "apply"), ("state", "queued")))] == 1
+    assert samples[("obs_import_jobs", (("phase", "check"), ("state", "done")))] == 1

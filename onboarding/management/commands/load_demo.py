@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from certificates.models import CertificateChain
@@ -27,7 +27,7 @@ DEMO_FILE = Path(settings.BASE_DIR) / "fixtures" / "demo.json"
 class Command(BaseCommand):
     help = "Load the demo company account, its route, chain and logins (changes nothing if already loaded)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", type=Path, default=DEMO_FILE)
 
     def handle(self, *args: Any, file: Path, **options: Any) -> None:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from onboarding.assertion import AssertionInvalid, assertion_verify
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         "service's published keys and print its claims as JSON, or why it is not valid."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "token", help="The assertion (a JWT); '-' reads it from standard input."
         )
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             help="Also require this UMS hostname as the audience (exact, case-sensitive).",
         )
 
-    def handle(self, *args, token: str, audience: str | None, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, token: str, audience: str | None, **options: Any) -> None:
         if token == "-":  # noqa: S105 (standard input, not a password)
             token = sys.stdin.read()
         try:
