@@ -33,7 +33,9 @@ def test_an_obs_admin_creates_a_route_with_a_mapped_user_and_domain(page, live_s
     page.select_option("#id_certificate_chain", label="Berlin chain")
     page.fill("#id_mapped_users-0-email", "Alice@Acme.example")
     page.fill("#id_mapped_domains-0-domain", "acme.example")
-    page.click("[name=_save]")
+    # The save answers with a redirect: read the page it lands on, not the form.
+    with page.expect_navigation(url="**/admin/onboarding/route/"):
+        page.click("[name=_save]")
 
     assert "was added successfully" in page.content()
     route = Route.objects.get(display_name="Berlin UMS")
