@@ -101,17 +101,43 @@ def _fail_open(*, counts: bool) -> Callable[[Callable[..., Verdict]], Callable[.
     return decorate
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The counter of ``identifier`` under the limit ``name`` for the current window."""
+
+    limit: int
+    key: str
+    ttl: int
+    retry_after: int
+
+
+def _window(name: str, identifier: str | None, now: float | None) -> _Window | int:
+    """The window to count in, or the limit itself when nothing is counted (no identifier,
+    or the limit switched off)."""
+    limit, period = conf.rate_limit(name)
+    if not identifier or limit <= 0:
+        return limit
+    now = time.time() if now is None else now
+    window = int(now // period)
+    retry_after = max(1, int((window + 1) * period - now))
+    # The key lives a little longer than its window, so a late count never recreates it
+    # without an expiry.
+    return _Window(limit, _key(name, identifier, window), period + 5, retry_after)
+
+
 @_fail_open(counts=True)
 def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Count one request for ``identifier`` against the limit ``name`` (see ``conf``)."""
-    limit, period = conf.rate_limit(name)
-    if not identifier or limit <= 0:
-        return Verdict(allowed=True, count=0, retry_after=0, limit=limit)
-    now = time.time() if now is None else now
-    window = int(now // period)
-    count = _count(_key(name, identifier, window), period + 5)
-    retry_after = max(1, int((window + 1) * period - now))
-    return Verdict(allowed=count <= limit, count=count, retry_after=retry_after, limit=limit)
+    window = _window(name, identifier, now)
+    if not isinstance(window, _Window):
+        return Verdict(allowed=True, count=0, retry_after=0, limit=window)
+    count = _count(window.key, window.ttl)
+    return Verdict(
+        allowed=count <= window.limit,
+        count=count,
+        retry_after=window.retry_after,
+        limit=window.limit,
+    )
 
 
 # INCR, and the window's expiry set with the first count: one atomic round trip.
@@ -152,14 +178,16 @@ def enforce(name: str, identifier: str | None) -> None:
 @_fail_open(counts=False)
 def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Whether ``identifier`` is over the limit, without counting a request."""
-    limit, period = conf.rate_limit(name)
-    if not identifier or limit <= 0:
-        return Verdict(allowed=True, count=0, retry_after=0, limit=limit)
-    now = time.time() if now is None else now
-    window = int(now // period)
-    count = int(cache.get(_key(name, identifier, window)) or 0)
-    retry_after = max(1, int((window + 1) * period - now))
-    return Verdict(allowed=count < limit, count=count, retry_after=retry_after, limit=limit)
+    window = _window(name, identifier, now)
+    if not isinstance(window, _Window):
+        return Verdict(allowed=True, count=0, retry_after=0, limit=window)
+    count = int(cache.get(window.key) or 0)
+    return Verdict(
+        allowed=count < window.limit,
+        count=count,
+        retry_after=window.retry_after,
+        limit=window.limit,
+    )
 
 
 def email_key(email: str) -> str:
