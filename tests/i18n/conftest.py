@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -79,3 +80,35 @@ def english_left_over(english: str, german: str, *, allowed: Iterable[str] = ())
             if part in german_parts and part not in set(allowed) and _TWO_WORDS.search(part)
         }
     )
+
+
+#: The same in both languages: product names and what the fixtures call things.
+SAME_IN_BOTH = {
+    "IGEL OS Onboarding",
+    "IGEL OS",
+    "Acme Corp",
+    "Berlin UMS",
+    "IGEL Cloud Gateway (ICG)",
+}
+
+
+def pages_in_both(client: Any, path: str, **extra: Any) -> tuple[str, str]:
+    """``path`` as the English and as the German browser get it (same status)."""
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en", **extra)
+    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de", **extra)
+    assert english.status_code == german.status_code, path
+    return english.content.decode(), german.content.decode()
+
+
+def admin_pages_in_both(client: Any, user: Any, path: str) -> tuple[str, str]:
+    """An admin page, signed in as ``user``, in both languages (it must answer 200)."""
+    client.force_login(user)
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de")
+    assert english.status_code == german.status_code == 200, path
+    return english.content.decode(), german.content.decode()
+
+
+def untranslated(pages: tuple[str, str], also_same: Iterable[str] = ()) -> list[str]:
+    """The English phrases a German page still shows (product names and data aside)."""
+    return english_left_over(*pages, allowed=SAME_IN_BOTH | set(also_same))
