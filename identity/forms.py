@@ -67,6 +67,7 @@ class IdentityProviderForm(forms.ModelForm):
     # Not the model field: a PasswordInput that never renders the value back, and empty
     # means "keep", so the secret cannot leak through the page or be lost by a save.
     client_secret = forms.CharField(
+        label=gettext_lazy("Client secret"),
         required=False,
         strip=True,
         widget=SecretWidget(attrs={"autocomplete": "new-password"}),

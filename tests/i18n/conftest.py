@@ -89,6 +89,8 @@ SAME_IN_BOTH = {
     "Acme Corp",
     "Berlin UMS",
     "IGEL Cloud Gateway (ICG)",
+    "Microsoft Entra ID",
+    "Ping Identity",
 }
 
 

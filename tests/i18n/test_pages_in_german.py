@@ -7,17 +7,28 @@ left untranslated). Names of products and the test's own data are the same in bo
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
 from common.views import permission_denied
+from onboarding.api import UNKNOWN_DEVICE_CODE
 from operations.outages import unavailable
 from tenants import invitations
 from tests import factories
 from tests.i18n.conftest import admin_pages_in_both, pages_in_both, untranslated
-from tests.onboarding.conftest import AUTHORIZE, post_json
+from tests.onboarding.conftest import (
+    AUTHORIZE,
+    GRANT,
+    TOKEN,
+    Device,
+    confirm,
+    post_json,
+    sign_in,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +135,80 @@ def test_a_company_domain_with_its_record_to_publish(client, acme, alice):
     )
     assert "Jetzt verifizieren" in pages[1]
     assert untranslated(pages) == []
+
+
+# --- The device pages' answers and the device API ---------------------------------------
+
+
+def _signed_in_pages(client: Any, decision: str) -> tuple[str, str]:
+    """The page a user reaches after confirming (or denying) a device, in both languages."""
+    pages = []
+    for language in ("en", "de"):
+        browser = Client(HTTP_ACCEPT_LANGUAGE=language)
+        device = Device(client)
+        assert device.authorize().status_code == 200
+        if decision == "approve":
+            page = sign_in(browser, device)
+        else:
+            page = confirm(browser, device.started["user_code"], decision)
+        pages.append(page.content.decode())
+    return pages[0], pages[1]
+
+
+def test_the_result_page_of_a_connected_device(client, acme_route):
+    pages = _signed_in_pages(client, "approve")
+
+    assert "Ihr Gerät wird verbunden" in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_the_result_page_of_a_device_the_user_says_is_not_theirs(client, acme_route):
+    pages = _signed_in_pages(client, "deny")
+
+    assert "Onboarding abgebrochen" in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_a_wrong_code_is_explained_in_german(client):
+    pages = pages_in_both(client, "/device?user_code=BCDF-GHJK")
+
+    assert "Dieser Code ist ungültig oder abgelaufen." in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_an_unknown_sign_in_answer_is_explained_in_german(client):
+    pages = pages_in_both(client, "/oidc/callback/?state=unknown&code=anything")
+
+    assert "Dieser Anmeldelink ist ungültig" in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_the_api_describes_its_errors_in_the_language_asked_for(client):
+    def poll(language: str) -> Any:
+        body = {"grant_type": GRANT, "device_code": "not-a-known-code"}
+        return post_json(client, TOKEN, body, HTTP_ACCEPT_LANGUAGE=language).json()
+
+    english, german = poll("en"), poll("de")
+
+    assert english == {"error": "invalid_grant", "error_description": UNKNOWN_DEVICE_CODE}
+    assert german == {
+        "error": "invalid_grant",  # codes are the protocol's: English in every language
+        "error_description": "Der Gerätecode ist nicht bekannt.",
+    }
+
+
+def test_a_description_with_a_value_is_german_too(client):
+    answer = client.get(TOKEN, HTTP_ACCEPT_LANGUAGE="de").json()
+
+    assert answer == {
+        "error": "invalid_request",
+        "error_description": "Dieser Endpunkt akzeptiert nur POST.",
+    }
+
+
+def test_the_openapi_document_stays_english(client):
+    english = client.get("/api/v1/schema/", HTTP_ACCEPT_LANGUAGE="en")
+    german = client.get("/api/v1/schema/", HTTP_ACCEPT_LANGUAGE="de")
+
+    assert german.content == english.content
+    assert german["Content-Language"] == "en"
