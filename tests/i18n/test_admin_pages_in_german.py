@@ -198,6 +198,16 @@ def test_an_import_job_says_what_became_of_it_in_german(client, bob, acme):
     assert untranslated(pages, {"routes.json"}) == []
 
 
+def _discovery_tested_in_both(client: Any, provider: Any) -> tuple[str, str]:
+    """The provider list after "Test discovery", with its result, in both languages."""
+    return _posted_in_both(
+        client,
+        reverse("admin:identity_identityprovider_changelist"),
+        {"action": "test_discovery", "_selected_action": [provider.pk]},
+        follow=True,
+    )
+
+
 def test_an_identity_provider_and_its_discovery_test(client, bob, acme, idp):
     provider = factories.IdentityProviderFactory(
         tenant=acme,
@@ -209,12 +219,7 @@ def test_an_identity_provider_and_its_discovery_test(client, bob, acme, idp):
     )
     client.force_login(bob)
 
-    tested = _posted_in_both(
-        client,
-        reverse("admin:identity_identityprovider_changelist"),
-        {"action": "test_discovery", "_selected_action": [provider.pk]},
-        follow=True,
-    )
+    tested = _discovery_tested_in_both(client, provider)
     page = admin_pages_in_both(
         client, bob, reverse("admin:identity_identityprovider_change", args=[provider.pk])
     )
@@ -232,12 +237,7 @@ def test_a_failed_discovery_test_says_why_in_german(client, bob, acme, idp):
     )
     client.force_login(bob)
 
-    pages = _posted_in_both(
-        client,
-        reverse("admin:identity_identityprovider_changelist"),
-        {"action": "test_discovery", "_selected_action": [provider.pk]},
-        follow=True,
-    )
+    pages = _discovery_tested_in_both(client, provider)
 
     assert "Discovery fehlgeschlagen" in pages[1] and "nennt den Aussteller" in pages[1]
     assert untranslated(pages, DATA) == []
