@@ -8,12 +8,13 @@ after a change to the .po file, so the catalogues are compiled here when they ar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from tests.onboarding.conftest import acme_route, idp  # noqa: F401
 
@@ -21,6 +22,14 @@ from tests.onboarding.conftest import acme_route, idp  # noqa: F401
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_catalogues() -> None:
     call_command("compilemessages", ignore_patterns=[".*"], verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """LocaleMiddleware activates each request's language and leaves it active in the
+    thread: after a German request, a later test's messages would be German."""
+    yield
+    translation.deactivate()
 
 
 #: Attributes a person reads or hears (tooltips, placeholders, screen readers, buttons).
