@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format typecheck migrate demo bench bench-profile bench-import clean messages compilemessages
+.PHONY: run test install lint format typecheck migrate demo bench bench-profile bench-import clean messages compilemessages screenshots
 
 # These recipes are for development: the service itself defaults to DEBUG off.
 export DEBUG ?= True
@@ -35,6 +35,11 @@ compilemessages: $(STAMP)
 # the new entries (the test suite fails while any is untranslated or fuzzy).
 messages: $(STAMP)
 	$(BIN)/python manage.py makemessages --locale de
+
+# The German screenshots of docs/i18n.md, taken again in Debian's chromium (a browser test
+# that is skipped unless SCREENSHOTS_DIR is set).
+screenshots: install
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -p no:cacheprovider -q tests/browser/test_screenshots_in_german.py
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

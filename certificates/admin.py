@@ -17,15 +17,17 @@ from django.contrib import admin
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
 from certificates import conf
 from certificates.models import Certificate, CertificateChain
 from certificates.services import chain_check_upload, chain_create, chain_files_atomic
 from certificates.validation import TARGETS, Problem, inspect_chain_bytes
+from common.i18n import translated
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import OBS_ROLES
 
@@ -35,15 +37,15 @@ _ERROR_ROW = "background:#fde8e8"
 
 
 class ExpiryFilter(admin.SimpleListFilter):
-    title = "expiry"
+    title = gettext_lazy("expiry")
     parameter_name = "expiry"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         days = conf.expiry_warning_days()
         return [
-            ("soon", f"expiring within {days} days"),
-            ("expired", "expired"),
-            ("ok", f"valid for more than {days} days"),
+            ("soon", gettext("expiring within {days} days").format(days=days)),
+            ("expired", gettext("expired")),
+            ("ok", gettext("valid for more than {days} days").format(days=days)),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -67,11 +69,11 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 class CurrentFilter(admin.SimpleListFilter):
-    title = "status"
+    title = gettext_lazy("status")
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("current", "current"), ("replaced", "replaced (history)")]
+        return [("current", gettext("current")), ("replaced", gettext("replaced (history)"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "current":
@@ -85,19 +87,23 @@ class ChainUploadForm(forms.ModelForm):
     """ "Required - Upload" of the vendor guide: the chain file and what it is for."""
 
     upload = forms.FileField(
-        label="Certificate chain file",
+        label=gettext_lazy("Certificate chain file"),
         widget=UnfoldAdminFileFieldWidget,
-        help_text=(
+        help_text=gettext_lazy(
             "The file from the UMS Web App (Download Certificate Chain), or for an ICG every "
             "certificate of the ICG's chain except the end certificate (icg_chain.crt). PEM, DER "
             "or PKCS#7 (.p7b); never a private key."
         ),
     )
     target = forms.ChoiceField(
-        choices=[("ums", "UMS (devices connect directly)"), ("icg", "IGEL Cloud Gateway (ICG)")],
+        label=gettext_lazy("Target"),
+        choices=[
+            ("ums", gettext_lazy("UMS (devices connect directly)")),
+            ("icg", "IGEL Cloud Gateway (ICG)"),
+        ],
         initial="ums",
         widget=UnfoldAdminSelectWidget,
-        help_text="An ICG chain must not include the end certificate.",
+        help_text=gettext_lazy("An ICG chain must not include the end certificate."),
     )
 
     class Meta:
@@ -155,9 +161,12 @@ class CertificateChainAdmin(TenantScopedAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["tenant", "name"]}),
-        ("Certificates (root first)", {"fields": ["certificates_table", "normalised_pem"]}),
         (
-            "Upload and history",
+            gettext_lazy("Certificates (root first)"),
+            {"fields": ["certificates_table", "normalised_pem"]},
+        ),
+        (
+            gettext_lazy("Upload and history"),
             {
                 "fields": [
                     "original_filename",
@@ -261,9 +270,9 @@ class CertificateChainAdmin(TenantScopedAdmin):
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
-                "title": f"“{chain.name}” cannot be deleted",
+                "title": gettext("“{name}” cannot be deleted").format(name=chain.name),
                 "chain": chain,
-                "reason": reason,
+                "reason": gettext(reason),
                 "routes": chain.routes.order_by("display_name"),
             }
             return TemplateResponse(
@@ -278,37 +287,37 @@ class CertificateChainAdmin(TenantScopedAdmin):
         perms_needed = {p for p in perms_needed if p != Certificate._meta.verbose_name}
         return deleted, counts, perms_needed, protected
 
-    @admin.display(description="replaced by")
+    @admin.display(description=gettext_lazy("replaced by"))
     def replaced_by_name(self, obj: CertificateChain) -> str:
         user = obj.replaced_by
         return (user.get_full_name() or user.email or user.get_username()) if user else "—"
 
     # --- list columns ----------------------------------------------------------
 
-    @admin.display(description="uploaded by", ordering="uploaded_by__username")
+    @admin.display(description=gettext_lazy("uploaded by"), ordering="uploaded_by__username")
     def uploaded_by_name(self, obj: CertificateChain) -> str:
         # Text, not a link: user pages are the platform operator's, 404 for customers.
         user = obj.uploaded_by
         return (user.get_full_name() or user.email or user.get_username()) if user else "—"
 
-    @admin.display(description="certificates")
+    @admin.display(description=gettext_lazy("certificates"))
     def certificate_count(self, obj: CertificateChain) -> int:
         return obj._certificate_count  # type: ignore[attr-defined]
 
-    @admin.display(description="first expiry", ordering="_first_expiry")
+    @admin.display(description=gettext_lazy("first expiry"), ordering="_first_expiry")
     def expires(self, obj: CertificateChain) -> SafeString | str:
         first = getattr(obj, "_first_expiry", None)
         if first is None:
             return "-"
         return _expiry_html(first)
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status(self, obj: CertificateChain) -> str:
-        return "replaced" if obj.replaced_at else "current"
+        return gettext("replaced") if obj.replaced_at else gettext("current")
 
     # --- detail ------------------------------------------------------------------
 
-    @admin.display(description="certificates")
+    @admin.display(description=gettext_lazy("certificates"))
     def certificates_table(self, obj: CertificateChain) -> SafeString:
         target = "icg" if obj.routes.filter(target="icg").exists() else "ums"
         # Judged again now: expiry warnings depend on today's date, not the upload's.
@@ -317,59 +326,35 @@ class CertificateChainAdmin(TenantScopedAdmin):
         for kind, found in (("error", report.errors), ("warning", report.warnings)):
             for problem in found:
                 by_block.setdefault(problem.block, []).append((kind, problem))
-        rows = []
-        for position, cert in enumerate(obj.certificates.all()):
-            problems = by_block.get(position + 1, [])
-            style = (
-                _ERROR_ROW
-                if any(k == "error" for k, _ in problems)
-                else (_WARNING_ROW if problems else "")
-            )
-            notes = format_html_join(
-                "",
-                "<li><strong>{}</strong> <code>{}</code>: {}</li>",
-                ((kind, p.code, p.message) for kind, p in problems),
-            )
-            rows.append(
-                format_html(
-                    '<tr style="{}"><td>{}</td><td>{}<br><small>issued by {}</small></td><td>{}</td>'
-                    "<td>{}</td><td>{}<br>{}</td><td>{}</td>"
-                    '<td><input type="text" readonly value="{}" style="{}" aria-label="SHA-256 fingerprint">'
-                    "<br><small>serial {}</small>{}</td></tr>",
-                    style,
-                    position,
-                    cert.subject,
-                    cert.issuer,
-                    "root" if cert.self_signed else ("CA" if cert.is_ca else "end certificate"),
-                    cert.key_description,
-                    f"{cert.not_before:%Y-%m-%d}",
-                    _expiry_html(cert.not_after),
-                    "yes" if cert.is_ca else "no",
-                    cert.sha256,
-                    _COPYABLE,
-                    cert.serial,
-                    format_html('<ul style="margin:0.3em 0 0 1em">{}</ul>', notes)
-                    if problems
-                    else "",
-                )
-            )
+        rows = (
+            _certificate_row(position, cert, by_block.get(position + 1, []))
+            for position, cert in enumerate(obj.certificates.all())
+        )
         return format_html(
             '<div class="obs-scroll"><table style="width:100%;min-width:44rem"><thead><tr><th>#</th>'
-            "<th>Subject</th><th>Kind</th><th>Key</th><th>Valid from / until</th><th>CA</th>"
-            "<th>SHA-256 fingerprint (as the UMS shows it)</th>"
+            "<th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>CA</th><th>{}</th>"
             "</tr></thead><tbody>{}</tbody></table></div>",
+            gettext("Subject"),
+            gettext("Kind"),
+            gettext("Key"),
+            gettext("Valid from / until"),
+            gettext("SHA-256 fingerprint (as the UMS shows it)"),
             format_html_join("", "{}", ((row,) for row in rows)),
         )
 
-    @admin.display(description="chain as devices receive it (PEM, root first)")
+    @admin.display(description=gettext_lazy("chain as devices receive it (PEM, root first)"))
     def normalised_pem(self, obj: CertificateChain) -> SafeString:
         return format_html(
             '<textarea readonly rows="8" style="{}">{}</textarea>', _COPYABLE, obj.pem
         )
 
 
-KEPT_IN_USE = "Routes still use it: choose another chain on those routes first, then delete it."
-KEPT_AS_HISTORY = "It was replaced and is kept as the history of what devices were given."
+KEPT_IN_USE = gettext_noop(
+    "Routes still use it: choose another chain on those routes first, then delete it."
+)
+KEPT_AS_HISTORY = gettext_noop(
+    "It was replaced and is kept as the history of what devices were given."
+)
 
 
 def _kept_because(chain: CertificateChain) -> str:
@@ -380,15 +365,55 @@ def _kept_because(chain: CertificateChain) -> str:
     return ""
 
 
+#: How a problem's kind is said beside it in the chain's table.
+_KINDS = {"error": gettext_noop("error"), "warning": gettext_noop("warning")}
+
+
+def _certificate_row(position: int, cert: Certificate, problems: list[tuple[str, Problem]]) -> str:
+    """One row of a chain's table, with the problems found in the certificate."""
+    style = (
+        _ERROR_ROW if any(k == "error" for k, _ in problems) else (_WARNING_ROW if problems else "")
+    )
+    notes = format_html_join(
+        "",
+        "<li><strong>{}</strong> <code>{}</code>: {}</li>",
+        ((gettext(_KINDS[kind]), p.code, translated(p.message)) for kind, p in problems),
+    )
+    if cert.self_signed:
+        kind = gettext("root")
+    else:
+        kind = "CA" if cert.is_ca else gettext("end certificate")
+    return format_html(
+        '<tr style="{}"><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td>'
+        "<td>{}</td><td>{}<br>{}</td><td>{}</td>"
+        '<td><input type="text" readonly value="{}" style="{}" aria-label="{}">'
+        "<br><small>{}</small>{}</td></tr>",
+        style,
+        position,
+        cert.subject,
+        gettext("issued by {issuer}").format(issuer=cert.issuer),
+        kind,
+        cert.key_description,
+        formats.date_format(cert.not_before, gettext("Y-m-d")),
+        _expiry_html(cert.not_after),
+        gettext("yes") if cert.is_ca else gettext("no"),
+        cert.sha256,
+        _COPYABLE,
+        gettext("SHA-256 fingerprint"),
+        gettext("serial {serial}").format(serial=cert.serial),
+        format_html('<ul style="margin:0.3em 0 0 1em">{}</ul>', notes) if problems else "",
+    )
+
+
 def _expiry_html(when: dt.datetime) -> SafeString:
     now = timezone.now()
-    text = f"{when:%Y-%m-%d}"
+    text = formats.date_format(when, gettext("Y-m-d"))
     if when < now:
-        return format_html('<strong style="color:#ba2121">{} (expired)</strong>', text)
+        expired = gettext("{date} (expired)").format(date=text)
+        return format_html('<strong style="color:#ba2121">{}</strong>', expired)
     if when <= now + dt.timedelta(days=conf.expiry_warning_days()):
-        return format_html(
-            '<strong style="color:#b35c00">{} (in {} days)</strong>', text, (when - now).days
-        )
+        soon = gettext("{date} (in {days} days)").format(date=text, days=(when - now).days)
+        return format_html('<strong style="color:#b35c00">{}</strong>', soon)
     return format_html("{}", text)
 
 
@@ -417,22 +442,22 @@ class CertificateAdmin(TenantScopedAdmin):
     ]
     fields = tuple(readonly_fields)
 
-    @admin.display(description="Certificate (PEM)")
+    @admin.display(description=gettext_lazy("Certificate (PEM)"))
     def pem_block(self, obj: Certificate) -> SafeString:
         return format_html(
             '<pre style="font-family:monospace;white-space:pre-wrap;word-break:break-all">{}</pre>',
             obj.pem,
         )
 
-    @admin.display(description="company account", ordering="chain__tenant__name")
+    @admin.display(description=gettext_lazy("company account"), ordering="chain__tenant__name")
     def tenant(self, obj: Certificate) -> str:
         return str(obj.chain.tenant)
 
-    @admin.display(description="not after", ordering="not_after")
+    @admin.display(description=gettext_lazy("not after"), ordering="not_after")
     def not_after_display(self, obj: Certificate) -> SafeString:
         return _expiry_html(obj.not_after)
 
-    @admin.display(description="SHA-256 fingerprint")
+    @admin.display(description=gettext_lazy("SHA-256 fingerprint"))
     def sha256_copyable(self, obj: Certificate) -> SafeString:
         return format_html(
             '<input type="text" readonly value="{}" style="{}">', obj.sha256, _COPYABLE

@@ -25,8 +25,10 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from django.utils.translation import gettext_noop
 
 from certificates.report import PRIVATE_KEY, UNPARSEABLE, Problem
+from common.i18n import Phrase
 
 _PEM_MARKER = re.compile(r"-----(?P<kind>BEGIN|END) (?P<label>[A-Z0-9][A-Z0-9 #/_.-]{0,63}?)-----")
 _PEM_HEADER_LINE = re.compile(r"^[ \t]*[A-Za-z-]+:.*$", re.MULTILINE)
@@ -107,8 +109,14 @@ def _unterminated_block(block: int, label: str) -> Problem:
     return Problem(
         UNPARSEABLE,
         block,
-        f"Block {block} starts with '-----BEGIN {label}-----' but has no matching END line; "
-        "the file is damaged or cut off.",
+        Phrase(
+            gettext_noop(
+                "Block {block} starts with '-----BEGIN {label}-----' but has no matching END "
+                "line; the file is damaged or cut off."
+            ),
+            block=block,
+            label=label,
+        ),
     )
 
 
@@ -122,8 +130,14 @@ def _read_pem_block(label: str, body: str, block: int, reading: Reading) -> int:
             Problem(
                 UNPARSEABLE,
                 block,
-                f"Block {block} is a '{label}' block, not a certificate. The file may contain only "
-                "CERTIFICATE blocks (or a PKCS#7 bundle).",
+                Phrase(
+                    gettext_noop(
+                        "Block {block} is a '{label}' block, not a certificate. The file may "
+                        "contain only CERTIFICATE blocks (or a PKCS#7 bundle)."
+                    ),
+                    block=block,
+                    label=label,
+                ),
             )
         )
         return block + 1
@@ -131,7 +145,15 @@ def _read_pem_block(label: str, body: str, block: int, reading: Reading) -> int:
         der = base64.b64decode("".join(_PEM_HEADER_LINE.sub("", body).split()), validate=True)
     except (binascii.Error, ValueError):
         reading.errors.append(
-            Problem(UNPARSEABLE, block, f"Block {block} ({label}) has damaged base64 content.")
+            Problem(
+                UNPARSEABLE,
+                block,
+                Phrase(
+                    gettext_noop("Block {block} ({label}) has damaged base64 content."),
+                    block=block,
+                    label=label,
+                ),
+            )
         )
         return block + 1
     if label in _PKCS7_LABELS:
@@ -175,27 +197,41 @@ def _unreadable_der(data: bytes) -> Problem | None:
     """Why binary data that is neither a certificate nor a bundle is refused, if it is
     recognisably something (a key, a PKCS#12 file, a damaged certificate)."""
     if _looks_like_private_key_der(data):
-        return _private_key_problem(1, "DER-encoded key")
+        return _private_key_problem(1, Phrase(gettext_noop("DER-encoded key")))
     if _looks_like_pkcs12(data):
         # A .pfx/.p12 exists to carry a private key; even when it is password protected
         # (so we cannot look inside) it must not be stored.
         return Problem(
             PRIVATE_KEY,
             1,
-            "Block 1 is a PKCS#12 (.pfx/.p12) file, which carries a private key. The file must not "
-            "contain private keys: export only the certificates (PEM, DER or .p7b). Nothing was stored.",
+            Phrase(
+                gettext_noop(
+                    "Block 1 is a PKCS#12 (.pfx/.p12) file, which carries a private key. The file "
+                    "must not contain private keys: export only the certificates (PEM, DER or "
+                    ".p7b). Nothing was stored."
+                )
+            ),
         )
     if _looks_like_der_structure(data):
         declared = _der_tlv_length(data) or 0
         detail = (
-            f"it is cut short ({len(data)} of {declared} bytes)"
+            Phrase(
+                gettext_noop("it is cut short ({size} of {declared} bytes)"),
+                size=str(len(data)),
+                declared=str(declared),
+            )
             if declared > len(data)
-            else "it does not parse as a certificate or a PKCS#7 bundle"
+            else Phrase(gettext_noop("it does not parse as a certificate or a PKCS#7 bundle"))
         )
         return Problem(
             UNPARSEABLE,
             1,
-            f"Block 1 is damaged DER data: {detail}. Export the certificates again.",
+            Phrase(
+                gettext_noop(
+                    "Block 1 is damaged DER data: {detail}. Export the certificates again."
+                ),
+                detail=detail,
+            ),
         )
     return None
 
@@ -261,7 +297,11 @@ def _load_certificate(der: bytes, block: int, reading: Reading) -> None:
             Problem(
                 UNPARSEABLE,
                 block,
-                f"Block {block} is not a valid X.509 certificate ({_short(exc)}).",
+                Phrase(
+                    gettext_noop("Block {block} is not a valid X.509 certificate ({error})."),
+                    block=block,
+                    error=_short(exc),
+                ),
             )
         )
         return
@@ -286,7 +326,11 @@ def _read_pkcs7(der: bytes, first_block: int, reading: Reading) -> int:
             Problem(
                 UNPARSEABLE,
                 first_block,
-                f"Block {first_block} is not a readable PKCS#7 bundle ({_short(exc)}).",
+                Phrase(
+                    gettext_noop("Block {block} is not a readable PKCS#7 bundle ({error})."),
+                    block=first_block,
+                    error=_short(exc),
+                ),
             )
         )
         return first_block + 1
@@ -300,7 +344,10 @@ def _add_bundle(bundle: list[x509.Certificate], first_block: int, reading: Readi
             Problem(
                 UNPARSEABLE,
                 first_block,
-                f"Block {first_block} is a PKCS#7 bundle without certificates.",
+                Phrase(
+                    gettext_noop("Block {block} is a PKCS#7 bundle without certificates."),
+                    block=first_block,
+                ),
             )
         )
         return first_block + 1
@@ -314,9 +361,15 @@ def _private_key_problem(block: int, kind: str) -> Problem:
     return Problem(
         PRIVATE_KEY,
         block,
-        f"Block {block} is a private key ({kind}). The file must not contain private keys: "
-        "upload only the certificates, and treat this key as exposed if it left the server. "
-        "Nothing was stored.",
+        Phrase(
+            gettext_noop(
+                "Block {block} is a private key ({kind}). The file must not contain private keys: "
+                "upload only the certificates, and treat this key as exposed if it left the "
+                "server. Nothing was stored."
+            ),
+            block=block,
+            kind=kind,
+        ),
     )
 
 

@@ -25,15 +25,39 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from django.utils.translation import gettext_noop
 
 from certificates.parsing import load_pem_certificates
 from certificates.rules import is_root
+from common.i18n import Phrase
 from common.network import DisallowedDestination, resolve
 
 if TYPE_CHECKING:
     from certificates.models import CertificateChain
 
 DEFAULT_TIMEOUT = 5.0
+
+# Why a server is not reached or not trusted, as Phrases (common.i18n): English for
+# ``probe_route`` and its JSON, the reader's language in the admin's "Test connection".
+NO_ADDRESS = gettext_noop("no address")
+NOTHING_PRESENTED = gettext_noop("the server presented no certificate")
+NO_ROOT = gettext_noop("the uploaded chain has no self-signed root")
+PINNED_INVALID = gettext_noop(
+    "the presented certificate is pinned but not valid now (expired or not yet valid)"
+)
+NO_SAN = gettext_noop(
+    "the presented certificate has no subject alternative names; devices reject it"
+)
+EXPIRED = gettext_noop("the presented certificate expired on {date}")
+SELF_SIGNED = gettext_noop(
+    "the server presents a self-signed certificate that is not in the uploaded chain; "
+    "upload that certificate, or the chain of the CA that should have issued it"
+)
+ISSUER_MISSING = gettext_noop(
+    "{subject} is issued by {issuer}, which is neither among the {count} certificate(s) the "
+    "server presented nor in the uploaded chain: the server uses another CA, or its "
+    "intermediate is missing (send it from the server or include it in the uploaded chain)"
+)
 
 
 @dataclass
@@ -186,7 +210,7 @@ def _connect(
     try:
         addresses = resolve(host.strip("[]"), port)
     except DisallowedDestination as exc:
-        report.error = str(exc)
+        report.error = str(exc)  # common.network says it in the active language
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # Deliberately unverified: we want to see what is presented and judge it ourselves.
@@ -194,7 +218,7 @@ def _connect(
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     server_name = None if _ip(host) is not None else _a_label(host)
-    last_error = "no address"
+    last_error: str = Phrase(NO_ADDRESS)
     for address in addresses:
         try:
             # Connect to the address resolve() vetted, not the name (no DNS rebinding).
@@ -220,23 +244,17 @@ def _chains(
     """Whether ``leaf`` chains to a self-signed certificate of ``uploaded``."""
     roots = [c for c in uploaded if is_root(c)]
     if not roots:
-        return False, "the uploaded chain has no self-signed root"
+        return False, Phrase(NO_ROOT)
     fingerprint = leaf.fingerprint(hashes.SHA256())
     if any(fingerprint == c.fingerprint(hashes.SHA256()) for c in uploaded):
         # The server presents a certificate the devices pin directly (a self-signed UMS).
         if leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             return True, ""
-        return (
-            False,
-            "the presented certificate is pinned but not valid now (expired or not yet valid)",
-        )
+        return False, Phrase(PINNED_INVALID)
     intermediates = [c for c in presented[1:] + uploaded if c not in roots]
     dns_names, ips = _san(leaf)
     if not dns_names and not ips:
-        return (
-            False,
-            "the presented certificate has no subject alternative names; devices reject it",
-        )
+        return False, Phrase(NO_SAN)
     # Verify the path with a name the certificate does carry, so that a hostname
     # mismatch is reported on its own line and not as a broken chain.
     subject: x509.verification.Subject = (
@@ -276,21 +294,18 @@ def _reason(
     now: dt.datetime,
 ) -> str:
     if leaf.not_valid_after_utc < now:
-        return f"the presented certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
+        return Phrase(EXPIRED, date=f"{leaf.not_valid_after_utc:%Y-%m-%d}")
     if is_root(leaf):
-        return (
-            "the server presents a self-signed certificate that is not in the uploaded chain; "
-            "upload that certificate, or the chain of the CA that should have issued it"
-        )
+        return Phrase(SELF_SIGNED)
     orphan = _missing_issuer(leaf, presented, uploaded)
     if orphan is not None:
         # cryptography only says "candidates exhausted"; name what is missing instead.
-        return (
-            f"{orphan.subject.rfc4514_string()} is issued by {orphan.issuer.rfc4514_string()}, "
-            f"which is neither among the {len(presented)} certificate(s) the server presented nor "
-            "in the uploaded chain: the server uses another CA, or its intermediate is missing "
-            "(send it from the server or include it in the uploaded chain)"
-        )[:400]
+        return Phrase(
+            ISSUER_MISSING,
+            subject=orphan.subject.rfc4514_string()[:150],
+            issuer=orphan.issuer.rfc4514_string()[:150],
+            count=len(presented),
+        )
     text = str(exc).strip() or "no path to an uploaded root"
     return text[:300]
 
@@ -311,7 +326,7 @@ def probe(
     if presented is None:
         return report
     if not presented:
-        report.error = "the server presented no certificate"
+        report.error = Phrase(NOTHING_PRESENTED)
         return report
     report.reachable = True
     report.presented = [

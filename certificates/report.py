@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.i18n import translated
+
 TARGETS = ("ums", "icg")
 
 # Problem codes of spec section 4.2; a code can be an error in one case and a warning in
@@ -47,6 +49,8 @@ CODES = (
 class Problem:
     code: str
     block: int | None  # None: the file as a whole (too large, nothing found)
+    #: English (commands, JSON); a :class:`common.i18n.Phrase` where it was judged, so a
+    #: page can say it in its reader's language (:attr:`ChainReport.error_messages`).
     message: str
 
     def as_json(self) -> dict[str, Any]:
@@ -108,12 +112,14 @@ class ChainReport:
 
     @property
     def error_messages(self) -> list[str]:
-        """What a form or an exception shows for a refused file, block by block."""
-        return [p.message for p in self.errors]
+        """What a form or an exception shows for a refused file, block by block, in the
+        active language (each ``message`` stays English for commands and JSON)."""
+        return [translated(p.message) for p in self.errors]
 
     @property
     def warning_messages(self) -> list[str]:
-        return [p.message for p in self.warnings]
+        """The warnings as :attr:`error_messages` says the errors."""
+        return [translated(p.message) for p in self.warnings]
 
 
 def iso_utc(value: dt.datetime) -> str:

@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from django.utils.translation import gettext_noop
 
 from certificates.parsing import Parsed
 from certificates.report import (
@@ -45,6 +46,7 @@ from certificates.report import (
     Problem,
     iso_utc,
 )
+from common.i18n import Phrase
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 224
@@ -264,6 +266,10 @@ class Finding:
     refuses: bool
 
 
+# Problems are Phrases (common.i18n): English for commands and JSON, translated where a
+# page shows them (ChainReport.error_messages). Values that are sentences are Phrases too.
+
+
 def _error(code: str, block: int | None, message: str) -> Finding:
     return Finding(Problem(code, block, message), refuses=True)
 
@@ -273,11 +279,13 @@ def _warning(code: str, block: int | None, message: str) -> Finding:
 
 
 def _name(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or "(empty subject)"
+    return cert.subject.rfc4514_string() or Phrase(gettext_noop("(empty subject)"))
 
 
-def _label(parsed: Parsed) -> str:
-    return f"Block {parsed.block} ({_name(parsed.cert)})"
+def _label(parsed: Parsed) -> Phrase:
+    return Phrase(
+        gettext_noop("Block {block} ({name})"), block=parsed.block, name=_name(parsed.cert)
+    )
 
 
 @dataclass(frozen=True)
@@ -304,8 +312,15 @@ def without_duplicates(certs: Iterable[Parsed]) -> tuple[list[Parsed], list[Prob
                 Problem(
                     DUPLICATE,
                     parsed.block,
-                    f"Block {parsed.block} is the same certificate as block {first_seen[parsed.fingerprint]} "
-                    f"({_name(parsed.cert)}). Include each certificate once.",
+                    Phrase(
+                        gettext_noop(
+                            "Block {block} is the same certificate as block {first} ({name}). "
+                            "Include each certificate once."
+                        ),
+                        block=parsed.block,
+                        first=first_seen[parsed.fingerprint],
+                        name=_name(parsed.cert),
+                    ),
                 )
             )
             continue
@@ -317,8 +332,12 @@ def without_duplicates(certs: Iterable[Parsed]) -> tuple[list[Parsed], list[Prob
 NOTHING_READABLE = Problem(
     NO_CERTIFICATE,
     None,
-    "The file contains no readable certificate: expected PEM text with -----BEGIN CERTIFICATE----- "
-    "blocks, a DER certificate or a PKCS#7 (.p7b) bundle.",
+    Phrase(
+        gettext_noop(
+            "The file contains no readable certificate: expected PEM text with "
+            "-----BEGIN CERTIFICATE----- blocks, a DER certificate or a PKCS#7 (.p7b) bundle."
+        )
+    ),
 )
 
 
@@ -336,35 +355,58 @@ def links(judging: Judging, i: int) -> Iterator[Finding]:
         yield _warning(
             UNLINKED,
             parsed.block,
-            f"{_label(parsed)} is issued by {parsed.cert.issuer.rfc4514_string()}, which is not in the "
-            f"file (a cross-signed copy). Accepted: block {twin.block} holds "
-            "the same CA with the same key and leads to a root of the file.",
+            Phrase(
+                gettext_noop(
+                    "{label} is issued by {issuer}, which is not in the file (a cross-signed "
+                    "copy). Accepted: block {twin} holds the same CA with the same key and leads "
+                    "to a root of the file."
+                ),
+                label=_label(parsed),
+                issuer=parsed.cert.issuer.rfc4514_string(),
+                twin=twin.block,
+            ),
         )
     elif i in graph.orphans:
         yield _error(
             UNLINKED,
             parsed.block,
-            f"{_label(parsed)} {_why_unlinked(graph, parsed)}. The chain must link every "
-            "certificate to a self-signed root.",
+            Phrase(
+                gettext_noop(
+                    "{label} {why}. The chain must link every certificate to a self-signed root."
+                ),
+                label=_label(parsed),
+                why=_why_unlinked(graph, parsed),
+            ),
         )
 
 
-def _why_unlinked(graph: ChainGraph, parsed: Parsed) -> str:
+def _why_unlinked(graph: ChainGraph, parsed: Parsed) -> Phrase:
     cert = parsed.cert
     issuer = cert.issuer.rfc4514_string()
     if cert.subject == cert.issuer:
-        return "names itself as issuer, but its signature does not verify with its own key"
+        return Phrase(
+            gettext_noop(
+                "names itself as issuer, but its signature does not verify with its own key"
+            )
+        )
     same_name = next(
         (p for p in graph.certs if p.cert.subject == cert.issuer and p is not parsed), None
     )
     if same_name is not None:
-        return (
-            f"names {issuer} as issuer, but its signature does not verify "
-            f"against block {same_name.block}, which has that name"
+        return Phrase(
+            gettext_noop(
+                "names {issuer} as issuer, but its signature does not verify against block "
+                "{block}, which has that name"
+            ),
+            issuer=issuer,
+            block=same_name.block,
         )
-    return (
-        f"is issued by {issuer}, which is not in the file; add that "
-        "certificate (up to the self-signed root)"
+    return Phrase(
+        gettext_noop(
+            "is issued by {issuer}, which is not in the file; add that certificate (up to the "
+            "self-signed root)"
+        ),
+        issuer=issuer,
     )
 
 
@@ -383,24 +425,40 @@ def ca_flag(judging: Judging, i: int) -> Iterator[Finding]:
         yield _warning(
             NON_CA,
             parsed.block,
-            f"{label} is a version 1 root (no extensions, so no CA flag). Accepted: "
-            "devices' OpenSSL trusts a self-signed v1 root as a CA. Test connection "
-            "cannot confirm a path through it (its verifier requires v3 certificates); "
-            "re-issue the root as v3 with CA:TRUE when convenient.",
+            Phrase(
+                gettext_noop(
+                    "{label} is a version 1 root (no extensions, so no CA flag). Accepted: "
+                    "devices' OpenSSL trusts a self-signed v1 root as a CA. Test connection "
+                    "cannot confirm a path through it (its verifier requires v3 certificates); "
+                    "re-issue the root as v3 with CA:TRUE when convenient."
+                ),
+                label=label,
+            ),
         )
     elif i in graph.issues_others:
         yield _error(
             NON_CA,
             parsed.block,
-            f"{label} issues other certificates of the file but is not a CA "
-            "(basicConstraints CA:TRUE missing); devices reject a path through it.",
+            Phrase(
+                gettext_noop(
+                    "{label} issues other certificates of the file but is not a CA "
+                    "(basicConstraints CA:TRUE missing); devices reject a path through it."
+                ),
+                label=label,
+            ),
         )
     elif old_root:
         yield _warning(
             NON_CA,
             parsed.block,
-            f"{label} is a self-signed certificate without basicConstraints (an old v1-style "
-            "root). Accepted as a trust anchor; a current UMS/ICG root is marked CA:TRUE.",
+            Phrase(
+                gettext_noop(
+                    "{label} is a self-signed certificate without basicConstraints (an old "
+                    "v1-style root). Accepted as a trust anchor; a current UMS/ICG root is "
+                    "marked CA:TRUE."
+                ),
+                label=label,
+            ),
         )
     else:
         yield _end_certificate(judging.target, parsed)
@@ -411,16 +469,26 @@ def _end_certificate(target: str, parsed: Parsed) -> Finding:
         return _error(
             NON_CA,
             parsed.block,
-            f"{_label(parsed)} is not a CA: it is an end (server) certificate. For an ICG route the "
-            "file must hold every certificate of the ICG's chain except the end certificate; "
-            "remove this one.",
+            Phrase(
+                gettext_noop(
+                    "{label} is not a CA: it is an end (server) certificate. For an ICG route "
+                    "the file must hold every certificate of the ICG's chain except the end "
+                    "certificate; remove this one."
+                ),
+                label=_label(parsed),
+            ),
         )
     return _warning(
         NON_CA,
         parsed.block,
-        f"{_label(parsed)} is not a CA: it looks like the UMS's own server certificate. "
-        "Accepted for a UMS route (devices trust the CAs above it; it does no harm), but "
-        "it is not needed and goes stale when the server certificate is renewed.",
+        Phrase(
+            gettext_noop(
+                "{label} is not a CA: it looks like the UMS's own server certificate. Accepted "
+                "for a UMS route (devices trust the CAs above it; it does no harm), but it is "
+                "not needed and goes stale when the server certificate is renewed."
+            ),
+            label=_label(parsed),
+        ),
     )
 
 
@@ -433,12 +501,15 @@ def validity(judging: Judging, i: int) -> Iterator[Finding]:
         (
             EXPIRED,
             cert.not_valid_after_utc < now,
-            f"expired on {iso_utc(cert.not_valid_after_utc)}",
+            Phrase(gettext_noop("expired on {date}"), date=iso_utc(cert.not_valid_after_utc)),
         ),
         (
             NOT_YET_VALID,
             cert.not_valid_before_utc > now,
-            f"is not valid before {iso_utc(cert.not_valid_before_utc)}",
+            Phrase(
+                gettext_noop("is not valid before {date}"),
+                date=iso_utc(cert.not_valid_before_utc),
+            ),
         ),
     ):
         if not bad:
@@ -447,15 +518,29 @@ def validity(judging: Judging, i: int) -> Iterator[Finding]:
             yield _warning(
                 code,
                 parsed.block,
-                f"{_label(parsed)} {when}. Accepted: block {valid_twin.block} is a valid copy of the same "
-                "CA with the same key, which devices use instead. Remove this one when convenient.",
+                Phrase(
+                    gettext_noop(
+                        "{label} {when}. Accepted: block {twin} is a valid copy of the same CA "
+                        "with the same key, which devices use instead. Remove this one when "
+                        "convenient."
+                    ),
+                    label=_label(parsed),
+                    when=when,
+                    twin=valid_twin.block,
+                ),
             )
         else:
             yield _error(
                 code,
                 parsed.block,
-                f"{_label(parsed)} {when}; devices reject a chain with it. Download the current chain "
-                "from the UMS/ICG.",
+                Phrase(
+                    gettext_noop(
+                        "{label} {when}; devices reject a chain with it. Download the current "
+                        "chain from the UMS/ICG."
+                    ),
+                    label=_label(parsed),
+                    when=when,
+                ),
             )
 
 
@@ -467,8 +552,16 @@ def expiring_soon(judging: Judging, i: int) -> Iterator[Finding]:
         yield _warning(
             EXPIRING_SOON,
             parsed.block,
-            f"{_label(parsed)} expires on {iso_utc(not_after)}, in {(not_after - now).days} days "
-            f"(warning threshold {days} days). Renew it and upload the new chain in time.",
+            Phrase(
+                gettext_noop(
+                    "{label} expires on {date}, in {days} days (warning threshold {threshold} "
+                    "days). Renew it and upload the new chain in time."
+                ),
+                label=_label(parsed),
+                date=iso_utc(not_after),
+                days=(not_after - now).days,
+                threshold=days,
+            ),
         )
 
 
@@ -487,8 +580,15 @@ def key_strength(judging: Judging, i: int) -> Iterator[Finding]:
         yield _error(
             WEAK_KEY,
             parsed.block,
-            f"{_label(parsed)} has a weak key ({key_text}); at least RSA {MIN_RSA_BITS} or EC P-256 is "
-            "required. Devices' TLS refuses such keys and they can be broken.",
+            Phrase(
+                gettext_noop(
+                    "{label} has a weak key ({key}); at least RSA {bits} or EC P-256 is required. "
+                    "Devices' TLS refuses such keys and they can be broken."
+                ),
+                label=_label(parsed),
+                key=key_text,
+                bits=str(MIN_RSA_BITS),
+            ),
         )
 
 
@@ -506,16 +606,28 @@ def signature_hash(judging: Judging, i: int) -> Iterator[Finding]:
         yield _warning(
             SHA1,
             parsed.block,
-            f"{_label(parsed)} is a self-signed root signed with {weak_hash}. Accepted: a pinned root "
-            "is trusted as it is, its own signature is never checked; re-issue it with SHA-256 "
-            "when convenient.",
+            Phrase(
+                gettext_noop(
+                    "{label} is a self-signed root signed with {hash}. Accepted: a pinned root is "
+                    "trusted as it is, its own signature is never checked; re-issue it with "
+                    "SHA-256 when convenient."
+                ),
+                label=_label(parsed),
+                hash=weak_hash,
+            ),
         )
     else:
         yield _error(
             SHA1,
             parsed.block,
-            f"{_label(parsed)} is signed with {weak_hash}, which devices' TLS refuses and which can "
-            "be forged; the CA must re-issue it with SHA-256 or better.",
+            Phrase(
+                gettext_noop(
+                    "{label} is signed with {hash}, which devices' TLS refuses and which can be "
+                    "forged; the CA must re-issue it with SHA-256 or better."
+                ),
+                label=_label(parsed),
+                hash=weak_hash,
+            ),
         )
 
 
@@ -546,8 +658,13 @@ def no_rootless_loops(judging: Judging) -> Iterator[Finding]:
             yield _error(
                 UNLINKED,
                 parsed.block,
-                f"{_label(parsed)} does not lead to a self-signed root: its issuers are in the file but "
-                "none of them ends in a root. Add the root certificate.",
+                Phrase(
+                    gettext_noop(
+                        "{label} does not lead to a self-signed root: its issuers are in the file "
+                        "but none of them ends in a root. Add the root certificate."
+                    ),
+                    label=_label(parsed),
+                ),
             )
 
 

@@ -24,6 +24,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from certificates import conf
 from certificates.models import Certificate, CertificateChain
@@ -31,9 +32,10 @@ from certificates.validation import ChainReport, inspect_chain_bytes
 
 logger = logging.getLogger(__name__)
 
-CHAIN_REFUSED = "The certificate chain was refused; nothing was stored."
-CHAIN_ALREADY_REPLACED = "This certificate chain has already been replaced."
-CHAIN_NAME_REQUIRED = "Give the certificate chain a name."
+# English constants (the tests reuse them), said in the active language where raised.
+CHAIN_REFUSED = gettext_noop("The certificate chain was refused; nothing was stored.")
+CHAIN_ALREADY_REPLACED = gettext_noop("This certificate chain has already been replaced.")
+CHAIN_NAME_REQUIRED = gettext_noop("Give the certificate chain a name.")
 
 
 class ChainRejected(ValidationError):
@@ -41,7 +43,7 @@ class ChainRejected(ValidationError):
 
     def __init__(self, report: ChainReport) -> None:
         self.report = report
-        super().__init__(report.error_messages or [CHAIN_REFUSED])
+        super().__init__(report.error_messages or [gettext(CHAIN_REFUSED)])
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def chain_create(
     """
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": CHAIN_NAME_REQUIRED})
+        raise ValidationError({"name": gettext(CHAIN_NAME_REQUIRED)})
     report = chain_check_upload(data, target=target).accepted_report()
     chain = CertificateChain(
         tenant=tenant,
@@ -211,7 +213,7 @@ def chain_replace(
     """
     old = CertificateChain.objects.select_for_update().get(pk=route_chain.pk)
     if old.replaced_at is not None:
-        raise ValidationError(CHAIN_ALREADY_REPLACED)
+        raise ValidationError(gettext(CHAIN_ALREADY_REPLACED))
     new = chain_create(
         tenant=old.tenant,
         name=name or old.name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography.hazmat.primitives import serialization
+from django.utils.translation import gettext_noop
 
 from certificates import conf
 from certificates.parsing import Parsed, read_chain_file
@@ -45,6 +46,7 @@ from certificates.rules import (
     judge,
     without_duplicates,
 )
+from common.i18n import Phrase
 
 __all__ = [
     "CODES",
@@ -125,8 +127,14 @@ def _file_too_large(size: int, max_bytes: int) -> Problem:
     return Problem(
         TOO_LARGE,
         None,
-        f"The file is {size:,} bytes; at most {max_bytes:,} bytes are accepted. "
-        "A certificate chain is a few kilobytes.",
+        Phrase(
+            gettext_noop(
+                "The file is {size:,} bytes; at most {limit:,} bytes are accepted. "
+                "A certificate chain is a few kilobytes."
+            ),
+            size=size,
+            limit=max_bytes,
+        ),
     )
 
 
@@ -134,8 +142,14 @@ def _too_many_blocks(blocks: int, max_certificates: int) -> Problem:
     return Problem(
         TOO_LARGE,
         None,
-        f"The file holds {blocks:,} blocks; at most {max_certificates:,} certificates "
-        "are accepted. A certificate chain holds a few.",
+        Phrase(
+            gettext_noop(
+                "The file holds {blocks:,} blocks; at most {limit:,} certificates are accepted. "
+                "A certificate chain holds a few."
+            ),
+            blocks=blocks,
+            limit=max_certificates,
+        ),
     )
 
 

@@ -59,6 +59,7 @@ MESSAGES = (
     gettext_noop("Add row"),
     gettext_noop("Add new item"),
     gettext_noop("This item will be deleted."),
+    gettext_noop("Click to cancel"),
     gettext_noop("Edit"),
     gettext_noop("Cancel"),
     gettext_noop("Submit"),

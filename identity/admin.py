@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from unfold.admin import ModelAdmin
 from unfold.decorators import action as unfold_action
 
+from common.i18n import translated
 from identity import services
 from identity.conf import device_redirect_uri
 from identity.forms import IdentityProviderForm
@@ -25,20 +27,30 @@ if TYPE_CHECKING:
 
 def _register_help() -> str:
     steps = [
-        ("Redirect URI", format_html("<code>{}</code> (type: Web)", device_redirect_uri())),
-        ("Client type", "Web / confidential client with a client secret"),
-        ("Grant", "Authorization code, with PKCE (S256)"),
-        ("Scopes", mark_safe("<code>openid profile email</code>")),  # noqa: S308 (constant)
+        (
+            gettext("Redirect URI"),
+            format_html(
+                gettext("{uri} (type: Web)"),
+                uri=format_html("<code>{}</code>", device_redirect_uri()),
+            ),
+        ),
+        (gettext("Client type"), gettext("Web / confidential client with a client secret")),
+        (gettext("Grant"), gettext("Authorization code, with PKCE (S256)")),
+        (gettext("Scopes"), mark_safe("<code>openid profile email</code>")),  # noqa: S308 (constant)
     ]
     items = format_html_join("", "<li><strong>{}:</strong> {}</li>", steps)
     return format_html(
-        "Register an app for the Onboarding Service at your identity provider with:<ul>{}</ul>"
-        "Then enter its client ID and secret here and fill in the section of your provider's kind.",
+        "{}<ul>{}</ul>{}",
+        gettext("Register an app for the Onboarding Service at your identity provider with:"),
         items,
+        gettext(
+            "Then enter its client ID and secret here and fill in the section of your provider's kind."
+        ),
     )
 
 
-ENTRA_HELP = mark_safe(  # noqa: S308 (constant text, no input)
+# Where to register, per kind: HTML of our own (no input), translated where shown.
+ENTRA_HELP = gettext_noop(
     "In Entra ID: <em>App registrations › New registration</em>, supported account types "
     "<em>this organizational directory only</em>, redirect URI of platform <em>Web</em>. "
     "Under <em>Token configuration › Add optional claim › ID</em> add <code>email</code> and "
@@ -46,23 +58,27 @@ ENTRA_HELP = mark_safe(  # noqa: S308 (constant text, no input)
     "The issuer is <code>https://login.microsoftonline.com/&lt;directory ID&gt;/v2.0</code>; "
     "tokens of any other directory are refused."
 )
-OKTA_HELP = mark_safe(  # noqa: S308 (constant text, no input)
+OKTA_HELP = gettext_noop(
     "In Okta: <em>Applications › Create App Integration › OIDC – Web Application</em>, grant "
     "<em>Authorization Code</em>, sign-in redirect URI as above, PKCE required. Issuer: "
     "<code>https://&lt;domain&gt;</code> (org server) or <code>https://&lt;domain&gt;/oauth2/&lt;ID&gt;</code>."
 )
-PING_HELP = mark_safe(  # noqa: S308 (constant text, no input)
+PING_HELP = gettext_noop(
     "PingOne: <em>Applications › Add › OIDC Web App</em>, response type <em>Code</em>, grant "
     "<em>Authorization Code</em>, PKCE <em>S256 required</em>, token endpoint authentication "
     "<em>Client Secret Basic</em> or <em>Post</em>; the issuer is shown on the app's "
     "<em>Configuration</em> tab (<code>https://auth.pingone.…/&lt;environment ID&gt;/as</code>); "
     "enter it, or just the environment ID. PingFederate: its base URL."
 )
-OIDC_HELP = mark_safe(  # noqa: S308 (constant text, no input)
+OIDC_HELP = gettext_noop(
     "Enter the issuer URL from the provider's discovery document "
     "(<code>/.well-known/openid-configuration</code>). Only for a provider without discovery: "
     "all of authorization endpoint, token endpoint and JWKS URI."
 )
+
+
+def _html_help(text: str) -> SafeString:
+    return mark_safe(gettext(text))  # noqa: S308 (our constant text and its translation)
 
 
 #: The name of the "Save and test discovery" button (Unfold names submit-line actions so).
@@ -116,7 +132,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
                 {"fields": ["tenant", "name", "kind"], "description": _register_help()},
             ),
             (
-                "Your provider",
+                gettext("Your provider"),
                 {
                     "fields": [
                         "entra_help",
@@ -136,39 +152,46 @@ class IdentityProviderAdmin(TenantScopedAdmin):
                 },
             ),
             (
-                "The app you registered",
+                gettext("The app you registered"),
                 {"fields": ["client_id", "client_secret", *stored, "scopes", "email_claim"]},
             ),
         ]
         if obj is not None:
             fieldsets = [
                 *fieldsets,
-                ("In effect", {"fields": ["issuer_display", "email_source", "discovery"]}),
+                (
+                    gettext("In effect"),
+                    {"fields": ["issuer_display", "email_source", "discovery"]},
+                ),
             ]
         return fieldsets
 
-    @admin.display(description="Where to register")
+    @admin.display(description=gettext_lazy("Where to register"))
     def entra_help(self, obj: IdentityProvider | None = None) -> str:
-        return ENTRA_HELP
+        return _html_help(ENTRA_HELP)
 
-    @admin.display(description="Where to register")
+    @admin.display(description=gettext_lazy("Where to register"))
     def okta_help(self, obj: IdentityProvider | None = None) -> str:
-        return OKTA_HELP
+        return _html_help(OKTA_HELP)
 
-    @admin.display(description="Where to register")
+    @admin.display(description=gettext_lazy("Where to register"))
     def ping_help(self, obj: IdentityProvider | None = None) -> str:
-        return PING_HELP
+        return _html_help(PING_HELP)
 
-    @admin.display(description="Where to register")
+    @admin.display(description=gettext_lazy("Where to register"))
     def oidc_help(self, obj: IdentityProvider | None = None) -> str:
-        return OIDC_HELP
+        return _html_help(OIDC_HELP)
 
-    @admin.display(description="Discovery test")
+    @admin.display(description=gettext_lazy("Discovery test"))
     def discovery(self, obj: IdentityProvider) -> str:
         if obj.discovery_tested_at is None:
-            return "Not tested yet: press “Save and test discovery”."
-        outcome = "succeeded" if obj.discovery_ok else "failed"
-        return f"The last test {outcome} ({timezone.localtime(obj.discovery_tested_at):%Y-%m-%d %H:%M %Z})."
+            return gettext("Not tested yet: press “Save and test discovery”.")
+        when = formats.date_format(
+            timezone.localtime(obj.discovery_tested_at), gettext("Y-m-d H:i T")
+        )
+        if obj.discovery_ok:
+            return gettext("The last test succeeded ({when}).").format(when=when)
+        return gettext("The last test failed ({when}).").format(when=when)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: IdentityProvider | None = None
@@ -176,22 +199,29 @@ class IdentityProviderAdmin(TenantScopedAdmin):
         # A provider never moves to another company account.
         return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
 
-    @admin.display(description="Stored secret")
+    @admin.display(description=gettext_lazy("Stored secret"))
     def secret_status(self, obj: IdentityProvider) -> str:
-        return "A secret is stored (encrypted)." if obj.client_secret else "None stored."
+        if obj.client_secret:
+            return gettext("A secret is stored (encrypted).")
+        return gettext("None stored.")
 
-    @admin.display(description="e-mail read from")
+    @admin.display(description=gettext_lazy("e-mail read from"))
     def email_source(self, obj: IdentityProvider) -> str:
         claim = obj.email_claim if obj.pk else "email"
-        fallback = (
-            "" if claim == "preferred_username" else ", else 'preferred_username' when it is absent"
+        if claim == "preferred_username":
+            source = gettext("The '{claim}' claim of the ID token (or UserInfo).")
+        else:
+            source = gettext(
+                "The '{claim}' claim of the ID token (or UserInfo), else 'preferred_username' "
+                "when it is absent."
+            )
+        refused = gettext(
+            "A user whose 'email_verified' is present and not true is refused, never routed by "
+            "another claim."
         )
-        return (
-            f"The '{claim}' claim of the ID token (or UserInfo){fallback}. A user whose"
-            " 'email_verified' is present and not true is refused, never routed by another claim."
-        )
+        return f"{source.format(claim=claim)} {refused}"
 
-    @admin.display(description="issuer in effect")
+    @admin.display(description=gettext_lazy("issuer in effect"))
     def issuer_display(self, obj: IdentityProvider) -> str:
         return obj.effective_issuer if obj.pk else "—"
 
@@ -216,22 +246,25 @@ class IdentityProviderAdmin(TenantScopedAdmin):
         if TEST_DISCOVERY_BUTTON in request.POST:
             self._test_discovery(request, obj)
 
-    @admin.action(description="Test discovery (fetch the discovery document and signing keys)")
+    @admin.action(
+        description=gettext_lazy("Test discovery (fetch the discovery document and signing keys)")
+    )
     def test_discovery(self, request: HttpRequest, queryset: QuerySet[IdentityProvider]) -> None:
         for idp in queryset:
             self._test_discovery(request, idp)
 
-    @unfold_action(description="Save and test discovery")
+    @unfold_action(description=gettext_lazy("Save and test discovery"))
     def save_and_test_discovery(self, request: HttpRequest, obj: IdentityProvider) -> None:
         """A button beside "Save"; ``save_model`` runs the test once the provider is saved."""
 
     def _test_discovery(self, request: HttpRequest, idp: IdentityProvider) -> None:
         report = services.idp_test_discovery(idp)
-        rows = [("Result", "Discovery works" if report.ok else "Discovery failed")]
-        rows += [("Problem", problem) for problem in report.problems]
-        for line in report.found:
+        works = gettext("Discovery works") if report.ok else gettext("Discovery failed")
+        rows = [(gettext("Result"), works)]
+        rows += [(gettext("Problem"), translated(problem)) for problem in report.problems]
+        for line in map(translated, report.found):
             label, _sep, value = line.partition(": ")
-            rows.append((label, value) if value else ("Found", line))
+            rows.append((label, value) if value else (gettext("Found"), line))
         table = format_html(
             "<strong>{}</strong><table class='probe'>{}</table>",
             idp.name,

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.utils.html import escape, format_html
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from common import crypto
@@ -14,13 +15,15 @@ from identity import services
 from identity.models import IdentityProvider
 
 # A message, not a secret (ruff's S105 goes by the name).
-SECRET_HELP = "The client secret (value, not its ID) of the app you registered. Stored encrypted and never shown again; leave empty to keep the stored one, as long as the kind, client ID, issuer, endpoints and directory stay the same."  # noqa: S105, E501
+SECRET_HELP = gettext_noop(
+    "The client secret (value, not its ID) of the app you registered. Stored encrypted and never shown again; leave empty to keep the stored one, as long as the kind, client ID, issuer, endpoints and directory stay the same."  # noqa: S105, E501
+)
 
 
-SECRET_KEPT = (
+SECRET_KEPT = gettext_noop(
     "The secret you typed is kept (encrypted) until you save; type it again only to change it."  # noqa: S105, E501 (a message)
 )
-PING_ENVIRONMENT_HELP = (
+PING_ENVIRONMENT_HELP = gettext_noop(
     "PingOne only, instead of the issuer URL: the environment ID (a GUID) from the app's "
     "Configuration tab; the issuer is then <PingOne host>/<ID>/as."
 )
@@ -56,7 +59,7 @@ class SecretWidget(UnfoldAdminPasswordWidget):
             html,
             KEPT_FIELD,
             self.kept,
-            SECRET_KEPT,
+            gettext(SECRET_KEPT),
         )
 
 
@@ -64,10 +67,11 @@ class IdentityProviderForm(forms.ModelForm):
     # Not the model field: a PasswordInput that never renders the value back, and empty
     # means "keep", so the secret cannot leak through the page or be lost by a save.
     client_secret = forms.CharField(
+        label=gettext_lazy("Client secret"),
         required=False,
         strip=True,
         widget=SecretWidget(attrs={"autocomplete": "new-password"}),
-        help_text=SECRET_HELP,
+        help_text=gettext_lazy(SECRET_HELP),
     )
 
     class Meta:
@@ -100,7 +104,7 @@ class IdentityProviderForm(forms.ModelForm):
         self._stored_secret = self.instance.client_secret if self.instance.pk else ""
         if "ping_environment_id" in self.fields:
             # Admin help texts are HTML: "<PingOne host>" would vanish as a tag.
-            self.fields["ping_environment_id"].help_text = escape(PING_ENVIRONMENT_HELP)
+            self.fields["ping_environment_id"].help_text = escape(gettext(PING_ENVIRONMENT_HELP))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

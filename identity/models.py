@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from common.crypto import EncryptedTextField
@@ -19,7 +19,7 @@ from tenants.models import Tenant
 DEFAULT_SCOPES = "openid profile email"
 DEFAULT_EMAIL_CLAIM = "email"
 ENTRA_MULTI_TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
-IDP_PAIR_TAKEN = (
+IDP_PAIR_TAKEN = gettext_noop(
     "An identity provider with this issuer and client ID is already registered. An app "
     "registration belongs to one company account: register a separate app for this one."
 )
@@ -179,7 +179,7 @@ class IdentityProvider(models.Model):
         rules = KIND_RULES.get(self.kind)
         errors = rules(self) if rules is not None else {}
         if "openid" not in (self.scopes or "").split():
-            errors["scopes"] = "The scopes must include 'openid'."
+            errors["scopes"] = gettext("The scopes must include 'openid'.")
         if errors:
             raise ValidationError(errors)
         self.resolved_issuer = issuer_key(self.effective_issuer)
@@ -189,7 +189,7 @@ class IdentityProvider(models.Model):
             client_id=self.client_id, resolved_issuer=self.resolved_issuer
         ).exclude(pk=self.pk)
         if taken.exists():
-            raise ValidationError({"client_id": IDP_PAIR_TAKEN})
+            raise ValidationError({"client_id": gettext(IDP_PAIR_TAKEN)})
 
     @property
     def effective_issuer(self) -> str:
@@ -209,6 +209,7 @@ class IdentityProvider(models.Model):
 
 
 # --- The rules of each kind: errors by field; a valid value is stored normalised. ---------
+# The errors are said in the active language: the admin's reader's, English in commands.
 
 
 def _guid(value: str) -> str | None:
@@ -223,14 +224,14 @@ def _entra_rules(idp: IdentityProvider) -> dict[str, str]:
     tid = (idp.entra_tenant_id or "").strip()
     if tid.lower() in ENTRA_MULTI_TENANT_ALIASES:
         return {
-            "entra_tenant_id": (
-                f"'{tid}' is a multi-tenant alias; enter your directory (tenant) ID, a GUID."
-            )
+            "entra_tenant_id": gettext(
+                "'{value}' is a multi-tenant alias; enter your directory (tenant) ID, a GUID."
+            ).format(value=tid)
         }
     guid = _guid(tid)
     if guid is None:
         return {
-            "entra_tenant_id": (
+            "entra_tenant_id": gettext(
                 "Enter the directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47."
             )
         }
@@ -242,11 +243,13 @@ def _okta_rules(idp: IdentityProvider) -> dict[str, str]:
     errors = {}
     domain = (idp.okta_domain or "").strip().lower()
     if not domain or "/" in domain or " " in domain:
-        errors["okta_domain"] = "Enter your Okta domain without https://, such as example.okta.com."
+        errors["okta_domain"] = gettext(
+            "Enter your Okta domain without https://, such as example.okta.com."
+        )
     else:
         idp.okta_domain = domain
     if idp.okta_auth_server and not re.fullmatch(r"[A-Za-z0-9_-]+", idp.okta_auth_server):
-        errors["okta_auth_server"] = (
+        errors["okta_auth_server"] = gettext(
             "An authorization server ID has only letters, digits, '-' and '_'."
         )
     return errors
@@ -256,7 +259,7 @@ def _ping_rules(idp: IdentityProvider) -> dict[str, str]:
     environment = (idp.ping_environment_id or "").strip()
     if idp.issuer and environment:
         return {
-            "ping_environment_id": (
+            "ping_environment_id": gettext(
                 "Enter either the issuer URL or the PingOne environment ID, not both."
             )
         }
@@ -264,14 +267,14 @@ def _ping_rules(idp: IdentityProvider) -> dict[str, str]:
         guid = _guid(environment)
         if guid is None:
             return {
-                "ping_environment_id": (
+                "ping_environment_id": gettext(
                     "Enter the PingOne environment ID, a GUID from the app's Configuration tab."
                 )
             }
         idp.ping_environment_id = guid
     elif not idp.issuer:
         return {
-            "issuer": (
+            "issuer": gettext(
                 "Enter the issuer URL of your PingOne environment or PingFederate server, "
                 "or the PingOne environment ID."
             )
@@ -286,11 +289,14 @@ _EXPLICIT_ENDPOINTS = ("jwks_uri", "token_endpoint", "authorization_endpoint")
 def _oidc_rules(idp: IdentityProvider) -> dict[str, str]:
     errors = {}
     if not idp.issuer:
-        errors["issuer"] = "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
+        errors["issuer"] = gettext(
+            "Enter the issuer URL; it must match the 'iss' claim of the ID tokens."
+        )
     missing = [name for name in _EXPLICIT_ENDPOINTS if not getattr(idp, name)]
     if missing and len(missing) < len(_EXPLICIT_ENDPOINTS):
-        errors[missing[0]] = (
-            "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all needed."
+        errors[missing[0]] = gettext(
+            "Without discovery, the authorization endpoint, token endpoint and JWKS URI are all "
+            "needed."
         )
     return errors
 

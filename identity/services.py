@@ -13,13 +13,14 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from identity import oidc
 from identity.models import ExternalIdentity, IdentityProvider, IdPKind
 from tenants.models import Membership, Tenant
 from tenants.services import free_username
 
-SECRET_REQUIRED = (
+SECRET_REQUIRED = gettext_noop(
     "Enter the client secret of the app you registered (the service is a confidential client)."  # noqa: S105 (a message)
 )
 
@@ -41,7 +42,7 @@ EDITABLE_FIELDS = (
 #: Changing any of them without typing the secret again would let whoever edits the
 #: provider point the token endpoint at their own server and receive the stored secret.
 SECRET_BOUND_FIELDS = ("kind", "client_id", *sorted(ALL_KIND_FIELDS))
-KEY_RETYPE_AFTER_MOVE = (
+KEY_RETYPE_AFTER_MOVE = gettext_noop(
     "You changed the {fields}: enter the client secret again. A stored secret is only ever"
     " sent to the provider it was entered for."
 )
@@ -106,7 +107,7 @@ def idp_secret_error(
     if changed:
         return secret_required_again_error(changed)
     if not idp.client_secret:
-        return SECRET_REQUIRED
+        return gettext(SECRET_REQUIRED)
     return None
 
 
@@ -115,7 +116,7 @@ def secret_required_again_error(changed: list[str]) -> str:
         str(getattr(IdentityProvider._meta.get_field(name), "verbose_name", name))
         for name in changed
     ]
-    return KEY_RETYPE_AFTER_MOVE.format(fields=", ".join(labels))
+    return gettext(KEY_RETYPE_AFTER_MOVE).format(fields=", ".join(labels))
 
 
 @transaction.atomic

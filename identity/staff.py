@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
@@ -65,7 +66,7 @@ class StaffOIDCAuthenticationRequestView(OIDCAuthenticationRequestView):
         except oidc.OIDCError as exc:
             logger.error("Staff sign-in cannot start: %s", exc)
             return HttpResponse(
-                "Sign-in with a company account is unavailable right now.", status=503
+                gettext("Sign-in with a company account is unavailable right now."), status=503
             )
         return super().get(request)
 

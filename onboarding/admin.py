@@ -12,13 +12,16 @@ from django.forms import ModelChoiceField
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import formats
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext
 from unfold.admin import TabularInline
 from unfold.widgets import UnfoldAdminFileFieldWidget
 
 from certificates.models import CertificateChain
 from certificates.probe import ProbeReport, probe_chain
 from certificates.services import chain_check_upload
+from common.i18n import translated
 from common.validators import email_domain
 from domains.admin import readable_domain
 from domains.selectors import standing as domain_standing
@@ -30,8 +33,8 @@ from onboarding.reasons import reason_text
 from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
 
-MAPPING_LISTED_TWICE = "{value} is listed twice on this page."
-MAPPING_STILL_HELD = (
+MAPPING_LISTED_TWICE = gettext_noop("{value} is listed twice on this page.")
+MAPPING_STILL_HELD = gettext_noop(
     "{value} is still on another row of this page until you save: change or remove that "
     "row first, save, then add it here."
 )
@@ -71,9 +74,9 @@ class MappingFormSet(BaseInlineFormSet):
             if not value:
                 continue
             if value in rows:
-                form.add_error(field, MAPPING_LISTED_TWICE.format(value=value))
+                form.add_error(field, gettext(MAPPING_LISTED_TWICE).format(value=value))
             elif any(v == value and pk != form.instance.pk for pk, v in held_now.items()):
-                form.add_error(field, MAPPING_STILL_HELD.format(value=value))
+                form.add_error(field, gettext(MAPPING_STILL_HELD).format(value=value))
             else:
                 rows[value] = form
         if not rows:
@@ -85,7 +88,7 @@ class MappingFormSet(BaseInlineFormSet):
         )
         problems.update(services.mapping_conflicts(tenant=tenant, kind=self.kind, values=rows))
         for value, message in problems.items():
-            rows[value].add_error(field, message)
+            rows[value].add_error(field, translated(message))
 
     def save(self, commit: bool = True) -> list[Model]:
         saved = super().save(commit)
@@ -113,10 +116,11 @@ def _standing_html(tenant_id: int, domain: str) -> str:
         return format_html("<span style='color:{}'>{}</span>", colour, standing.message)
     link = reverse("admin:domains_companydomain_change", args=[standing.claim.pk])
     return format_html(
-        "<span style='color:{}'>{}</span> <a href='{}'>Show the record</a>",
+        "<span style='color:{}'>{}</span> <a href='{}'>{}</a>",
         colour,
         standing.message,
         link,
+        gettext("Show the record"),
     )
 
 
@@ -129,7 +133,7 @@ def _routing_html(obj: MappedUser | MappedDomain) -> str:
 class _RoutingStatusInline(TenantScopedInline, TabularInline):
     readonly_fields = ["routing"]
 
-    @admin.display(description="Can it route?")
+    @admin.display(description=gettext_lazy("Can it route?"))
     def routing(self, obj: MappedUser | MappedDomain) -> str:
         if not obj.pk:
             return "—"
@@ -141,8 +145,8 @@ class MappedUserInline(_RoutingStatusInline):
     formset = MappedUserFormSet
     extra = 1
     fields = ["email", "routing"]
-    verbose_name = "mapped user"
-    verbose_name_plural = "Mapped Users — individual users routed to this UMS"
+    verbose_name = gettext_lazy("mapped user")
+    verbose_name_plural = gettext_lazy("Mapped Users — individual users routed to this UMS")
 
 
 class MappedDomainInline(_RoutingStatusInline):
@@ -150,8 +154,8 @@ class MappedDomainInline(_RoutingStatusInline):
     formset = MappedDomainFormSet
     extra = 1
     fields = ["domain", "routing"]
-    verbose_name = "mapped domain"
-    verbose_name_plural = "Mapped Domains — all e-mail addresses of these domains"
+    verbose_name = gettext_lazy("mapped domain")
+    verbose_name_plural = gettext_lazy("Mapped Domains — all e-mail addresses of these domains")
 
 
 #: How long an accepted chain upload waits on a form that failed elsewhere.
@@ -175,12 +179,14 @@ class KeptFileWidget(UnfoldAdminFileFieldWidget):
             return html
         token, filename = self.kept
         return format_html(
-            '{}<input type="hidden" name="{}" value="{}"><p class="kept-upload">'
-            "{} is kept and will be stored when you save; choose another file to replace it.</p>",
+            '{}<input type="hidden" name="{}" value="{}"><p class="kept-upload">{}</p>',
             html,
             KEPT_UPLOAD_FIELD,
             token,
-            filename,
+            gettext(
+                "{file} is kept and will be stored when you save; choose another file to "
+                "replace it."
+            ).format(file=filename),
         )
 
 
@@ -188,7 +194,7 @@ def _kept_upload_key(token: str) -> str:
     return f"route-form-chain:{token}"
 
 
-CHAIN_REQUIRED = (
+CHAIN_REQUIRED = gettext_noop(
     "Upload the root certificate chain of the UMS / ICG (Required - Upload), "
     "or choose a chain already uploaded."
 )
@@ -203,10 +209,10 @@ class RouteForm(forms.ModelForm):
     """
 
     certificate_file = forms.FileField(
-        label="Upload root certificate chain",
+        label=gettext_lazy("Upload root certificate chain"),
         required=False,
         widget=KeptFileWidget,
-        help_text=(
+        help_text=gettext_lazy(
             "Required - Upload: the file from Download Certificate Chain in the UMS Web App, or for an ICG "
             "icg_chain.crt with every certificate of the ICG's chain except the end certificate "
             "(PEM, DER or .p7b; the order does not matter). Uploading again replaces the chain; the old "
@@ -261,7 +267,7 @@ class RouteForm(forms.ModelForm):
             assert isinstance(widget, KeptFileWidget)
             widget.kept = (token, filename)
         elif not data.get("certificate_chain") and not self.instance.certificate_chain_id:
-            self.add_error("certificate_chain", CHAIN_REQUIRED)
+            self.add_error("certificate_chain", gettext(CHAIN_REQUIRED))
         return data
 
 
@@ -269,40 +275,56 @@ _REPR = re.compile(r"<Certificate\(subject=<Name\((?P<name>[^)]*)\)>[^>]*>\)?>?"
 
 
 def _plain(text: str) -> str:
-    """A probe message without Python reprs of certificates (their subject instead)."""
-    return _REPR.sub(lambda m: f"the certificate {m.group('name')}", text)
+    """A probe message in the reader's language, without Python reprs of certificates
+    (their subject instead)."""
+    certificate = gettext("the certificate {name}")
+    return _REPR.sub(lambda m: certificate.format(name=m.group("name")), translated(text))
 
 
 def _yes_no(ok: bool, why: str) -> str:
-    return "Yes" if ok else f"No: {_plain(why)}"
+    return gettext("Yes") if ok else gettext("No: {why}").format(why=_plain(why))
+
+
+def _valid_until(report: ProbeReport) -> str:
+    if not report.leaf_not_after:
+        return gettext("unknown")
+    date = formats.date_format(report.leaf_not_after, gettext("Y-m-d"))
+    if report.leaf_expired:
+        return gettext("{date} (expired)").format(date=date)
+    return date
 
 
 def probe_message(route: Route, report: ProbeReport) -> str:
     """The result of "Test connection" as a small table, in words."""
     target = f"{report.host}:{report.port}"
     if not report.reachable:
-        rows = [("Reachable", f"No: {_plain(report.error)}")]
+        rows = [(gettext("Reachable"), gettext("No: {why}").format(why=_plain(report.error)))]
     else:
         rows = [
-            ("Reachable", f"Yes, {report.address} over {report.tls_version}"),
-            ("Certificate presented", report.leaf_subject),
-            ("Names in it", ", ".join(report.leaf_san) or "none"),
             (
-                "Valid until",
-                f"{report.leaf_not_after:%Y-%m-%d}{' (expired)' if report.leaf_expired else ''}"
-                if report.leaf_not_after
-                else "unknown",
+                gettext("Reachable"),
+                gettext("Yes, {address} over {tls}").format(
+                    address=report.address, tls=report.tls_version
+                ),
             ),
+            (gettext("Certificate presented"), report.leaf_subject),
+            (gettext("Names in it"), ", ".join(report.leaf_san) or gettext("none")),
+            (gettext("Valid until"), _valid_until(report)),
             (
-                "Trusted by the uploaded chain",
+                gettext("Trusted by the uploaded chain"),
                 _yes_no(report.chains_to_uploaded_roots, report.verification_error),
             ),
             (
-                "Host name matches",
-                _yes_no(report.hostname_matches, f"{report.host} is not among its names"),
+                gettext("Host name matches"),
+                _yes_no(
+                    report.hostname_matches,
+                    gettext("{host} is not among its names").format(host=report.host),
+                ),
             ),
         ]
-    verdict = "devices will trust it" if report.ok else "devices would not connect"
+    verdict = (
+        gettext("devices will trust it") if report.ok else gettext("devices would not connect")
+    )
     return format_html(
         "{}: {} ({})<table class='probe'>{}</table>",
         route.display_name,
@@ -343,7 +365,7 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[
         (None, {"fields": ["tenant", "display_name", "enabled"]}),
         ("UMS / ICG", {"fields": ["ums_hostname", "ums_port", "target"]}),
         (
-            "Sign-in and trust",
+            gettext_lazy("Sign-in and trust"),
             {
                 "fields": [
                     "identity_provider",
@@ -370,7 +392,11 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[
         else:
             self._create(request, obj, form)
         for warning in form.chain_warnings:
-            self.message_user(request, f"Certificate chain: {warning}", level=messages.WARNING)
+            self.message_user(
+                request,
+                gettext("Certificate chain: {warning}").format(warning=warning),
+                level=messages.WARNING,
+            )
 
     def _create(self, request: HttpRequest, obj: Route, form: RouteForm) -> None:
         data = form.cleaned_data
@@ -416,11 +442,12 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[
             )
             if not replaced:
                 self.message_user(
-                    request, "The uploaded chain has the same certificates; nothing was replaced."
+                    request,
+                    gettext("The uploaded chain has the same certificates; nothing was replaced."),
                 )
         obj.refresh_from_db()
 
-    @admin.display(description="Certificates devices will pin")
+    @admin.display(description=gettext_lazy("Certificates devices will pin"))
     def chain_summary(self, obj: Route) -> str:
         if not obj.pk or not obj.certificate_chain_id:
             return "—"
@@ -429,19 +456,27 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[
             "<tr><td>{}</td><td style='overflow-wrap:anywhere'>{}</td><td>{}</td>"
             "<td><code style='user-select:all;word-break:break-all'>{}</code></td></tr>",
             (
-                (c.position + 1, c.subject, f"{c.not_after:%Y-%m-%d}", c.sha256)
+                (
+                    c.position + 1,
+                    c.subject,
+                    formats.date_format(c.not_after, gettext("Y-m-d")),
+                    c.sha256,
+                )
                 for c in obj.certificate_chain.certificates.order_by("position")
             ),
         )
         return format_html(
             "<div class='obs-scroll'><table style='width:100%;min-width:30rem;table-layout:fixed'><colgroup><col style='width:2em'><col>"
             "<col style='width:7em'><col style='width:45%'></colgroup>"
-            "<thead><tr><th>#</th><th>Subject</th><th>Expires</th><th>SHA-256 fingerprint</th></tr></thead>"
+            "<thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table></div>",
+            gettext("Subject"),
+            gettext("Expires"),
+            gettext("SHA-256 fingerprint"),
             rows,
         )
 
-    @admin.action(description="Test connection to the UMS / ICG")
+    @admin.action(description=gettext_lazy("Test connection to the UMS / ICG"))
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
         for route in queryset.select_related("certificate_chain"):
             report = probe_chain(route.certificate_chain, route.ums_hostname, route.ums_port)
@@ -470,35 +505,41 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[
         # A route never moves between company accounts.
         return [*self.readonly_fields, "tenant"] if obj else list(self.readonly_fields)
 
-    @admin.display(description="UMS / ICG address", ordering="ums_hostname")
+    @admin.display(description=gettext_lazy("UMS / ICG address"), ordering="ums_hostname")
     def ums_address(self, obj: Route) -> str:
         return f"{obj.ums_hostname}:{obj.ums_port}"
 
-    @admin.display(description="Target", ordering="target")
+    @admin.display(description=gettext_lazy("Target"), ordering="target")
     def target_short(self, obj: Route) -> str:
         return "ICG" if obj.target == "icg" else "UMS"
 
-    @admin.display(description="Identity provider", ordering="identity_provider__name")
+    @admin.display(
+        description=gettext_lazy("Identity provider"), ordering="identity_provider__name"
+    )
     def idp_name(self, obj: Route) -> str:
         return obj.identity_provider.name if obj.identity_provider_id else "—"
 
-    @admin.display(description="Users", ordering="_users")
+    @admin.display(description=gettext_lazy("Users"), ordering="_users")
     def user_count(self, obj: Route) -> int:
         return obj._users  # type: ignore[attr-defined]  # annotated by get_queryset
 
-    @admin.display(description="Domains", ordering="_domains")
+    @admin.display(description=gettext_lazy("Domains"), ordering="_domains")
     def domain_count(self, obj: Route) -> int:
         return obj._domains  # type: ignore[attr-defined]  # annotated by get_queryset
 
-    @admin.action(description="Enable the selected routes")
+    @admin.action(description=gettext_lazy("Enable the selected routes"))
     def enable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
         count = services.routes_set_enabled(routes=queryset, enabled=True)
-        self.message_user(request, f"{count} route(s) enabled.")
+        # One English sentence for every count; the translation has its plural forms.
+        said = ngettext("%(count)s route(s) enabled.", "%(count)s route(s) enabled.", count)
+        self.message_user(request, said % {"count": count})
 
-    @admin.action(description="Disable the selected routes")
+    @admin.action(description=gettext_lazy("Disable the selected routes"))
     def disable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
         count = services.routes_set_enabled(routes=queryset, enabled=False)
-        self.message_user(request, f"{count} route(s) disabled.")
+        # One English sentence for every count; the translation has its plural forms.
+        said = ngettext("%(count)s route(s) disabled.", "%(count)s route(s) disabled.", count)
+        self.message_user(request, said % {"count": count})
 
 
 class _MappingAdmin(TenantScopedAdmin):
@@ -518,7 +559,7 @@ class _MappingAdmin(TenantScopedAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    @admin.display(description="Company account", ordering="route__tenant__name")
+    @admin.display(description=gettext_lazy("Company account"), ordering="route__tenant__name")
     def tenant(self, obj: MappedUser | MappedDomain) -> str:
         return str(obj.route.tenant)
 
@@ -527,7 +568,7 @@ class _MappingAdmin(TenantScopedAdmin):
 class MappedUserAdmin(_MappingAdmin):
     list_display = ["email", "route", "tenant", "routing"]
 
-    @admin.display(description="Can it route?")
+    @admin.display(description=gettext_lazy("Can it route?"))
     def routing(self, obj: MappedUser) -> str:
         return _routing_html(obj)
 
@@ -538,11 +579,11 @@ class MappedUserAdmin(_MappingAdmin):
 class MappedDomainAdmin(_MappingAdmin):
     list_display = ["domain_name", "route", "tenant", "routing"]
 
-    @admin.display(description="Domain", ordering="domain")
+    @admin.display(description=gettext_lazy("Domain"), ordering="domain")
     def domain_name(self, obj: MappedDomain) -> str:
         return readable_domain(obj.domain)
 
-    @admin.display(description="Can it route?")
+    @admin.display(description=gettext_lazy("Can it route?"))
     def routing(self, obj: MappedDomain) -> str:
         return _routing_html(obj)
 
@@ -550,7 +591,7 @@ class MappedDomainAdmin(_MappingAdmin):
 
 
 class ReasonFilter(admin.SimpleListFilter):
-    title = "reason"
+    title = gettext_lazy("reason")
     parameter_name = "reason"
 
     def lookups(
@@ -586,9 +627,12 @@ class OnboardingEventAdmin(TenantScopedAdmin[OnboardingEvent]):
 
     fieldsets = [
         (None, {"fields": ["created_at", "action", "result", "reason_in_words", "detail"]}),
-        ("Who and where", {"fields": ["tenant", "route", "email", "client_address"]}),
         (
-            "The device",
+            gettext_lazy("Who and where"),
+            {"fields": ["tenant", "route", "email", "client_address"]},
+        ),
+        (
+            gettext_lazy("The device"),
             {"fields": ["device_hostname", "device_serial", "device_model", "os_version"]},
         ),
     ]
@@ -596,11 +640,11 @@ class OnboardingEventAdmin(TenantScopedAdmin[OnboardingEvent]):
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [f.name for f in OnboardingEvent._meta.fields] + ["reason_in_words", "os_version"]
 
-    @admin.display(description="Reason", ordering="reason")
+    @admin.display(description=gettext_lazy("Reason"), ordering="reason")
     def reason_in_words(self, obj: OnboardingEvent) -> str:
         return reason_text(obj.reason) or "—"
 
-    @admin.display(description="IGEL OS version")
+    @admin.display(description=gettext_lazy("IGEL OS version"))
     def os_version(self, obj: OnboardingEvent) -> str:
         return obj.device_os_version or "—"
 

@@ -11,7 +11,8 @@ against the database as it then is. The page refreshes itself without JavaScript
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -28,8 +29,12 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
+from common.i18n import translated
+from onboarding import import_jobs, job_runner
 from onboarding.bulk import detect_format, export_routes
+from onboarding.bulk.importer import UNKNOWN_FORMAT
 from onboarding.import_jobs import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -43,8 +48,10 @@ from onboarding.models import ImportJob, ImportJobState, Route
 from tenants.models import OBS_ROLES, Tenant
 from tenants.selectors import tenants_for
 
-UPLOAD_TOO_LARGE = "The file is larger than {limit} MB; import it with the import_routes command."
-EXPORT_ONE_COMPANY = "Select routes of one company account to export."
+UPLOAD_TOO_LARGE = gettext_noop(
+    "The file is larger than {limit} MB; import it with the import_routes command."
+)
+EXPORT_ONE_COMPANY = gettext_noop("Select routes of one company account to export.")
 RECENT_JOBS = 10
 #: Seconds between refreshes of a job page that waits for its worker.
 REFRESH_SECONDS = 2
@@ -65,21 +72,27 @@ class MultipleFileField(forms.FileField):
 
 
 class RouteImportForm(forms.Form):
-    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), label="Company account")
+    tenant = forms.ModelChoiceField(
+        queryset=Tenant.objects.none(), label=gettext_lazy("Company account")
+    )
     file = forms.FileField(
-        label="Routes file",
-        help_text="JSON or CSV, as “Export the selected routes” on the route list writes it.",
+        label=gettext_lazy("Routes file"),
+        help_text=gettext_lazy(
+            "JSON or CSV, as “Export the selected routes” on the route list writes it."
+        ),
     )
     chain_files = MultipleFileField(
         required=False,
-        label="Certificate chain files",
-        help_text="The PEM files the routes file names in certificate_chain (matched by file name). "
-        "Not needed when the chains are inline.",
+        label=gettext_lazy("Certificate chain files"),
+        help_text=gettext_lazy(
+            "The PEM files the routes file names in certificate_chain (matched by file name). "
+            "Not needed when the chains are inline."
+        ),
     )
     prune = forms.BooleanField(
         required=False,
-        label="Remove mappings the file does not list",
-        help_text="Off: mapped users and domains missing from the file are kept.",
+        label=gettext_lazy("Remove mappings the file does not list"),
+        help_text=gettext_lazy("Off: mapped users and domains missing from the file are kept."),
     )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -96,11 +109,23 @@ class RouteImportForm(forms.Form):
         try:
             detect_format(upload.name)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            # Said in the reader's language once onboarding.bulk marks its messages.
+            raise forms.ValidationError(translated(str(exc), known=[UNKNOWN_FORMAT])) from None
         limit = int(settings.ROUTE_IMPORT_MAX_BYTES)
         if upload.size > limit:
-            raise forms.ValidationError(UPLOAD_TOO_LARGE.format(limit=limit // (1024 * 1024)))
+            raise forms.ValidationError(
+                gettext(UPLOAD_TOO_LARGE).format(limit=limit // (1024 * 1024))
+            )
         return upload
+
+
+#: Every sentence a job may hold as its message, or raise.
+JOB_MESSAGES = (*import_jobs.MESSAGES, *job_runner.MESSAGES)
+
+
+def job_message(text: str) -> str:
+    """A job's message (stored in English by the worker) in the reader's language."""
+    return translated(text, known=JOB_MESSAGES)
 
 
 def job_status(job: ImportJob) -> dict[str, Any]:
@@ -118,16 +143,25 @@ def job_status(job: ImportJob) -> dict[str, Any]:
         "done": job.progress_done,
         "total": total,
         "percent": percent,
-        "message": job.message,
+        "message": job_message(job.message),
     }
 
 
-class RouteBulkAdminMixin:
+if TYPE_CHECKING:
+    from tenants.admin_scoping import TenantScopedAdmin
+
+    # Typed as what it is mixed into (RouteAdmin's base); a plain object at run time.
+    _RouteAdminBase = TenantScopedAdmin[Route]
+else:
+    _RouteAdminBase = object
+
+
+class RouteBulkAdminMixin(_RouteAdminBase):
     """Mix into RouteAdmin: the import page and its job pages, the list's button, export."""
 
     def get_urls(self) -> list[URLPattern]:
-        admin_site = self.admin_site  # type: ignore[attr-defined]
-        views = [
+        admin_site = self.admin_site
+        views: list[tuple[str, Callable[..., HttpResponse], str]] = [
             ("import/", self.import_view, "onboarding_route_import"),
             ("import/<int:job_id>/", self.import_job_view, "onboarding_route_import_job"),
             (
@@ -144,14 +178,11 @@ class RouteBulkAdminMixin:
         ]
         return [
             *(path(route, admin_site.admin_view(view), name=name) for route, view, name in views),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
 
     def _may_import(self, request: HttpRequest) -> None:
-        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
-        if not (
-            model_admin.has_add_permission(request) and model_admin.has_change_permission(request)
-        ):
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
             raise PermissionDenied
 
     def _job(self, request: HttpRequest, job_id: int) -> ImportJob:
@@ -214,10 +245,11 @@ class RouteBulkAdminMixin:
         try:
             said = action(job=job, by=request.user)
         except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)  # type: ignore[attr-defined]
+            said = " ".join(job_message(message) for message in exc.messages)
+            self.message_user(request, said, messages.ERROR)
         else:
             if said:
-                self.message_user(request, said, messages.INFO)  # type: ignore[attr-defined]
+                self.message_user(request, job_message(said), messages.INFO)
         return HttpResponseRedirect(self._job_url(job))
 
     @staticmethod
@@ -225,11 +257,10 @@ class RouteBulkAdminMixin:
         return reverse("admin:onboarding_route_import_job", args=[job.pk])
 
     def _render(self, request: HttpRequest, template: str, extra: dict[str, Any]) -> HttpResponse:
-        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
         context = {
-            **model_admin.admin_site.each_context(request),
+            **self.admin_site.each_context(request),
             "opts": Route._meta,
-            "title": "Import routes",
+            "title": gettext("Import routes"),
             **extra,
         }
         return TemplateResponse(request, f"admin/onboarding/route/{template}", context)
@@ -239,7 +270,7 @@ class RouteBulkAdminMixin:
     ) -> HttpResponse | None:
         tenant_ids = set(queryset.values_list("tenant_id", flat=True))
         if len(tenant_ids) != 1:
-            self.message_user(request, EXPORT_ONE_COMPANY, messages.ERROR)  # type: ignore[attr-defined]
+            self.message_user(request, gettext(EXPORT_ONE_COMPANY), messages.ERROR)
             return None
         tenant = Tenant.objects.get(pk=tenant_ids.pop())
         content_type = "application/json" if fmt == "json" else "text/csv"
@@ -249,13 +280,13 @@ class RouteBulkAdminMixin:
         export_routes(tenant=tenant, fmt=fmt, out=response, routes=queryset)  # type: ignore[arg-type]
         return response
 
-    @admin.action(description="Export the selected routes (JSON, chains inline)")
+    @admin.action(description=gettext_lazy("Export the selected routes (JSON, chains inline)"))
     def export_routes_json(
         self, request: HttpRequest, queryset: QuerySet[Route]
     ) -> HttpResponse | None:
         return self._export(request, queryset, "json")
 
-    @admin.action(description="Export the selected routes (CSV, chains inline)")
+    @admin.action(description=gettext_lazy("Export the selected routes (CSV, chains inline)"))
     def export_routes_csv(
         self, request: HttpRequest, queryset: QuerySet[Route]
     ) -> HttpResponse | None:

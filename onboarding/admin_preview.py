@@ -20,6 +20,7 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext, gettext_noop
 
 from onboarding import conf, device_flow
 from onboarding.events import DeviceInfo
@@ -29,15 +30,27 @@ from onboarding.selectors import REASON_NOT_MAPPED, route_lookup
 from tenants.models import OBS_ROLES
 from tenants.selectors import tenants_for
 
-NOT_YOURS = "No route of your company account serves this address."
+NOT_YOURS = gettext_noop("No route of your company account serves this address.")
 #: What a trial's poll answered, in words.
 POLL_TEXT = {
-    device_flow.AUTHORIZATION_PENDING: "Waiting: nobody has signed in with this code yet.",
-    device_flow.SLOW_DOWN: "Waiting: checked too often, wait a few seconds before checking again.",
-    device_flow.EXPIRED_TOKEN: "The code expired or was already used: start another trial.",
-    device_flow.ACCESS_DENIED: "The sign-in was refused; the onboarding events say why.",
-    device_flow.INVALID_GRANT: "The service no longer knows this code: start another trial.",
+    device_flow.AUTHORIZATION_PENDING: gettext_noop(
+        "Waiting: nobody has signed in with this code yet."
+    ),
+    device_flow.SLOW_DOWN: gettext_noop(
+        "Waiting: checked too often, wait a few seconds before checking again."
+    ),
+    device_flow.EXPIRED_TOKEN: gettext_noop(
+        "The code expired or was already used: start another trial."
+    ),
+    device_flow.ACCESS_DENIED: gettext_noop(
+        "The sign-in was refused; the onboarding events say why."
+    ),
+    device_flow.INVALID_GRANT: gettext_noop(
+        "The service no longer knows this code: start another trial."
+    ),
 }
+NOT_ROUTED_BY_YOU = gettext_noop("This address is not routed by your company account.")
+NO_LONGER_ROUTED = gettext_noop("This address can no longer be onboarded.")
 TRIAL_DEVICE = DeviceInfo(hostname="admin-routing-preview", model="Trial from the admin")
 _TRIALS = "onboarding-trials"
 
@@ -53,7 +66,7 @@ def preview(request: HttpRequest, email: str) -> dict[str, Any]:
         return {"email": email, "ok": True, "route": route, "domain": lookup.domain}
     if route is None and lookup.event_tenant_id not in mine:
         reason = reason_text(REASON_NOT_MAPPED) if lookup.reason != "invalid_email" else ""
-        text = reason_text(lookup.reason) if not reason else f"{reason}. {NOT_YOURS}"
+        text = reason_text(lookup.reason) if not reason else f"{reason}. {gettext(NOT_YOURS)}"
         return {"email": email, "ok": False, "reason": text}
     return {"email": email, "ok": False, "reason": reason_text(lookup.reason), "route": route}
 
@@ -98,7 +111,7 @@ class RoutePreviewAdminMixin(_RouteAdminBase):
             {
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
-                "title": "Routing preview",
+                "title": gettext("Routing preview"),
                 "email": email,
             }
         )
@@ -113,13 +126,13 @@ class RoutePreviewAdminMixin(_RouteAdminBase):
         email = str(request.POST.get("email", "")).strip()[:254]
         if not preview(request, email).get("ok"):
             # Only an address a route of the member's own company serves.
-            raise PermissionDenied("This address is not routed by your company account.")
+            raise PermissionDenied(gettext(NOT_ROUTED_BY_YOU))
         try:
             started = device_flow.device_authorization_start(
                 email=email, device=TRIAL_DEVICE, client_address=request.META.get("REMOTE_ADDR")
             )
         except device_flow.NotRoutable:
-            raise PermissionDenied("This address can no longer be onboarded.") from None
+            raise PermissionDenied(gettext(NO_LONGER_ROUTED)) from None
         # The device code lives only in this member's session, as it would on the device.
         trials = request.session.setdefault(_TRIALS, {})
         trials[str(started.authorization.pk)] = started.device_code
@@ -132,7 +145,7 @@ class RoutePreviewAdminMixin(_RouteAdminBase):
         """The trial's code and link; "Check" polls the token endpoint's service once."""
         device_code = request.session.get(_TRIALS, {}).get(str(pk))
         if device_code is None:
-            raise Http404("No such trial.")
+            raise Http404(gettext("No such trial."))
         authorization = DeviceAuthorization.objects.get(pk=pk)
         outcome = None
         if request.method == "POST":
@@ -143,12 +156,15 @@ class RoutePreviewAdminMixin(_RouteAdminBase):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Try a device onboarding",
+            "title": gettext("Try a device onboarding"),
             "authorization": authorization,
             "verification_uri_complete": f"{uri}?user_code={authorization.display_user_code}",
             "answer": json.dumps(outcome.answer, indent=2) if outcome and outcome.answer else "",
-            "waiting": POLL_TEXT.get(outcome.error, outcome.error)
-            if outcome and outcome.error
-            else "",
+            "waiting": _poll_text(outcome.error) if outcome and outcome.error else "",
         }
         return TemplateResponse(request, "admin/onboarding/route/trial.html", context)
+
+
+def _poll_text(error: str) -> str:
+    text = POLL_TEXT.get(error)
+    return gettext(text) if text else error

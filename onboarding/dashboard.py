@@ -14,7 +14,8 @@ from django.db.models.functions import TruncDate
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 from certificates import conf as certificate_conf
 from certificates.models import CertificateChain
@@ -72,27 +73,31 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             "title": "IGEL OS Onboarding",
             "separator": False,
             "items": [
-                {"title": "Home", "icon": "home", "link": reverse_lazy("admin:index")},
-                _item("Company accounts", "apartment", Tenant),
-                _item("Identity providers", "badge", IdentityProvider),
-                _item("Certificate chains", "verified_user", CertificateChain),
-                _item("Routes", "alt_route", Route),
-                _item("Company domains", "dns", CompanyDomain),
+                {
+                    "title": gettext("Home"),
+                    "icon": "home",
+                    "link": reverse_lazy("admin:index"),
+                },
+                _item(gettext("Company accounts"), "apartment", Tenant),
+                _item(gettext("Identity providers"), "badge", IdentityProvider),
+                _item(gettext("Certificate chains"), "verified_user", CertificateChain),
+                _item(gettext("Routes"), "alt_route", Route),
+                _item(gettext("Company domains"), "dns", CompanyDomain),
             ],
         },
         {
-            "title": "Look up",
+            "title": gettext("Look up"),
             "separator": True,
             "items": [
-                _item("Mapped users", "person", MappedUser),
-                _item("Mapped domains", "domain", MappedDomain),
-                _item("Onboarding events", "history", OnboardingEvent),
-                _item("Members", "group", Membership),
-                _item("Audit log", "receipt_long", AuditEntry),
+                _item(gettext("Mapped users"), "person", MappedUser),
+                _item(gettext("Mapped domains"), "domain", MappedDomain),
+                _item(gettext("Onboarding events"), "history", OnboardingEvent),
+                _item(gettext("Members"), "group", Membership),
+                _item(gettext("Audit log"), "receipt_long", AuditEntry),
             ],
         },
         {
-            "title": "Platform",
+            "title": gettext("Platform"),
             "separator": True,
             "collapsible": True,
             "items": _platform_items(),
@@ -109,12 +114,12 @@ def _platform_items() -> list[dict[str, Any]]:
     from tenants.models import Activation
 
     return [
-        _item("Activations", "toggle_on", Activation),
-        _item("Certificates", "workspace_premium", Certificate),
-        _item("Users", "manage_accounts", User),
-        _item("Groups", "groups", Group),
-        _item("Staff sign-ins (IdP)", "key", ExternalIdentity),
-        _item("Sign-in lock-outs", "lock", AccessAttempt),
+        _item(gettext("Activations"), "toggle_on", Activation),
+        _item(gettext("Certificates"), "workspace_premium", Certificate),
+        _item(gettext("Users"), "manage_accounts", User),
+        _item(gettext("Groups"), "groups", Group),
+        _item(gettext("Staff sign-ins (IdP)"), "key", ExternalIdentity),
+        _item(gettext("Sign-in lock-outs"), "lock", AccessAttempt),
     ]
 
 
@@ -147,50 +152,52 @@ def checklist(tenant: Tenant) -> list[Step]:
     company = f"tenant__id__exact={tenant.pk}"
     return [
         Step(
-            "Activate IGEL OS Onboarding",
+            gettext("Activate IGEL OS Onboarding"),
             activated,
             _url("tenants_tenant_change", tenant.pk),
-            "Activate",
-            "Once per company account, by a super admin or an OBS admin.",
+            gettext("Activate"),
+            gettext("Once per company account, by a super admin or an OBS admin."),
         ),
         Step(
-            "Add your identity provider and test its discovery",
+            gettext("Add your identity provider and test its discovery"),
             any(idp.discovery_ok for idp in idps),
             _url("identity_identityprovider_changelist", query=company)
             if idps.exists()
             else _url("identity_identityprovider_add"),
-            "Open identity providers" if idps.exists() else "Add an identity provider",
-            "Press “Save and test discovery” on the provider's page.",
+            gettext("Open identity providers")
+            if idps.exists()
+            else gettext("Add an identity provider"),
+            gettext("Press “Save and test discovery” on the provider's page."),
         ),
         Step(
-            "Create a route with the UMS / ICG certificate chain",
+            gettext("Create a route with the UMS / ICG certificate chain"),
             routes.filter(certificate_chain__isnull=False).exists(),
             _url("onboarding_route_add"),
-            "Add a route",
-            "The chain is the file from “Download Certificate Chain” in the UMS Web App.",
+            gettext("Add a route"),
+            gettext("The chain is the file from “Download Certificate Chain” in the UMS Web App."),
         ),
         Step(
-            "Map users or domains to the route",
+            gettext("Map users or domains to the route"),
             MappedUser.objects.filter(tenant=tenant).exists()
             or MappedDomain.objects.filter(tenant=tenant).exists(),
             _url("onboarding_route_changelist", query=company),
-            "Open routes",
+            gettext("Open routes"),
         ),
         Step(
-            "Prove your domains with a DNS TXT record",
+            gettext("Prove your domains with a DNS TXT record"),
             _domains_proven(tenant),
             _url("domains_companydomain_changelist", query=company),
-            "Open company domains",
-            "Addresses route only under a verified domain.",
+            gettext("Open company domains"),
+            gettext("Addresses route only under a verified domain."),
         ),
         Step(
-            "Onboard a first device",
+            gettext("Onboard a first device"),
             OnboardingEvent.objects.filter(
                 tenant=tenant, action=EventAction.TOKEN, result=EventResult.SUCCESS
             ).exists(),
             _url("onboarding_onboardingevent_changelist", query=company),
-            "Open onboarding events",
-            "Try an address in the routing preview on the route list first.",
+            gettext("Open onboarding events"),
+            gettext("Try an address in the routing preview on the route list first."),
         ),
     ]
 
@@ -224,10 +231,11 @@ def activity(tenant: Tenant) -> dict[str, Any]:
     }
     days = _days()
     chart = {
-        "labels": [f"{d:%d %b}" for d in days],
+        # "02 Dec" in English; the translation chooses the format ("2. Dez").
+        "labels": [formats.date_format(d, gettext("d M")) for d in days],
         "datasets": [
-            {"label": "Onboarded", "data": [per_day["done"].get(d, 0) for d in days]},
-            {"label": "Failed", "data": [per_day["failed"].get(d, 0) for d in days]},
+            {"label": gettext("Onboarded"), "data": [per_day["done"].get(d, 0) for d in days]},
+            {"label": gettext("Failed"), "data": [per_day["failed"].get(d, 0) for d in days]},
         ],
     }
     reasons = (

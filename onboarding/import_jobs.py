@@ -24,6 +24,7 @@ from django.core.files.storage import Storage, default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from certificates.services import chain_read_upload
 from common.storage import open_stream
@@ -44,12 +45,24 @@ FINAL_STATES = (ImportJobState.DONE, ImportJobState.FAILED, ImportJobState.CANCE
 MAX_STORED_WARNINGS = 1000
 SAMPLE_SIZE = 10
 
-NOT_YOURS = "Only {name}, who uploaded this file, can apply it."
-NOT_YOURS_TO_CANCEL = "Only {name}, who uploaded this file, or a platform operator can cancel it."
-NOT_APPLICABLE = "Only a checked import with changes and no problems can be applied."
-ALREADY_ENDED = "This import has already ended."
-CANCELLED_BY = "Cancelled by {actor}; nothing was written."
-CANCEL_REQUESTED = "Cancelling: the worker stops at its next step and writes nothing."
+# What a job says (stored in English on the job, or raised): the admin says it in the
+# reader's language, recognising the stored text by its template (common.i18n).
+NOT_YOURS = gettext_noop("Only {name}, who uploaded this file, can apply it.")
+NOT_YOURS_TO_CANCEL = gettext_noop(
+    "Only {name}, who uploaded this file, or a platform operator can cancel it."
+)
+NOT_APPLICABLE = gettext_noop("Only a checked import with changes and no problems can be applied.")
+ALREADY_ENDED = gettext_noop("This import has already ended.")
+CANCELLED_BY = gettext_noop("Cancelled by {actor}; nothing was written.")
+CANCEL_REQUESTED = gettext_noop("Cancelling: the worker stops at its next step and writes nothing.")
+MESSAGES = (
+    NOT_YOURS,
+    NOT_YOURS_TO_CANCEL,
+    NOT_APPLICABLE,
+    ALREADY_ENDED,
+    CANCELLED_BY,
+    CANCEL_REQUESTED,
+)
 CHAIN_FILES_BASE = "the chain files uploaded with it"
 
 

@@ -38,6 +38,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, close_old_connections, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from common.storage import stored_names
 from onboarding.bulk import ImportReport, Progress, import_routes
@@ -61,22 +62,38 @@ SWEEP_GRACE = dt.timedelta(hours=1)
 #: Seconds between a worker's expiry and sweep rounds (stale jobs: every round).
 HOUSEKEEPING_SECONDS = 600
 
-FAILED_PROBLEMS = "{count} problem(s) in {file}; nothing was written."
-NOTHING_TO_CHANGE = "Nothing to change: {tenant} already matches {file}."
-APPLIED = "Applied."
-APPLIED_DESPITE_CANCEL = "Applied: Cancel came after the changes were written."
-CANCELLED_WHILE_RUNNING = "Cancelled while it ran; nothing was written."
-CRASHED = (
+# A job's messages, stored in English (the worker has no reader); the admin says them in
+# the reader's language (onboarding.admin_bulk.job_message).
+FAILED_PROBLEMS = gettext_noop("{count} problem(s) in {file}; nothing was written.")
+NOTHING_TO_CHANGE = gettext_noop("Nothing to change: {tenant} already matches {file}.")
+APPLIED = gettext_noop("Applied.")
+APPLIED_DESPITE_CANCEL = gettext_noop("Applied: Cancel came after the changes were written.")
+CANCELLED_WHILE_RUNNING = gettext_noop("Cancelled while it ran; nothing was written.")
+CRASHED = gettext_noop(
     "The import stopped with an error ({error}); nothing was written. "
     "The worker's log has the details."
 )
-REQUEUED = "Re-queued: the worker {worker} stopped answering (attempt {attempt} of {limit})."
-GAVE_UP = (
+REQUEUED = gettext_noop(
+    "Re-queued: the worker {worker} stopped answering (attempt {attempt} of {limit})."
+)
+GAVE_UP = gettext_noop(
     "Failed: the workers running this import stopped {count} times (last: {worker}); "
     "nothing was written. Upload the file again, or import it with the import_routes command."
 )
-INTERRUPTED = "Re-queued: the worker {worker} was stopped; another worker continues."
-EXPIRED = "Cancelled: not applied within {hours} hours; nothing was written."
+INTERRUPTED = gettext_noop("Re-queued: the worker {worker} was stopped; another worker continues.")
+EXPIRED = gettext_noop("Cancelled: not applied within {hours} hours; nothing was written.")
+MESSAGES = (
+    FAILED_PROBLEMS,
+    NOTHING_TO_CHANGE,
+    APPLIED,
+    APPLIED_DESPITE_CANCEL,
+    CANCELLED_WHILE_RUNNING,
+    CRASHED,
+    REQUEUED,
+    GAVE_UP,
+    INTERRUPTED,
+    EXPIRED,
+)
 
 CANCELLED, SHUTDOWN, LOST = "cancelled", "shutdown", "lost"
 

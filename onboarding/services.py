@@ -21,9 +21,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from certificates.models import CertificateChain
 from certificates.services import chain_check_upload, chain_create, chain_replace
+from common.i18n import Phrase
 from common.validators import email_domain
 from domains import conf as domains_conf
 from domains.selectors import holders
@@ -213,11 +215,12 @@ def mapped_domain_build(*, route: Route | None, domain: str) -> MappedDomain:
 
 # --- Who may map what (spec 2.1) -----------------------------------------------------
 
-MAPPING_DOMAIN_HELD = (
+#: Phrases (common.i18n): English here and in the import, the reader's language in the admin.
+MAPPING_DOMAIN_HELD = gettext_noop(
     '{label} "{value}" is under {domain}, which another company account has verified as '
     "its own; only that account can route it"
 )
-MAPPING_TAKEN = (
+MAPPING_TAKEN = gettext_noop(
     '{label} "{value}" is already mapped by another company account; if its domain is '
     "yours, claim and verify the domain under Company domains, then map it here"
 )
@@ -240,7 +243,7 @@ class MappingKind:
 
 USER_MAPPING = MappingKind(
     "user",
-    "mapped user",
+    Phrase(gettext_noop("mapped user")),
     MappedUser,
     "email",
     email_domain,
@@ -248,7 +251,7 @@ USER_MAPPING = MappingKind(
 )
 DOMAIN_MAPPING = MappingKind(
     "domain",
-    "mapped domain",
+    Phrase(gettext_noop("mapped domain")),
     MappedDomain,
     "domain",
     lambda value: value,
@@ -292,16 +295,16 @@ def mapping_conflicts(
         if holder is None:
             first_come.append(value)
         elif holder[0] != tenant.pk:
-            problems[value] = MAPPING_DOMAIN_HELD.format(
-                label=kind.label, value=value, domain=holder[1]
+            problems[value] = Phrase(
+                MAPPING_DOMAIN_HELD, label=kind.label, value=value, domain=holder[1]
             )
     elsewhere = kind.model.objects.exclude(tenant=tenant)
     for value, _route in _mapped(elsewhere, kind, first_come):
-        problems[value] = MAPPING_TAKEN.format(label=kind.label, value=value)
+        problems[value] = Phrase(MAPPING_TAKEN, label=kind.label, value=value)
     return problems
 
 
-MAPPING_TAKEN_HERE = (
+MAPPING_TAKEN_HERE = gettext_noop(
     '{label} "{value}" is already mapped to the route "{route}" of this company account: '
     "remove it there first"
 )
@@ -313,7 +316,7 @@ def mapping_taken_here(
     """Which of ``values`` the tenant maps already (rows ``excluding`` aside), with the message."""
     here = kind.model.objects.filter(tenant=tenant).exclude(pk__in=list(excluding))
     return {
-        value: MAPPING_TAKEN_HERE.format(label=kind.label, value=value, route=route)
+        value: Phrase(MAPPING_TAKEN_HERE, label=kind.label, value=value, route=route)
         for value, route in _mapped(here, kind, values)
     }
 

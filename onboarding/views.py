@@ -14,6 +14,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -22,60 +24,84 @@ from drf_spectacular.generators import SchemaGenerator
 from common import requestlog
 from onboarding import conf, device_flow, events, ratelimit
 from onboarding.api import body
+from onboarding.api.errors import error_body
 from onboarding.models import DeviceAuthorization
 from onboarding.selectors import company_domain_for, pending_authorization_for_user_code
 
-CODE_INVALID = "This code is not valid or has expired. Check the code shown on the device."
-CODE_TOO_MANY = (
+#: Messages as English constants (the tests reuse them), translated where shown.
+CODE_INVALID = gettext_noop(
+    "This code is not valid or has expired. Check the code shown on the device."
+)
+CODE_TOO_MANY = gettext_noop(
     "Too many wrong codes were entered from your network. Try again in {minutes} minutes."
 )
-CODE_TOO_MANY_PLATFORM = (
+CODE_TOO_MANY_PLATFORM = gettext_noop(
     "Too many wrong codes were entered on this service just now. Try again in {minutes} minutes."
 )
 
 RESULTS: dict[str, tuple[str, str]] = {
     device_flow.SIGN_IN_OK: (
-        "Your device is being connected",
-        "You are signed in. Return to your device: it will connect to your company's "
-        "management server in a few seconds.",
+        gettext_noop("Your device is being connected"),
+        gettext_noop(
+            "You are signed in. Return to your device: it will connect to your company's "
+            "management server in a few seconds."
+        ),
     ),
     device_flow.SIGN_IN_INVALID: (
-        "This sign-in link is not valid",
-        "The sign-in response is unknown or was already used. If your device is still "
-        "waiting, enter its code again on this service's device page.",
+        gettext_noop("This sign-in link is not valid"),
+        gettext_noop(
+            "The sign-in response is unknown or was already used. If your device is still "
+            "waiting, enter its code again on this service's device page."
+        ),
     ),
     device_flow.SIGN_IN_EXPIRED: (
-        "The sign-in has expired",
-        "It took too long. Start onboarding again on the device.",
+        gettext_noop("The sign-in has expired"),
+        gettext_noop("It took too long. Start onboarding again on the device."),
     ),
     device_flow.SIGN_IN_CANCELLED: (
-        "Sign-in was cancelled",
-        "The device was not connected. To try again, start onboarding again on the device.",
+        gettext_noop("Sign-in was cancelled"),
+        gettext_noop(
+            "The device was not connected. To try again, start onboarding again on the device."
+        ),
     ),
     device_flow.SIGN_IN_NOT_REGISTERED: (
-        "This account is not registered for onboarding",
-        "The account you signed in with is not registered for IGEL OS onboarding with this "
-        "company. The device was not connected. Ask your administrator.",
+        gettext_noop("This account is not registered for onboarding"),
+        gettext_noop(
+            "The account you signed in with is not registered for IGEL OS onboarding with this "
+            "company. The device was not connected. Ask your administrator."
+        ),
     ),
     device_flow.SIGN_IN_NO_EMAIL: (
-        "Your account has no usable e-mail address",
-        "Your identity provider did not tell this service a verified e-mail address, so the "
-        "device cannot be routed. The device was not connected. Ask your administrator.",
+        gettext_noop("Your account has no usable e-mail address"),
+        gettext_noop(
+            "Your identity provider did not tell this service a verified e-mail address, so the "
+            "device cannot be routed. The device was not connected. Ask your administrator."
+        ),
     ),
     device_flow.SIGN_IN_FAILED: (
-        "Sign-in failed",
-        "The sign-in could not be completed. The device was not connected. Start onboarding "
-        "again on the device, or ask your administrator.",
+        gettext_noop("Sign-in failed"),
+        gettext_noop(
+            "The sign-in could not be completed. The device was not connected. Start onboarding "
+            "again on the device, or ask your administrator."
+        ),
     ),
     device_flow.SIGN_IN_RETRY: (
-        "Your company's sign-in service could not be reached",
-        "The device is still waiting. Try again in a moment.",
+        gettext_noop("Your company's sign-in service could not be reached"),
+        gettext_noop("The device is still waiting. Try again in a moment."),
     ),
 }
 REJECTED = (
-    "Onboarding cancelled",
-    "You said this device is not yours, so it will not be connected. If you did not start "
-    "onboarding on a device, you can ignore this.",
+    gettext_noop("Onboarding cancelled"),
+    gettext_noop(
+        "You said this device is not yours, so it will not be connected. If you did not start "
+        "onboarding on a device, you can ignore this."
+    ),
+)
+TOO_LARGE = (gettext_noop("Request too large"), gettext_noop("Go back and try again."))
+GET_ONLY = gettext_noop("This page accepts GET only.")
+TOO_MANY_REQUESTS = (
+    gettext_noop("Too many requests"),
+    gettext_noop("Wait a minute and try again."),
 )
 
 
@@ -91,7 +117,7 @@ def _entry(
         render(
             request,
             "onboarding/device_entry.html",
-            {"error": error, "user_code": code[:16]},
+            {"error": gettext(error) if error else "", "user_code": code[:16]},
             status=status,
         )
     )
@@ -117,7 +143,7 @@ def _find(
         if not verdict.allowed:
             minutes = max(1, verdict.retry_after // 60)
             return None, _entry(
-                request, error=message.format(minutes=minutes), code=code, status=429
+                request, error=gettext(message).format(minutes=minutes), code=code, status=429
             )
     authorization = pending_authorization_for_user_code(raw_code)
     if authorization is None:
@@ -175,7 +201,7 @@ def device_confirm(request: HttpRequest) -> HttpResponse:
         # Django then reads the form itself, within the length just checked.
         body.refuse_declared_too_large(request)
     except body.BodyTooLarge:
-        return _result(request, ("Request too large", "Go back and try again."), status=413)
+        return _result(request, TOO_LARGE, status=413)
     return _device_confirm(request)
 
 
@@ -216,7 +242,7 @@ def _result(
     authorization: DeviceAuthorization | None = None,
     success: bool = False,
 ) -> HttpResponse:
-    title, message = texts
+    title, message = (gettext(text) for text in texts)
     return _no_store(
         render(
             request,
@@ -240,11 +266,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     address = ratelimit.client_address(request)
     verdict = ratelimit.hit("callback_address", ratelimit.address_key(address))
     if not verdict.allowed:
-        return _result(
-            request,
-            ("Too many requests", "Wait a minute and try again."),
-            status=429,
-        )
+        return _result(request, TOO_MANY_REQUESTS, status=429)
     outcome = device_flow.sign_in_complete(
         state=request.GET.get("state"),
         code=request.GET.get("code"),
@@ -342,13 +364,12 @@ def _schema_operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def api_docs(request: HttpRequest) -> HttpResponse:
     """A readable page generated from the same OpenAPI document as ``/api/v1/schema/``."""
     if request.method not in ("GET", "HEAD"):
-        response = JsonResponse(
-            {"error": "invalid_request", "error_description": "This page accepts GET only."},
-            status=405,
-        )
+        response = JsonResponse(error_body("invalid_request", gettext(GET_ONLY)), status=405)
         response["Allow"] = "GET, HEAD"
         return response
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+    # The OpenAPI document is English whatever the reader's language (docs/i18n.md).
+    with translation.override("en"):
+        schema = SchemaGenerator().get_schema(request=None, public=True)
     schemas = schema.get("components", {}).get("schemas", {})
     components = {
         name: json.dumps(_resolved(component, schemas), indent=2)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
+from django.utils.translation import gettext_noop
 
+from common.i18n import Phrase
 from common.redisclient import cache_get
 from identity.oidc import http
 from identity.oidc.cache import COLD_RETRY_INTERVAL, STALE_KEEP_SECONDS, cache_key, now
@@ -46,6 +48,15 @@ class ProviderMetadata:
     iss_parameter_supported: bool = False
 
 
+# What failed, as Phrases (common.i18n): English in logs, translated in the admin.
+OTHER_ISSUER = gettext_noop(
+    "{what}: the document at {url} names the issuer {named}, not {issuer}; the configured "
+    "issuer must be exactly the one the IdP publishes."
+)
+FIELD_MISSING = gettext_noop("{what}: the document has no {name}.")
+NO_ISSUER = gettext_noop("No issuer is configured.")
+
+
 def fetch_discovery(config: ProviderConfig) -> dict[str, Any]:
     """Fetch and check the discovery document now (no cache)."""
     what = "Discovery"
@@ -53,14 +64,18 @@ def fetch_discovery(config: ProviderConfig) -> dict[str, Any]:
     if document.get("issuer") != config.issuer:
         raise OIDCError(
             ISSUER_MISMATCH,
-            f"{what}: the document at {config.discovery_url} names the issuer "
-            f"{document.get('issuer')!r}, not {config.issuer!r}; the configured issuer must be "
-            "exactly the one the IdP publishes.",
+            Phrase(
+                OTHER_ISSUER,
+                what=what,
+                url=config.discovery_url,
+                named=repr(document.get("issuer")),
+                issuer=repr(config.issuer),
+            ),
         )
     for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         value = document.get(name)
         if not isinstance(value, str) or not value:
-            raise OIDCError(DISCOVERY_FAILED, f"{what}: the document has no {name}.")
+            raise OIDCError(DISCOVERY_FAILED, Phrase(FIELD_MISSING, what=what, name=name))
     return document
 
 
@@ -104,7 +119,7 @@ def _string_list(value: Any) -> tuple[str, ...] | None:
 def provider_metadata(config: ProviderConfig, *, refresh: bool = False) -> ProviderMetadata:
     """Endpoints and capabilities: from discovery, or from the explicit configuration."""
     if not config.issuer:
-        raise OIDCError(CONFIG_ERROR, "No issuer is configured.")
+        raise OIDCError(CONFIG_ERROR, Phrase(NO_ISSUER))
     if not config.uses_discovery:
         return ProviderMetadata(
             issuer=config.issuer,

@@ -16,8 +16,10 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from common import metrics
+from common.i18n import Phrase
 from common.network import DisallowedDestination, OutboundSession, check_url
 from identity.oidc.errors import (
     DESTINATION_REFUSED,
@@ -30,6 +32,19 @@ from identity.oidc.errors import (
 )
 
 USER_AGENT = "igel-onboarding-service (OpenID Connect client)"
+
+# What failed, as Phrases (common.i18n): English in logs, the reader's language in the
+# admin's "Test discovery". ``what`` names the request ("Discovery", "JWKS", ...).
+TOO_SLOW = gettext_noop("{what}: {url} took too long to answer.")
+UNREACHABLE = gettext_noop("{what}: {url} could not be reached ({error}).")
+REDIRECTED = gettext_noop(
+    "{what}: {url} answered with a redirect to {location}; redirects are not followed, "
+    "configure the final URL."
+)
+TOO_LARGE = gettext_noop("{what}: the response is larger than {limit} bytes.")
+NOT_JSON = gettext_noop("{what}: the response is not JSON.")
+NOT_AN_OBJECT = gettext_noop("{what}: the response is not a JSON object.")
+HTTP_STATUS = gettext_noop("{what}: {url} answered HTTP {status}.")
 
 #: The metrics label of each kind of request to an IdP (by the error code it fails with).
 _OPERATIONS = {
@@ -90,7 +105,7 @@ def _request_once(
     # whole exchange (headers included), so an IdP dripping one byte at a time cannot
     # hold a worker for long. The session also connects only to vetted addresses.
     all_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
-    too_slow = OIDCError(error_code, f"{what}: {url} took too long to answer.")
+    too_slow = OIDCError(error_code, Phrase(TOO_SLOW, what=what, url=url))
     with OutboundSession(deadline=2 * timeout) as session:
         try:
             with session.request(
@@ -109,7 +124,7 @@ def _request_once(
             if session.expired:
                 raise too_slow from None
             raise OIDCError(
-                error_code, f"{what}: {url} could not be reached ({type(exc).__name__})."
+                error_code, Phrase(UNREACHABLE, what=what, url=url, error=type(exc).__name__)
             ) from None
         if session.expired:
             # The watchdog may have cut the body short without an error: never use it.
@@ -119,8 +134,7 @@ def _request_once(
         location = response.headers.get("Location", "")
         raise OIDCError(
             error_code,
-            f"{what}: {url} answered with a redirect to {location or '(nowhere)'}; "
-            "redirects are not followed, configure the final URL.",
+            Phrase(REDIRECTED, what=what, url=url, location=location or "(nowhere)"),
         )
     return status, response.headers.get("Content-Type", ""), body
 
@@ -128,7 +142,7 @@ def _request_once(
 def _read_capped(response: requests.Response, *, what: str) -> bytes:
     """The body, refused as soon as it is known to exceed ``OUTBOUND_MAX_RESPONSE_BYTES``."""
     limit = int(settings.OUTBOUND_MAX_RESPONSE_BYTES)
-    too_large = OIDCError(RESPONSE_TOO_LARGE, f"{what}: the response is larger than {limit} bytes.")
+    too_large = OIDCError(RESPONSE_TOO_LARGE, Phrase(TOO_LARGE, what=what, limit=limit))
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -146,9 +160,9 @@ def json_object(body: bytes, *, what: str, code: str) -> dict[str, Any]:
         value = json.loads(body)
     # RecursionError: a few KiB of "[[[[..." from a hostile server would otherwise be a 500.
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise OIDCError(code, f"{what}: the response is not JSON.") from None
+        raise OIDCError(code, Phrase(NOT_JSON, what=what)) from None
     if not isinstance(value, dict):
-        raise OIDCError(code, f"{what}: the response is not a JSON object.")
+        raise OIDCError(code, Phrase(NOT_AN_OBJECT, what=what))
     return value
 
 
@@ -158,5 +172,5 @@ def get_json(
     """GET ``url``; the answer must be HTTP 200 with a JSON object."""
     status, _ctype, body = request("GET", url, what=what, error_code=error_code, headers=headers)
     if status != 200:
-        raise OIDCError(error_code, f"{what}: {url} answered HTTP {status}.")
+        raise OIDCError(error_code, Phrase(HTTP_STATUS, what=what, url=url, status=str(status)))
     return json_object(body, what=what, code=error_code)

@@ -16,8 +16,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext_noop
 
 from common import metrics
+from common.i18n import Phrase
 from common.redisclient import cache_get
 from identity.oidc import http
 from identity.oidc.cache import COLD_RETRY_INTERVAL, STALE_KEEP_SECONDS, cache_key, now
@@ -64,16 +66,21 @@ def candidates(keys: list[dict[str, Any]], alg: str, kid: str | None) -> list[di
     return fitting if len(fitting) == 1 else []
 
 
+# What failed, as Phrases (common.i18n): English in logs, translated in the admin.
+NO_KEYS = gettext_noop("{what}: {url} has no 'keys' list.")
+TOO_MANY_KEYS = gettext_noop("{what}: {url} lists more than {limit} keys.")
+
+
 def fetch_jwks(jwks_uri: str) -> list[dict[str, Any]]:
     """Fetch the JWKS now (no cache) and return its keys."""
     what = "JWKS"
     document = http.get_json(jwks_uri, what=what, error_code=JWKS_UNAVAILABLE)
     keys = document.get("keys")
     if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
-        raise OIDCError(JWKS_UNAVAILABLE, f"{what}: {jwks_uri} has no 'keys' list.")
+        raise OIDCError(JWKS_UNAVAILABLE, Phrase(NO_KEYS, what=what, url=jwks_uri))
     if len(keys) > MAX_JWKS_KEYS:
         raise OIDCError(
-            JWKS_UNAVAILABLE, f"{what}: {jwks_uri} lists more than {MAX_JWKS_KEYS} keys."
+            JWKS_UNAVAILABLE, Phrase(TOO_MANY_KEYS, what=what, url=jwks_uri, limit=MAX_JWKS_KEYS)
         )
     return keys
 

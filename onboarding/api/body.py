@@ -17,17 +17,22 @@ from django.core.exceptions import SuspiciousOperation
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.utils.translation import gettext_noop
 from rest_framework import status
 
+from common.i18n import Phrase
 from onboarding import conf
 from onboarding.api.errors import APIError
 
-BODY_TOO_LARGE = "The request body is larger than {limit} bytes."
-BODY_NOT_JSON = "The request body is not valid JSON."
-BODY_NOT_OBJECT = "The request body must be a JSON object."
-BODY_BAD_FORM = "The request body is not a valid form."
-BODY_CONTENT_TYPE = "Send the body as application/json or application/x-www-form-urlencoded."
-BODY_UNREADABLE = (
+#: Error descriptions (English; the API says them in the request's language).
+BODY_TOO_LARGE = gettext_noop("The request body is larger than {limit} bytes.")
+BODY_NOT_JSON = gettext_noop("The request body is not valid JSON.")
+BODY_NOT_OBJECT = gettext_noop("The request body must be a JSON object.")
+BODY_BAD_FORM = gettext_noop("The request body is not a valid form.")
+BODY_CONTENT_TYPE = gettext_noop(
+    "Send the body as application/json or application/x-www-form-urlencoded."
+)
+BODY_UNREADABLE = gettext_noop(
     "The request body could not be read (broken chunked encoding or a cut connection)."
 )
 
@@ -42,7 +47,7 @@ class BodyTooLarge(APIError):
     def __init__(self, limit: int) -> None:
         super().__init__(
             "invalid_request",
-            BODY_TOO_LARGE.format(limit=limit),
+            Phrase(BODY_TOO_LARGE, limit=limit),
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_noop
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from common import metrics
+from common.i18n import Phrase, translated
 from common.outages import RETRY_AFTER_SECONDS, outage_kind
 from onboarding import device_flow, ratelimit
 from onboarding.device_flow import DEVICE_CODE_GRANT
@@ -26,29 +28,39 @@ from onboarding.device_flow import DEVICE_CODE_GRANT
 # The name this logger had before the API became a package: log filters know it.
 logger = logging.getLogger("onboarding.api")
 
-# Error descriptions, as constants the tests reuse.
-NOT_ROUTABLE = (
+# Error descriptions: English constants the tests reuse, said in the language the request
+# asks for (Accept-Language) when the answer is written; the error codes stay English.
+NOT_ROUTABLE = gettext_noop(
     "This e-mail address cannot be onboarded. Check it, or ask your administrator "
     "to register it for IGEL OS onboarding."
 )
-RATE_LIMITED = "Too many requests; try again in {seconds} seconds."
-METHOD_NOT_ALLOWED = "This endpoint accepts {methods} only."
-NOT_FOUND = "There is nothing at this address."
-SERVER_ERROR = "The server could not answer this request; try again later."
-TEMPORARILY_UNAVAILABLE = (
-    f"The service is temporarily unavailable; try again in {RETRY_AFTER_SECONDS} seconds."
+RATE_LIMITED = gettext_noop("Too many requests; try again in {seconds} seconds.")
+METHOD_NOT_ALLOWED = gettext_noop("This endpoint accepts {methods} only.")
+NOT_FOUND = gettext_noop("There is nothing at this address.")
+NOT_ALLOWED = gettext_noop("Not allowed.")
+BAD_REQUEST = gettext_noop("Bad request.")
+SERVER_ERROR = gettext_noop("The server could not answer this request; try again later.")
+TEMPORARILY_UNAVAILABLE = Phrase(
+    gettext_noop("The service is temporarily unavailable; try again in {seconds} seconds."),
+    seconds=RETRY_AFTER_SECONDS,
 )
-UNSUPPORTED_GRANT = f"The grant_type must be {DEVICE_CODE_GRANT}."
-UNKNOWN_DEVICE_CODE = "The device code is not known."
+UNSUPPORTED_GRANT = Phrase(gettext_noop("The grant_type must be {grant}."), grant=DEVICE_CODE_GRANT)
+UNKNOWN_DEVICE_CODE = gettext_noop("The device code is not known.")
 TOKEN_DESCRIPTIONS = {
-    device_flow.AUTHORIZATION_PENDING: "The user has not finished signing in yet.",
-    device_flow.SLOW_DOWN: "Polling too fast; wait {interval} seconds between requests.",
-    device_flow.EXPIRED_TOKEN: "The device code has expired or was already used; start again.",
-    device_flow.ACCESS_DENIED: "The user could not be onboarded; start again.",
+    device_flow.AUTHORIZATION_PENDING: gettext_noop("The user has not finished signing in yet."),
+    device_flow.SLOW_DOWN: gettext_noop(
+        "Polling too fast; wait {interval} seconds between requests."
+    ),
+    device_flow.EXPIRED_TOKEN: gettext_noop(
+        "The device code has expired or was already used; start again."
+    ),
+    device_flow.ACCESS_DENIED: gettext_noop("The user could not be onboarded; start again."),
     device_flow.INVALID_GRANT: UNKNOWN_DEVICE_CODE,
 }
-INVALID_TOKEN = "The ID token is not valid for any identity provider of this service."  # noqa: S105 (an error message)
-NO_ROUTE = "The signed-in user is not registered for onboarding."
+INVALID_TOKEN = gettext_noop(  # noqa: S105 (an error message)
+    "The ID token is not valid for any identity provider of this service."
+)
+NO_ROUTE = gettext_noop("The signed-in user is not registered for onboarding.")
 
 
 class APIError(Exception):
@@ -74,13 +86,20 @@ class APIError(Exception):
 
 
 def error_body(error: str, description: str) -> dict[str, str]:
+    """The answer's JSON as written: the description as given (English in the OpenAPI
+    document's examples); :func:`described` says it in the request's language."""
     return {"error": error, "error_description": description}
+
+
+def described(error: str, description: str) -> dict[str, str]:
+    """The answer's JSON, its description in the request's language (Accept-Language)."""
+    return error_body(error, translated(description))
 
 
 def rate_limited(verdict: ratelimit.Verdict) -> APIError:
     return APIError(
         "slow_down",
-        RATE_LIMITED.format(seconds=verdict.retry_after),
+        Phrase(RATE_LIMITED, seconds=verdict.retry_after),
         status_code=status.HTTP_429_TOO_MANY_REQUESTS,
         headers={"Retry-After": str(verdict.retry_after)},
     )
@@ -92,34 +111,35 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ratelimit.RateLimited):
         exc = rate_limited(exc.verdict)
     if isinstance(exc, APIError):
-        code, body, headers = exc.status_code, error_body(exc.error, exc.description), exc.headers
+        code, body, headers = exc.status_code, described(exc.error, exc.description), exc.headers
     elif isinstance(exc, exceptions.MethodNotAllowed):
         view = context.get("view")
         methods = ", ".join(m for m in getattr(view, "allowed_methods", []) if m != "OPTIONS")
         code = exc.status_code
-        body = error_body("invalid_request", METHOD_NOT_ALLOWED.format(methods=methods or "POST"))
+        body = described("invalid_request", Phrase(METHOD_NOT_ALLOWED, methods=methods or "POST"))
     elif isinstance(exc, Http404 | exceptions.NotFound):
-        code, body = 404, error_body("not_found", NOT_FOUND)
+        code, body = 404, described("not_found", NOT_FOUND)
     elif isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
-        code, body = 403, error_body("access_denied", "Not allowed.")
+        code, body = 403, described("access_denied", NOT_ALLOWED)
     elif isinstance(exc, exceptions.Throttled):
-        code, body = 429, error_body("slow_down", RATE_LIMITED.format(seconds=exc.wait or 60))
+        wait = int(exc.wait or 60)
+        code, body = 429, described("slow_down", Phrase(RATE_LIMITED, seconds=wait))
     elif isinstance(exc, exceptions.APIException):
         code = exc.status_code
-        body = error_body(
-            "invalid_request", str(exc.detail) if isinstance(exc.detail, str) else "Bad request."
+        body = described(
+            "invalid_request", str(exc.detail) if isinstance(exc.detail, str) else BAD_REQUEST
         )
     elif isinstance(exc, SuspiciousOperation):
-        code, body = 400, error_body("invalid_request", "Bad request.")
+        code, body = 400, described("invalid_request", BAD_REQUEST)
     elif kind := outage_kind(exc):
         # The database or the cache is down: the device should simply try again later.
         metrics.UNAVAILABLE.labels(kind).inc()
         logger.warning("The %s is unavailable: %s", kind, type(exc).__name__)
-        code, body = 503, error_body("temporarily_unavailable", TEMPORARILY_UNAVAILABLE)
+        code, body = 503, described("temporarily_unavailable", TEMPORARILY_UNAVAILABLE)
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     else:
         logger.exception("Unexpected error in a device API view", exc_info=exc)
-        code, body = 500, error_body("server_error", SERVER_ERROR)
+        code, body = 500, described("server_error", SERVER_ERROR)
     set_rollback()
     response = Response(body, status=code, headers=headers)
     if isinstance(exc, APIError) and exc.expected:
@@ -139,12 +159,12 @@ def _is_api(request: HttpRequest) -> bool:
 @csrf_exempt  # a POST to an unknown address is a 404, not a CSRF failure page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Unknown addresses under ``/api/``: JSON 404 even with DEBUG on."""
-    return JsonResponse(error_body("not_found", NOT_FOUND), status=404)
+    return JsonResponse(described("not_found", NOT_FOUND), status=404)
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(error_body("invalid_request", "Bad request."), status=400)
+        return JsonResponse(described("invalid_request", BAD_REQUEST), status=400)
     # django-stubs want an exception; Django always passes one to handler400.
     return defaults.bad_request(request, exception)  # type: ignore[arg-type]
 
@@ -157,5 +177,5 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(error_body("server_error", SERVER_ERROR), status=500)
+        return JsonResponse(described("server_error", SERVER_ERROR), status=500)
     return defaults.server_error(request)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import SimpleTemplateResponse
+from django.utils import translation
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
     OpenApiJsonRenderer2,
@@ -290,3 +292,14 @@ class SchemaView(SpectacularAPIView):
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
         return api_exception_handler
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The document is English whatever the reader's language: it is the contract
+        device software is written against (docs/i18n.md). Rendered here, so no lazy
+        label is turned into text after the language is restored."""
+        with translation.override("en"):
+            response = super().dispatch(request, *args, **kwargs)
+            if isinstance(response, SimpleTemplateResponse):
+                response.render()
+        response["Content-Language"] = "en"
+        return response

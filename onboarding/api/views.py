@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common import metrics, requestlog
+from common.i18n import Phrase
 from common.outages import RETRY_AFTER_SECONDS
 from onboarding import conf, device_flow, lookup, ratelimit
 from onboarding.api import body
@@ -207,7 +208,7 @@ class DeviceTokenView(DeviceAPIView):
             device_code=values["device_code"], client_address=self.client_address
         )
         if outcome.answer is None:
-            description = TOKEN_DESCRIPTIONS[outcome.error].format(interval=outcome.interval)
+            description = Phrase(TOKEN_DESCRIPTIONS[outcome.error], interval=outcome.interval)
             raise APIError(outcome.error, description, expected=True)
         return Response(OnboardingAnswerSerializer(outcome.answer).data)
 

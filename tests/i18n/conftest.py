@@ -8,11 +8,13 @@ after a change to the .po file, so the catalogues are compiled here when they ar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from tests.onboarding.conftest import acme_route, idp  # noqa: F401
 
@@ -20,6 +22,14 @@ from tests.onboarding.conftest import acme_route, idp  # noqa: F401
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_catalogues() -> None:
     call_command("compilemessages", ignore_patterns=[".*"], verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """LocaleMiddleware activates each request's language and leaves it active in the
+    thread: after a German request, a later test's messages would be German."""
+    yield
+    translation.deactivate()
 
 
 #: Attributes a person reads or hears (tooltips, placeholders, screen readers, buttons).
@@ -79,3 +89,37 @@ def english_left_over(english: str, german: str, *, allowed: Iterable[str] = ())
             if part in german_parts and part not in set(allowed) and _TWO_WORDS.search(part)
         }
     )
+
+
+#: The same in both languages: product names and what the fixtures call things.
+SAME_IN_BOTH = {
+    "IGEL OS Onboarding",
+    "IGEL OS",
+    "Acme Corp",
+    "Berlin UMS",
+    "IGEL Cloud Gateway (ICG)",
+    "Microsoft Entra ID",
+    "Ping Identity",
+}
+
+
+def pages_in_both(client: Any, path: str, **extra: Any) -> tuple[str, str]:
+    """``path`` as the English and as the German browser get it (same status)."""
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en", **extra)
+    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de", **extra)
+    assert english.status_code == german.status_code, path
+    return english.content.decode(), german.content.decode()
+
+
+def admin_pages_in_both(client: Any, user: Any, path: str) -> tuple[str, str]:
+    """An admin page, signed in as ``user``, in both languages (it must answer 200)."""
+    client.force_login(user)
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de")
+    assert english.status_code == german.status_code == 200, path
+    return english.content.decode(), german.content.decode()
+
+
+def untranslated(pages: tuple[str, str], also_same: Iterable[str] = ()) -> list[str]:
+    """The English phrases a German page still shows (product names and data aside)."""
+    return english_left_over(*pages, allowed=SAME_IN_BOTH | set(also_same))

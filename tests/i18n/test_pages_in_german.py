@@ -10,42 +10,31 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
 from common.views import permission_denied
+from onboarding.api import UNKNOWN_DEVICE_CODE
 from operations.outages import unavailable
 from tenants import invitations
 from tests import factories
-from tests.i18n.conftest import english_left_over
-from tests.onboarding.conftest import AUTHORIZE, post_json
+from tests.i18n.conftest import admin_pages_in_both, pages_in_both, untranslated
+from tests.onboarding.conftest import (
+    AUTHORIZE,
+    GRANT,
+    TOKEN,
+    Device,
+    confirm,
+    post_json,
+    sign_in,
+)
 
 pytestmark = pytest.mark.django_db
 
-#: The same in both languages: product names and what the fixtures call things.
-SAME_IN_BOTH = {
-    "IGEL OS Onboarding",
-    "IGEL OS",
-    "Acme Corp",
-    "Berlin UMS",
-    "IGEL Cloud Gateway (ICG)",
-}
-
-
-def _both(client: Any, path: str, **extra: Any) -> tuple[str, str]:
-    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en", **extra)
-    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de", **extra)
-    assert english.status_code == german.status_code, path
-    return english.content.decode(), german.content.decode()
-
-
-def _untranslated(pages: tuple[str, str], also_same: set[str] = frozenset()) -> list[str]:
-    return english_left_over(*pages, allowed=SAME_IN_BOTH | set(also_same))
-
 
 def test_the_device_entry_page(client):
-    assert _untranslated(_both(client, "/device")) == []
+    assert untranslated(pages_in_both(client, "/device")) == []
 
 
 def test_the_device_confirmation_page_with_the_address_warning(client, acme_route):
@@ -57,14 +46,14 @@ def test_the_device_confirmation_page_with_the_address_warning(client, acme_rout
     )
     code = started.json()["user_code"]
 
-    pages = _both(client, f"/device?user_code={code}", REMOTE_ADDR="203.0.113.7")
+    pages = pages_in_both(client, f"/device?user_code={code}", REMOTE_ADDR="203.0.113.7")
 
     assert 'id="address-warning"' in pages[1] and "Ist das Ihr Gerät?" in pages[1]
-    assert _untranslated(pages) == []
+    assert untranslated(pages) == []
 
 
 def test_the_sign_in_page(client):
-    assert _untranslated(_both(client, "/admin/login/")) == []
+    assert untranslated(pages_in_both(client, "/admin/login/")) == []
 
 
 def test_the_sign_in_lock_out_page(client, alice, settings):
@@ -81,7 +70,7 @@ def test_the_sign_in_lock_out_page(client, alice, settings):
         pages.append(locked.content.decode())
 
     assert "Anmeldung gesperrt" in pages[1]
-    assert _untranslated((pages[0], pages[1]), {"manage.py axes_reset_username alice"}) == []
+    assert untranslated((pages[0], pages[1]), {"manage.py axes_reset_username alice"}) == []
 
 
 def test_the_error_page(rf: RequestFactory, alice):
@@ -91,7 +80,7 @@ def test_the_error_page(rf: RequestFactory, alice):
         with translation.override(language):
             return permission_denied(request).content.decode()
 
-    assert _untranslated((render("en"), render("de"))) == []
+    assert untranslated((render("en"), render("de"))) == []
 
 
 def test_the_outage_page(rf: RequestFactory):
@@ -101,58 +90,27 @@ def test_the_outage_page(rf: RequestFactory):
 
     german = render("de")
     assert '<html lang="de">' in german
-    assert _untranslated((render("en"), german)) == []
+    assert untranslated((render("en"), german)) == []
 
 
 def test_the_invitation_page(client, acme):
     membership = factories.MembershipFactory(tenant=acme, user=None, email="new@acme.example")
     _invitation, url = invitations.invitation_create(membership=membership)
 
-    pages = _both(client, "/" + url.split("/", 3)[3])
+    pages = pages_in_both(client, "/" + url.split("/", 3)[3])
 
     assert "Wählen Sie Ihr Passwort" in pages[1]
-    assert _untranslated(pages) == []
+    assert untranslated(pages) == []
 
 
-def _sidebar_and_dashboard_words(response: Any) -> set[str]:
-    """What onboarding.dashboard hands the page: marked in the second wave of issue 14."""
-    context = response.context
-    words = {group["title"] for group in context.get("sidebar_navigation", [])}
-    words |= {
-        item["title"] for group in context.get("sidebar_navigation", []) for item in group["items"]
-    }
-    for number, step in enumerate(context.get("steps", []), start=1):
-        words |= {f"{number}. {step.title}", step.action, step.hint}
-    words |= {reason["text"] for reason in context.get("reasons", [])}
-    return words
-
-
-def _admin_pages(client: Any, user: Any, path: str) -> tuple[tuple[str, str], set[str]]:
-    client.force_login(user)
-    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
-    german = client.get(path, HTTP_ACCEPT_LANGUAGE="de")
-    assert english.status_code == german.status_code == 200, path
-    words = _sidebar_and_dashboard_words(english)
-    return (english.content.decode(), german.content.decode()), words
-
-
-def test_the_home_page_says_its_own_words_in_german(client, acme, alice):
+def test_the_whole_home_page_is_german(client, acme, alice):
+    # The checklist, the sidebar, the chart and a failure reason (onboarding.dashboard).
     factories.OnboardingEventFactory(tenant=acme, result="failure", reason="not_mapped")
-    pages, from_the_dashboard = _admin_pages(client, alice, reverse("admin:index"))
+    pages = admin_pages_in_both(client, alice, reverse("admin:index"))
 
     assert "Erste Schritte mit Acme Corp" in pages[1]
-    assert _untranslated(pages, from_the_dashboard) == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the checklist, sidebar and failure reasons come from onboarding.dashboard and "
-    "onboarding.reasons, marked in the second wave of issue 14: remove this mark then",
-)
-def test_the_whole_home_page_is_german(client, acme, alice):
-    factories.OnboardingEventFactory(tenant=acme, result="failure", reason="not_mapped")
-    pages, _words = _admin_pages(client, alice, reverse("admin:index"))
-    assert _untranslated(pages) == []
+    assert "Die E-Mail-Adresse ist keiner Route zugeordnet" in pages[1]
+    assert untranslated(pages) == []
 
 
 @pytest.mark.parametrize(
@@ -167,14 +125,90 @@ def test_the_whole_home_page_is_german(client, acme, alice):
 )
 def test_the_company_domain_and_member_pages(client, acme, alice, path):
     factories.CompanyDomainFactory(tenant=acme, domain="acme.example")
-    pages, from_the_dashboard = _admin_pages(client, alice, reverse(path))
-    assert _untranslated(pages, from_the_dashboard) == []
+    assert untranslated(admin_pages_in_both(client, alice, reverse(path))) == []
 
 
 def test_a_company_domain_with_its_record_to_publish(client, acme, alice):
     claim = factories.CompanyDomainFactory(tenant=acme, domain="acme.example")
-    pages, from_the_dashboard = _admin_pages(
+    pages = admin_pages_in_both(
         client, alice, reverse("admin:domains_companydomain_change", args=[claim.pk])
     )
     assert "Jetzt verifizieren" in pages[1]
-    assert _untranslated(pages, from_the_dashboard) == []
+    assert untranslated(pages) == []
+
+
+# --- The device pages' answers and the device API ---------------------------------------
+
+
+def _signed_in_pages(client: Any, decision: str) -> tuple[str, str]:
+    """The page a user reaches after confirming (or denying) a device, in both languages."""
+    pages = []
+    for language in ("en", "de"):
+        browser = Client(HTTP_ACCEPT_LANGUAGE=language)
+        device = Device(client)
+        assert device.authorize().status_code == 200
+        if decision == "approve":
+            page = sign_in(browser, device)
+        else:
+            page = confirm(browser, device.started["user_code"], decision)
+        pages.append(page.content.decode())
+    return pages[0], pages[1]
+
+
+def test_the_result_page_of_a_connected_device(client, acme_route):
+    pages = _signed_in_pages(client, "approve")
+
+    assert "Ihr Gerät wird verbunden" in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_the_result_page_of_a_device_the_user_says_is_not_theirs(client, acme_route):
+    pages = _signed_in_pages(client, "deny")
+
+    assert "Onboarding abgebrochen" in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_a_wrong_code_is_explained_in_german(client):
+    pages = pages_in_both(client, "/device?user_code=BCDF-GHJK")
+
+    assert "Dieser Code ist ungültig oder abgelaufen." in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_an_unknown_sign_in_answer_is_explained_in_german(client):
+    pages = pages_in_both(client, "/oidc/callback/?state=unknown&code=anything")
+
+    assert "Dieser Anmeldelink ist ungültig" in pages[1]
+    assert untranslated(pages) == []
+
+
+def test_the_api_describes_its_errors_in_the_language_asked_for(client):
+    def poll(language: str) -> Any:
+        body = {"grant_type": GRANT, "device_code": "not-a-known-code"}
+        return post_json(client, TOKEN, body, HTTP_ACCEPT_LANGUAGE=language).json()
+
+    english, german = poll("en"), poll("de")
+
+    assert english == {"error": "invalid_grant", "error_description": UNKNOWN_DEVICE_CODE}
+    assert german == {
+        "error": "invalid_grant",  # codes are the protocol's: English in every language
+        "error_description": "Der Gerätecode ist nicht bekannt.",
+    }
+
+
+def test_a_description_with_a_value_is_german_too(client):
+    answer = client.get(TOKEN, HTTP_ACCEPT_LANGUAGE="de").json()
+
+    assert answer == {
+        "error": "invalid_request",
+        "error_description": "Dieser Endpunkt akzeptiert nur POST.",
+    }
+
+
+def test_the_openapi_document_stays_english(client):
+    english = client.get("/api/v1/schema/", HTTP_ACCEPT_LANGUAGE="en")
+    german = client.get("/api/v1/schema/", HTTP_ACCEPT_LANGUAGE="de")
+
+    assert german.content == english.content
+    assert german["Content-Language"] == "en"

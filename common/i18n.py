@@ -1,0 +1,108 @@
+"""Sentences kept in English with their values, said in the reader's language where shown.
+
+Some sentences are made where no reader is known yet: a chain file is judged the same
+way for ``inspect_chain`` (an operator, English, JSON) and for the admin (a customer,
+maybe German); an import job's message is written by the worker and read in the admin.
+They are built as a :class:`Phrase`: a ``str`` that *is* the English sentence, so
+commands, JSON, logs, tests and stored rows keep it exactly as before, and that also
+remembers its template and values, so a page can say it in the language of whoever
+reads it (:func:`translated`). Templates are marked with ``gettext_noop`` where they are
+written, which puts them in the catalogue (docs/i18n.md).
+
+A sentence stored as plain English (a row read back from the database) is recognised by
+its template again: ``translated(text, known=TEMPLATES)``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from django.utils import formats
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+
+
+class Phrase(str):
+    """The English sentence ``template.format(**values)``, translatable later.
+
+    A value may itself be a Phrase (translated with the sentence) or an ``int`` (a count:
+    ``{n:,}`` groups it as the reader's language does, 1,234 or 1.234). Anything done to
+    the string (slicing, ``+``) gives a plain English ``str``.
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, /, **values: Any) -> Phrase:
+        phrase = super().__new__(cls, template.format(**values))
+        phrase.template = template
+        phrase.values = values
+        return phrase
+
+    def translated(self) -> str:
+        """The sentence in the active language (English when none is active)."""
+        values = {name: _localised(value) for name, value in self.values.items()}
+        return gettext(self.template).format(**values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.template, self.values))
+
+
+def _rebuild(template: str, values: dict[str, Any]) -> Phrase:
+    return Phrase(template, **values)
+
+
+class _Count(int):
+    """An ``int`` value of a translated sentence: grouped in the reader's way by ``{:,}``."""
+
+    def __format__(self, spec: str) -> str:
+        if spec == ",":
+            return formats.number_format(int(self), force_grouping=True)
+        return format(int(self), spec)
+
+
+def _localised(value: Any) -> Any:
+    if isinstance(value, Phrase):
+        return value.translated()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _Count(value)
+    return value
+
+
+def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
+    """``text`` in the active language, for a page.
+
+    A :class:`Phrase` is translated with its values; a plain string is looked up in the
+    catalogue as it is (a constant marked ``gettext_noop``) unless it matches one of the
+    ``known`` templates, whose values are then read back out of it. Text that is none of
+    these (a name, a third party's message) comes back unchanged.
+    """
+    if isinstance(text, Promise):
+        return str(text)
+    if isinstance(text, Phrase):
+        return text.translated()
+    if not text:
+        return text  # gettext("") is the catalogue's header
+    for template in known:
+        match = _pattern(template).fullmatch(text)
+        if match:
+            return Phrase(template, **match.groupdict()).translated()
+    return gettext(text)
+
+
+@cache
+def _pattern(template: str) -> re.Pattern[str]:
+    """A regular expression matching what ``template.format(...)`` gives, values as groups.
+
+    For templates whose fields have neither a format spec nor a repeated name.
+    """
+    parts = []
+    for literal, field, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if field is not None:
+            parts.append(f"(?P<{field}>.*?)")
+    return re.compile("".join(parts), re.DOTALL)

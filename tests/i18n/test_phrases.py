@@ -1,0 +1,82 @@
+"""Sentences kept in English and said in the reader's language where shown (common.i18n)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+from django.utils import translation
+
+from certificates.validation import inspect_chain_bytes
+from common.i18n import Phrase, translated
+from onboarding.api.errors import RATE_LIMITED
+from onboarding.job_runner import FAILED_PROBLEMS, REQUEUED
+from onboarding.views import CODE_INVALID
+from tests import pki
+
+
+def test_a_phrase_is_its_english_sentence_wherever_it_goes():
+    phrase = Phrase(RATE_LIMITED, seconds=42)
+
+    assert phrase == "Too many requests; try again in 42 seconds."
+    assert json.dumps({"d": phrase}) == '{"d": "Too many requests; try again in 42 seconds."}'
+    assert f"{phrase}" == str(phrase) == "Too many requests; try again in 42 seconds."
+
+
+def test_a_phrase_is_said_in_the_active_language():
+    phrase = Phrase(RATE_LIMITED, seconds=42)
+
+    with translation.override("de"):
+        assert translated(phrase) == "Zu viele Anfragen; versuchen Sie es in 42 Sekunden erneut."
+    with translation.override("en"):
+        assert translated(phrase) == phrase
+
+
+def test_a_phrase_survives_the_cache_and_is_still_translatable():
+    copy = pickle.loads(pickle.dumps(Phrase(RATE_LIMITED, seconds=42)))  # noqa: S301 (our own)
+
+    with translation.override("de"):
+        assert translated(copy) == "Zu viele Anfragen; versuchen Sie es in 42 Sekunden erneut."
+
+
+def test_counts_are_grouped_as_the_language_groups_them():
+    report = inspect_chain_bytes(b"x" * 12_345, max_bytes=10_000)
+
+    assert "The file is 12,345 bytes; at most 10,000 bytes" in report.errors[0].message
+    with translation.override("de"):
+        assert report.error_messages[0].startswith(
+            "Die Datei ist 12.345 Bytes groß; höchstens 10.000 Bytes"
+        )
+
+
+def test_a_phrase_inside_a_phrase_is_translated_with_it():
+    unlinked = pki.issue("Acme Issuing CA", issuer=pki.issue("Acme Root"))
+    report = inspect_chain_bytes(pki.pem_bundle([unlinked]).encode())
+
+    assert report.errors[0].message.startswith("Block 1 (O=Example,CN=Acme Issuing CA) is issued")
+    with translation.override("de"):
+        assert report.error_messages[0].startswith(
+            "Block 1 (O=Example,CN=Acme Issuing CA) ist von O=Example,CN=Acme Root ausgestellt"
+        )
+
+
+def test_a_marked_constant_is_looked_up_as_it_is():
+    with translation.override("de"):
+        assert translated(CODE_INVALID).startswith("Dieser Code ist ungültig oder abgelaufen.")
+        assert translated("Someone's own words.") == "Someone's own words."
+        assert translated("") == ""  # not the catalogue's header
+
+
+def test_stored_english_is_recognised_by_its_template():
+    stored = FAILED_PROBLEMS.format(count=3, file="routes {new}.json")
+    other = REQUEUED.format(worker="host:12:ab", attempt=2, limit=3)
+    known = [FAILED_PROBLEMS, REQUEUED]
+
+    with translation.override("de"):
+        assert translated(stored, known=known) == (
+            "3 Problem(e) in routes {new}.json; es wurde nichts geschrieben."
+        )
+        assert translated(other, known=known) == (
+            "Erneut eingereiht: Der Worker host:12:ab hat nicht mehr geantwortet (Versuch 2 von 3)."
+        )
+        assert translated("Written by hand.", known=known) == "Written by hand."
