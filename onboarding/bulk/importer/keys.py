@@ -1,19 +1,21 @@
 """The mapping keys of one import, kept on disk in a private SQLite database.
 
 An import compares every mapped user and domain of the file with the company's current
-ones. A 50 MiB file (the admin's limit) holds up to about two million of them; kept as
-Python strings in dictionaries, one for the file and one for the database, they took
-300 to 900 MB. Here they live in SQLite's temporary database, which spills to a file
-beyond :data:`CACHE_KIB` of page cache, so the import's memory no longer grows with the
-file. The database is private to the import and deleted when it is closed.
+ones. A 50 MiB file (the admin's limit) holds some 1.5 million of them; kept as Python
+strings in dictionaries, one for the file and one for the database, they made a
+process importing such a file peak at 290 to 770 MiB. Here they live in SQLite's
+temporary database, which spills to a file beyond :data:`CACHE_KIB` of page cache, so
+the import's memory no longer grows with the file. The database is private to the
+import and deleted when it is closed.
 
-Three tables, each in the order its rows were added (``seq``):
+Four tables, each in the order its rows were added (``seq``):
 
 * ``file``: one row per key of the file (``kind``, ``key``, route ``ordinal``, ``line``);
   unique per kind, so the first line of a key stays and later ones are duplicates;
 * ``company``: the company's current mappings (``key``, row ``pk``, ``route_id``);
 * ``change``: the plan, one row per mapping to ``create`` (key, ordinal), ``move``
-  (pk, ordinal) or ``remove`` (pk).
+  (pk, ordinal) or ``remove`` (pk);
+* ``domain``: the domains the created mappings are under, to claim them.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ class KeyStore:
     def removals(self, kind: str, size: int) -> Iterator[list[int]]:
         """The pks to delete, ``size`` at a time."""
         return self._batches(
-            "SELECT pk FROM change NOT INDEXED WHERE kind = ? AND action = ? ORDER BY seq",
+            "SELECT pk FROM change WHERE kind = ? AND action = ? ORDER BY seq",
             (kind, REMOVE),
             size,
             lambda row: row[0],
@@ -161,8 +163,7 @@ class KeyStore:
     def creations(self, kind: str, size: int) -> Iterator[list[tuple[str, int]]]:
         """(key, route ordinal) to create, in file order, ``size`` at a time."""
         return self._batches(
-            "SELECT key, ordinal FROM change NOT INDEXED WHERE kind = ? AND action = ?"
-            " ORDER BY seq",
+            "SELECT key, ordinal FROM change WHERE kind = ? AND action = ? ORDER BY seq",
             (kind, CREATE),
             size,
             tuple,
