@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -38,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.production import production_environment  # noqa: E402  (needs ROOT on the path)
+
 ROUTES = 50
 HEADER = "display_name,kind,value,ums_hostname,identity_provider,certificate_chain\n"
 
@@ -140,27 +142,13 @@ def main() -> None:
 
 def _environment(work: Path) -> dict[str, str]:
     """Production-like settings (DEBUG off) on a SQLite file and storage in ``work``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    signing_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+    environment = production_environment(
+        work,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        BASE_URL="https://obs.example.com",
+        DATABASE_URL=f"sqlite:///{work / 'bench.sqlite3'}",
+        PYTHONPATH=str(ROOT),
     )
-    (work / "signing.pem").write_bytes(signing_key)
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "False",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(40),
-        "ONBOARDING_SIGNING_KEYS_FILE": str(work / "signing.pem"),
-        "BASE_URL": "https://obs.example.com",
-        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-        "MEDIA_ROOT": str(work / "media"),
-        "PYTHONPATH": str(ROOT),
-    }
     for name in ("REDIS_URL", "CACHE_URL"):
         environment.pop(name, None)
     return environment
