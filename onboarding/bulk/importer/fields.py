@@ -72,7 +72,7 @@ TYPED_FIELDS: tuple[tuple[str, Callable[[Any], Any], str, str], ...] = (
     ("ums_port", as_int, "a whole number", "the port as a number"),
     ("enabled", as_bool, "true or false", "true or false"),
 )
-#: Route fields that are text; ``target`` is compared in lower case.
+#: Route fields that are text (stripped; ``target`` also lower-cased).
 TEXT_FIELDS = ("ums_hostname", "target")
 
 _INVALID_PREFIXES = {

@@ -8,7 +8,7 @@ and the route as it would be (the model's own rules, then the certificate chain)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,7 +156,9 @@ class RouteChecker:
             return None
         return value.strip().lower() if key == "target" else value.strip()
 
-    def _typed(self, plan: RoutePlan, key: str, parse: Any, expected: str, written: str) -> Any:
+    def _typed(
+        self, plan: RoutePlan, key: str, parse: Callable[[Any], Any], expected: str, written: str
+    ) -> Any:
         raw = plan.record.fields[key][0]
         parsed = parse(raw)
         if parsed is None:
