@@ -1,8 +1,8 @@
 """Benchmark: peak resident memory of route imports of a file of the allowed size.
 
-    .venv/bin/python bench/import_memory.py [--mb 50] [--layout full|short] [--kind user|domain]
+    .venv/bin/python bench/import_memory.py [--mb 50] [--layout full|short|json] [--kind user|domain]
 
-Writes a valid CSV file of ``--mb`` megabytes (the default is the 50 MiB that the
+Writes a valid import file of ``--mb`` megabytes (the default is the 50 MiB that the
 admin's "Import routes" page accepts, ``ROUTE_IMPORT_MAX_BYTES``) and imports it with
 ``manage.py import_routes`` into a company account of a fresh SQLite database, each
 import in a process of its own with ``DEBUG`` off, as in production. For each import it
@@ -17,7 +17,8 @@ database driver and the import together) and the time it took:
 Layouts: ``full`` repeats every route column on every row (as the export writes
 them, about 77 bytes a row: some 680,000 mapped users in 50 MiB); ``short`` gives the
 route columns on a route's first row only (about 36 bytes a row: some 1.45 million
-mapped users, about as many as a file of this size can realistically hold).
+mapped users, about as many as a file of this size can realistically hold); ``json``
+is the JSON format with one value a line (some 1.9 million mapped users).
 
 ``DEBUG`` stays off: with it, Django keeps the text of the last 9,000 queries, and an
 import of this size sends hundreds of them with 2,000 rows each.
@@ -44,8 +45,14 @@ ROUTES = 50
 HEADER = "display_name,kind,value,ums_hostname,identity_provider,certificate_chain\n"
 
 
+def _value(kind: str, n: int) -> str:
+    return f"u{n}@c{n % 997}.example" if kind == "user" else f"b{n}.example"
+
+
 def write_file(path: Path, *, size: int, layout: str, kind: str) -> int:
     """A valid import file of about ``size`` bytes; returns the number of mappings."""
+    if layout == "json":
+        return _write_json(path, size=size, kind=kind)
     written = len(HEADER)
     count = 0
     with path.open("w") as out:
@@ -56,7 +63,7 @@ def write_file(path: Path, *, size: int, layout: str, kind: str) -> int:
             written += len(row)
         while written < size:
             r = count % ROUTES
-            value = f"u{count}@c{count % 997}.example" if kind == "user" else f"b{count}.example"
+            value = _value(kind, count)
             if layout == "full":
                 row = (
                     f"UMS {r:02d},{kind},{value},ums{r:02d}.example.com,Corp IdP,chains/route.pem\n"
@@ -66,6 +73,27 @@ def write_file(path: Path, *, size: int, layout: str, kind: str) -> int:
             out.write(row)
             written += len(row)
             count += 1
+    return count
+
+
+def _write_json(path: Path, *, size: int, kind: str) -> int:
+    """The JSON format (spec 4.1): each route with an equal share of the values."""
+    count = 0
+    with path.open("w") as out:
+        written = out.write('{"routes": [\n')
+        for r in range(ROUTES):
+            written += out.write(
+                f'{{"display_name": "UMS {r:02d}", "ums_hostname": "ums{r:02d}.example.com", '
+                '"identity_provider": "Corp IdP", "certificate_chain": "chains/route.pem", '
+                f'"mapped_{kind}s": [\n'
+            )
+            separator = ""
+            while written < size * (r + 1) // ROUTES - 10:
+                written += out.write(f'{separator}"{_value(kind, count)}"')
+                separator = ",\n"
+                count += 1
+            written += out.write("]}" + (",\n" if r < ROUTES - 1 else "\n"))
+        out.write("]}\n")
     return count
 
 
@@ -118,7 +146,7 @@ finally:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50, help="file size in MiB (default 50)")
-    parser.add_argument("--layout", choices=("full", "short"), default="full")
+    parser.add_argument("--layout", choices=("full", "short", "json"), default="full")
     parser.add_argument("--kind", choices=("user", "domain"), default="user")
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -131,7 +159,7 @@ def main() -> None:
         subprocess.run(
             [sys.executable, __file__, "--setup", str(work)], env=environment, cwd=ROOT, check=True
         )
-        path = work / "routes.csv"
+        path = work / ("routes.json" if args.layout == "json" else "routes.csv")
         size = int(args.mb * 1024 * 1024)
         mappings = write_file(path, size=size, layout=args.layout, kind=args.kind)
         results = _measure(environment, path, mappings, args)
@@ -173,7 +201,7 @@ def _measure(
 def _print(results: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(results))
     print(
-        f"\n{results['file_mib']:.1f} MiB CSV ({results['layout']} rows), "
+        f"\n{results['file_mib']:.1f} MiB file ({results['layout']} layout), "
         f"{results['mappings']:,} mapped {results['kind']}s, {ROUTES} routes; "
         "peak RSS of the process:"
     )
