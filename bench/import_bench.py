@@ -25,7 +25,9 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,25 +65,46 @@ def run_backend(args: argparse.Namespace) -> dict:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
-def _measure(args: argparse.Namespace, work: Path, vendor: str, transaction) -> dict:  # type: ignore[no-untyped-def]
-    from onboarding.bulk import ImportSource, import_routes
-    from onboarding.models import MappedDomain, MappedUser, Route
-    from tests import factories, pki
+def _measure(args: argparse.Namespace, work: Path, vendor: str, transaction: Any) -> dict:
+    from tests import factories
 
     tenant = factories.ActiveTenantFactory(slug="bench", name="Bench")
     idp = factories.IdentityProviderFactory(tenant=tenant, name="Corp IdP")
+    users = [f"user{n}@customer{n % 997}.example" for n in range(args.users)]
+    domains = [f"branch{n}.customer.example" for n in range(args.domains)]
+    json_path, csv_path = _write_files(args, work, users, domains)
+    results: dict = {"vendor": vendor, "rows": len(users) + len(domains), "routes": args.routes}
+
+    def rolled_back(fn: Callable[[], None]) -> float:
+        started = time.perf_counter()
+        try:
+            with transaction.atomic():
+                fn()
+                raise _Rollback
+        except _Rollback:
+            pass
+        return time.perf_counter() - started
+
+    # The first writes into a fresh database file pay for growing it; warm up once so
+    # the baseline is not penalised for running first.
+    for _ in range(2):
+        rolled_back(lambda: _baseline(args, tenant, idp, users, domains, results))
+    _timed_imports(tenant, json_path, csv_path, results, rolled_back, routes=args.routes)
+    _traced_imports(tenant, json_path, csv_path, results, rolled_back)
+    results["json_bytes"] = json_path.stat().st_size
+    results["csv_bytes"] = csv_path.stat().st_size
+    return results
+
+
+def _write_files(
+    args: argparse.Namespace, work: Path, users: list[str], domains: list[str]
+) -> tuple[Path, Path]:
+    """The same data as JSON (spec 4.1) and CSV, each route with its own chain file."""
+    from tests import pki
+
     (work / "chains").mkdir()
     for r in range(args.routes):
         (work / "chains" / f"route{r}.pem").write_text(pki.pem_bundle(pki.chain(intermediates=1)))
-
-    def route_of(n: int) -> int:
-        return n % args.routes
-
-    users = [f"user{n}@customer{n % 997}.example" for n in range(args.users)]
-    domains = [f"branch{n}.customer.example" for n in range(args.domains)]
-    rows = len(users) + len(domains)
-
-    # The import files: the same data as JSON (spec 4.1) and CSV.
     document = {
         "routes": [
             {
@@ -89,8 +112,8 @@ def _measure(args: argparse.Namespace, work: Path, vendor: str, transaction) -> 
                 "ums_hostname": f"ums{r:02d}.example.com",
                 "identity_provider": "Corp IdP",
                 "certificate_chain": f"chains/route{r}.pem",
-                "mapped_users": [u for n, u in enumerate(users) if route_of(n) == r],
-                "mapped_domains": [d for n, d in enumerate(domains) if route_of(n) == r],
+                "mapped_users": [u for n, u in enumerate(users) if n % args.routes == r],
+                "mapped_domains": [d for n, d in enumerate(domains) if n % args.routes == r],
             }
             for r in range(args.routes)
         ]
@@ -105,48 +128,60 @@ def _measure(args: argparse.Namespace, work: Path, vendor: str, transaction) -> 
         )
         for kind, values in (("user", users), ("domain", domains)):
             for n, value in enumerate(values):
-                r = route_of(n)
+                r = n % args.routes
                 out.write(
                     f"UMS {r:02d},ums{r:02d}.example.com,8443,ums,Corp IdP,{kind},{value},chains/route{r}.pem\n"
                 )
+    return json_path, csv_path
 
-    results: dict = {"vendor": vendor, "rows": rows, "routes": args.routes}
 
-    def rolled_back(fn) -> float:  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        try:
-            with transaction.atomic():
-                fn()
-                raise _Rollback
-        except _Rollback:
-            pass
-        return time.perf_counter() - started
+def _baseline(
+    args: argparse.Namespace,
+    tenant: Any,
+    idp: Any,
+    users: list[str],
+    domains: list[str],
+    results: dict,
+) -> None:
+    """The routes exist (created untimed), then raw bulk_create of the rows."""
+    from onboarding.models import MappedDomain, MappedUser
+    from tests import factories
 
-    # Baseline: the routes exist (created untimed), then raw bulk_create of the rows.
-    def baseline() -> None:
-        routes = [
-            factories.RouteFactory(
-                tenant=tenant, display_name=f"UMS {r:02d}", identity_provider=idp
-            )
-            for r in range(args.routes)
-        ]
-        started = time.perf_counter()
-        MappedUser.objects.bulk_create(
-            (MappedUser(route=routes[route_of(n)], email=u) for n, u in enumerate(users)),
-            batch_size=2000,
-        )
-        MappedDomain.objects.bulk_create(
-            (MappedDomain(route=routes[route_of(n)], domain=d) for n, d in enumerate(domains)),
-            batch_size=2000,
-        )
-        results["baseline_s"] = time.perf_counter() - started
+    routes = [
+        factories.RouteFactory(tenant=tenant, display_name=f"UMS {r:02d}", identity_provider=idp)
+        for r in range(args.routes)
+    ]
+    started = time.perf_counter()
+    MappedUser.objects.bulk_create(
+        (
+            MappedUser(route=routes[n % args.routes], tenant=tenant, email=u)
+            for n, u in enumerate(users)
+        ),
+        batch_size=2000,
+    )
+    MappedDomain.objects.bulk_create(
+        (
+            MappedDomain(route=routes[n % args.routes], tenant=tenant, domain=d)
+            for n, d in enumerate(domains)
+        ),
+        batch_size=2000,
+    )
+    results["baseline_s"] = time.perf_counter() - started
 
-    # The first writes into a fresh database file pay for growing it; warm up once so
-    # the baseline is not penalised for running first.
-    rolled_back(baseline)
-    rolled_back(baseline)
 
-    def timed_import(path: Path, key: str, **options) -> None:  # type: ignore[no-untyped-def]
+def _timed_imports(
+    tenant: Any,
+    json_path: Path,
+    csv_path: Path,
+    results: dict,
+    rolled_back: Callable[[Callable[[], None]], float],
+    *,
+    routes: int,
+) -> None:
+    from onboarding.bulk import ImportSource, import_routes
+    from onboarding.models import Route
+
+    def timed_import(path: Path, key: str, **options: Any) -> None:
         def run() -> None:
             started = time.perf_counter()
             report = import_routes(tenant=tenant, source=ImportSource.from_path(path), **options)
@@ -159,11 +194,24 @@ def _measure(args: argparse.Namespace, work: Path, vendor: str, transaction) -> 
     timed_import(json_path, "import_json_s")
     # Second import of the same file: commit the first, then time the no-op.
     import_routes(tenant=tenant, source=ImportSource.from_path(json_path))
-    assert Route.objects.filter(tenant=tenant).count() == args.routes
+    assert Route.objects.filter(tenant=tenant).count() == routes
     timed_import(json_path, "reimport_json_s")
     timed_import(csv_path, "dry_run_csv_s", dry_run=True)
-    # Memory: the Python heap's peak during an import (tracemalloc slows it, so this
-    # pass is not timed). ru_maxrss would mostly show this script's own file building.
+
+
+def _traced_imports(
+    tenant: Any,
+    json_path: Path,
+    csv_path: Path,
+    results: dict,
+    rolled_back: Callable[[Callable[[], None]], float],
+) -> None:
+    """The Python heap's peak during an import (tracemalloc slows it, so this pass is
+    not timed). ru_maxrss would mostly show this script's own file building; see
+    bench/import_memory.py for a whole process's peak."""
+    from onboarding.bulk import ImportSource, import_routes
+    from onboarding.models import Route
+
     for path, key in ((csv_path, "peak_heap_csv_mb"), (json_path, "peak_heap_json_mb")):
         Route.objects.filter(tenant=tenant).delete()
 
@@ -175,9 +223,6 @@ def _measure(args: argparse.Namespace, work: Path, vendor: str, transaction) -> 
             assert report.applied
 
         rolled_back(traced)
-    results["json_bytes"] = json_path.stat().st_size
-    results["csv_bytes"] = csv_path.stat().st_size
-    return results
 
 
 def report(results: dict) -> None:

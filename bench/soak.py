@@ -26,7 +26,6 @@ import argparse
 import collections
 import os
 import re
-import secrets
 import socket
 import subprocess
 import sys
@@ -40,6 +39,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.production import production_environment  # noqa: E402  (needs ROOT on the path)
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -180,30 +181,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="obs-soak-"))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    signing_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    (work / "signing.pem").write_bytes(signing_key)
-    env = {
-        **os.environ,
-        "DEBUG": "False",
-        "DATABASE_URL": database_url,
-        "CACHE_KEY_PREFIX": name,
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(40),
-        "ONBOARDING_SIGNING_KEYS_FILE": str(work / "signing.pem"),
-        "BASE_URL": base,
-        "MEDIA_ROOT": str(work / "media"),
-        "DOMAIN_VERIFICATION": "off",
-        "DEVICE_CODE_INTERVAL": "1",
-        "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
-        "OUTBOUND_REQUIRE_HTTPS": "False",
-        "ONBOARDING_RATE_LIMITS": ",".join(
+    env = production_environment(
+        work,
+        DATABASE_URL=database_url,
+        CACHE_KEY_PREFIX=name,
+        BASE_URL=base,
+        DOMAIN_VERIFICATION="off",
+        DEVICE_CODE_INTERVAL="1",
+        OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
+        OUTBOUND_REQUIRE_HTTPS="False",
+        ONBOARDING_RATE_LIMITS=",".join(
             f"{limit}=1000000/60"
             for limit in (
                 "authorize_address",
@@ -213,12 +200,12 @@ def main() -> None:
                 "user_code_address",
             )
         ),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_MAX_REQUESTS": "0",
-        "GUNICORN_ACCESS_LOG": "/dev/null",
-        "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
-    }
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_MAX_REQUESTS="0",
+        GUNICORN_ACCESS_LOG="/dev/null",
+        LOG_LEVEL="WARNING",
+        PROMETHEUS_MULTIPROC_DIR=str(work / "metrics"),
+    )
     os.environ.update(env)
     server = None
     try:

@@ -84,7 +84,7 @@ def _routes(tenant: Tenant, routes: QuerySet[Route] | None) -> QuerySet[Route]:
 
 def _values(route: Route, kind: str) -> Iterator[str]:
     model, name = (MappedUser, "email") if kind == USER else (MappedDomain, "domain")
-    query = model.objects.filter(route=route).order_by(name).values_list(name, flat=True)  # type: ignore[attr-defined]
+    query = model.objects.filter(route=route).order_by(name).values_list(name, flat=True)
     yield from query.iterator(chunk_size=5000)
 
 

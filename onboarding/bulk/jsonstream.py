@@ -75,59 +75,67 @@ def tokens(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[tuple
                 yield EOF, None, line
                 return
             buf, pos = stream.read(CHUNK_CHARS), 0
-            if not buf:
-                eof = True
+            eof = not buf
             continue
         m = match(buf, pos)
         # Near the end of the chunk a token may be cut short ("12" of "123", "5" of
         # "5e3"); strings are delimited, numbers and literals are a few characters.
         if (m is None or len(buf) - m.end() < _LOOKAHEAD) and not eof:
-            # The token may continue in the next chunk; read on unless it cannot.
             rest = buf[pos:]
-            if len(rest) > max_token_chars:
-                raise JsonSyntaxError(line, f"a value longer than {max_token_chars} characters")
-            if m is None and not _could_continue(rest) and len(rest) >= _LOOKAHEAD:
-                raise JsonSyntaxError(line, f"unexpected {_describe(rest)}")
-            # A long token is read in growing pieces (so it is scanned a few times, not
-            # once per chunk), never much past the limit (so refusing it costs little).
-            more = stream.read(
-                max(1, min(max(CHUNK_CHARS, len(rest)), max_token_chars + _LOOKAHEAD - len(rest)))
-            )
-            if more:
-                buf, pos = rest + more, 0
-            else:
-                eof = True
+            more = _more(stream, rest, line, matched=m is not None, limit=max_token_chars)
+            buf, pos, eof = rest + more, 0, not more
             continue
         if m is None:
-            rest = buf[pos:]
-            if rest.startswith('"'):
-                raise JsonSyntaxError(
-                    line, "a string is not closed, or contains a line break or control character"
-                )
-            raise JsonSyntaxError(line, f"unexpected {_describe(rest)}")
+            raise _syntax_error(buf[pos:], line)
         kind = m.lastgroup
         text = m.group()
         pos = m.end()
         if kind == "ws":
             line += text.count("\n")
-        elif kind == "string":
-            if "\\" in text:
-                value = json.loads(text)
-                if _SURROGATE.search(value):
-                    # "\ud800" alone is valid JSON syntax but no character: the text
-                    # could be neither stored nor encoded.
-                    raise JsonSyntaxError(
-                        line, "a string holds a \\u escape of half a UTF-16 surrogate pair"
-                    )
-                yield STRING, value, line
-            else:
-                yield STRING, text[1:-1], line
-        elif kind == "punct":
-            yield text, None, line
-        elif kind == "number":
-            yield NUMBER, _number(text), line
         else:
-            yield LITERAL, _LITERALS[text], line
+            yield _token(kind, text, line)
+
+
+def _more(stream: TextIO, rest: str, line: int, *, matched: bool, limit: int) -> str:
+    """More text for a token that may continue in the next chunk ("" at the end of the
+    file), unless it cannot: too long already, or no JSON token starts like ``rest``."""
+    if len(rest) > limit:
+        raise JsonSyntaxError(line, f"a value longer than {limit} characters")
+    if not matched and not _could_continue(rest) and len(rest) >= _LOOKAHEAD:
+        raise JsonSyntaxError(line, f"unexpected {_describe(rest)}")
+    # A long token is read in growing pieces (so it is scanned a few times, not once per
+    # chunk), never much past the limit (so refusing it costs little).
+    return stream.read(max(1, min(max(CHUNK_CHARS, len(rest)), limit + _LOOKAHEAD - len(rest))))
+
+
+def _syntax_error(rest: str, line: int) -> JsonSyntaxError:
+    if rest.startswith('"'):
+        return JsonSyntaxError(
+            line, "a string is not closed, or contains a line break or control character"
+        )
+    return JsonSyntaxError(line, f"unexpected {_describe(rest)}")
+
+
+def _token(kind: str | None, text: str, line: int) -> tuple[str, Any, int]:
+    """The token a match of ``_TOKEN`` (other than white space) stands for."""
+    if kind == "string":
+        return STRING, _string(text, line), line
+    if kind == "punct":
+        return text, None, line
+    if kind == "number":
+        return NUMBER, _number(text), line
+    return LITERAL, _LITERALS[text], line
+
+
+def _string(text: str, line: int) -> str:
+    if "\\" not in text:
+        return text[1:-1]
+    value: str = json.loads(text)
+    if _SURROGATE.search(value):
+        # "\ud800" alone is valid JSON syntax but no character: the text could be
+        # neither stored nor encoded.
+        raise JsonSyntaxError(line, "a string holds a \\u escape of half a UTF-16 surrogate pair")
+    return value
 
 
 def _number(text: str) -> int | float:

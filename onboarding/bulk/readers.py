@@ -300,55 +300,83 @@ def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Reco
         return
     delimiter = _delimiter(header_line)
     header = [name.strip().lower() for name in next(csv.reader([header_line], delimiter=delimiter))]
-    bad_header = False
+    problems = list(_header_problems(header))
+    if problems:
+        yield from problems
+        return
+    yield from _CsvRoutes(header).read(stream, delimiter)
+
+
+def _header_problems(header: list[str]) -> Iterator[Issue]:
     for name in header:
         if name not in CSV_COLUMNS:
             yield Issue(1, f'unknown column "{name}" (columns: {",".join(CSV_COLUMNS)})')
-            bad_header = True
     for name in CSV_REQUIRED_COLUMNS:
         if name not in header:
             yield Issue(1, f'the column "{name}" is missing')
-            bad_header = True
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    for name in duplicated:
+    for name in sorted({name for name in header if header.count(name) > 1}):
         yield Issue(1, f'the column "{name}" appears twice')
-        bad_header = True
-    if bad_header:
-        return
 
-    routes: dict[str, RouteRecord] = {}
-    reader = csv.reader(stream, delimiter=delimiter)
-    route_columns = [c for c in header if c in ROUTE_FIELDS and c != "display_name"]
-    index = {name: header.index(name) for name in header}
-    width = len(header)
-    # reader.line_num counts physical lines read (a quoted PEM spans several), so a
-    # record starts on the line after the previous record ended; the header was line 1.
-    end = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            yield Issue(end + 1, f"not valid CSV: {exc}")
-            return
-        # This reader started after the header line, so its line_num is one behind.
-        line, end = end + 1, reader.line_num + 1
+
+class _CsvRoutes:
+    """The rows of a CSV file (after its header) gathered into routes and mappings."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.routes: dict[str, RouteRecord] = {}
+        self.route_columns = [c for c in header if c in ROUTE_FIELDS and c != "display_name"]
+        self.index = {name: header.index(name) for name in header}
+        self.width = len(header)
+
+    def read(self, stream: TextIO, delimiter: str) -> Iterator[Record]:
+        """Mappings and problems as the rows come, then the routes (none after bad CSV)."""
+        reader = csv.reader(stream, delimiter=delimiter)
+        # reader.line_num counts physical lines read (a quoted PEM spans several), so a
+        # record starts on the line after the previous record ended; the header was line 1.
+        end = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                yield Issue(end + 1, f"not valid CSV: {exc}")
+                return
+            # This reader started after the header line, so its line_num is one behind.
+            line, end = end + 1, reader.line_num + 1
+            yield from self._row(row, line)
+        yield from self.routes.values()
+
+    def _row(self, row: list[str], line: int) -> Iterator[Record]:
         if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) != width:
-            yield Issue(line, f"the row has {len(row)} columns, the header has {width}")
-            continue
-        name = row[index["display_name"]].strip()
+            return
+        if len(row) != self.width:
+            yield Issue(line, f"the row has {len(row)} columns, the header has {self.width}")
+            return
+        name = row[self.index["display_name"]].strip()
         if not name:
             yield Issue(line, "display_name: every row needs the route's display name")
-            continue
-        route = routes.get(name)
+            return
+        route = self.routes.get(name)
         if route is None:
-            route = routes[name] = RouteRecord(ordinal=len(routes), line=line)
+            route = self.routes[name] = RouteRecord(ordinal=len(self.routes), line=line)
             route.fields["display_name"] = (name, line)
-        for column in route_columns:
-            value = row[index[column]].strip()
+        yield from self._route_fields(route, row, line)
+        kind = row[self.index["kind"]].strip().lower()
+        value = row[self.index["value"]].strip()
+        if not kind and not value:
+            return
+        if kind not in (USER, DOMAIN):
+            yield Issue(line, f'kind: "{kind}" is neither "user" nor "domain"')
+        elif not value:
+            yield Issue(line, f"value: a {kind} row needs an e-mail address or domain")
+        else:
+            yield MappingRecord(route.ordinal, kind, value, line)
+
+    def _route_fields(self, route: RouteRecord, row: list[str], line: int) -> Iterator[Issue]:
+        """Record the route columns a row gives; one that differs from an earlier row's is
+        a problem (a column left blank says nothing)."""
+        for column in self.route_columns:
+            value = row[self.index[column]].strip()
             if not value:
                 continue
             known = route.fields.get(column)
@@ -359,16 +387,6 @@ def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Reco
                 before = "" if column == "certificate_chain" else f' "{known[0]}"'
                 yield Issue(
                     line,
-                    f'{column}: {shown} for route "{name}", which has{before} on line {known[1]}',
+                    f'{column}: {shown} for route "{route.fields["display_name"][0]}", '
+                    f"which has{before} on line {known[1]}",
                 )
-        kind = row[index["kind"]].strip().lower()
-        value = row[index["value"]].strip()
-        if not kind and not value:
-            continue
-        if kind not in (USER, DOMAIN):
-            yield Issue(line, f'kind: "{kind}" is neither "user" nor "domain"')
-        elif not value:
-            yield Issue(line, f"value: a {kind} row needs an e-mail address or domain")
-        else:
-            yield MappingRecord(route.ordinal, kind, value, line)
-    yield from routes.values()
