@@ -50,7 +50,6 @@ from common.i18n import Phrase
 
 __all__ = [
     "CODES",
-    "DEFAULT_MAX_BYTES",
     "DUPLICATE",
     "EXPIRED",
     "EXPIRING_SOON",
@@ -69,11 +68,6 @@ __all__ = [
     "Problem",
     "inspect_chain_bytes",
 ]
-
-#: Read only by ``onboarding.bulk.importer`` as its fallback limit, until it reads chain
-#: files through ``certificates.services.chain_read_upload`` (issue 10); the limit
-#: itself is ``certificates.conf.chain_max_bytes()``. Delete this once nothing imports it.
-DEFAULT_MAX_BYTES = 1024 * 1024
 
 
 def inspect_chain_bytes(

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 
 from certificates.validation import ChainReport
 from identity.models import IdentityProvider
-from onboarding.bulk.importer.chains import _inspect
+from onboarding.bulk.importer.chains import inspect
 from onboarding.bulk.importer.fields import TEXT_FIELDS, TYPED_FIELDS, json_type, shown
 from onboarding.bulk.importer.report import ImportReport
 from onboarding.bulk.importer.source import (
@@ -63,7 +63,7 @@ class RouteChecker:
         }
         self.idps = {p.name: p for p in IdentityProvider.objects.filter(tenant=tenant)}
         self._names: dict[str, int] = {}  # route name → line it is defined on
-        self._reports: dict[tuple[str, str], ChainReport] = {}  # chain verdicts, see _inspect
+        self._reports: dict[tuple[str, str], ChainReport] = {}  # chain verdicts, see chains.inspect
 
     def check(self, records: Iterable[RouteRecord]) -> dict[int, RoutePlan]:
         """A plan per route ordinal, in file order; problems go to the report."""
@@ -227,7 +227,7 @@ class RouteChecker:
                 f'route "{plan.name}" is new and needs a certificate chain',
             )
         elif target != route.target:
-            report = _inspect(route.certificate_chain.pem.encode(), target, self._reports)
+            report = inspect(route.certificate_chain.pem.encode(), target, self._reports)
             if not report.accepted:
                 self._bad(
                     plan,
@@ -246,7 +246,7 @@ class RouteChecker:
         found = self._chain_bytes(plan, ref)
         if found is None:
             return None
-        report = _inspect(found[0], target, self._reports)
+        report = inspect(found[0], target, self._reports)
         shown_ref = "(inline PEM)" if "-----BEGIN" in ref else f'"{ref}"'
         for problem in report.errors:
             self._bad(plan, "certificate_chain", f"{shown_ref} is refused: {problem.message}")
