@@ -155,3 +155,32 @@ def test_audit_entries_cannot_be_changed_or_deleted(client, operator, bob, acme,
         assert client.post(f"{AUDIT_URL}{ours.pk}/delete/", {"post": "yes"}).status_code == 403
         assert client.get(f"{AUDIT_URL}add/").status_code == 403
     assert AuditEntry.objects.get(pk=ours.pk).action == "claim_domain"
+
+
+def test_configure_idp_is_audited_without_its_secret(acme, monkeypatch):
+    monkeypatch.setenv("ACME_IDP_SECRET", "s3cret-value")
+    run(
+        "configure_idp",
+        "acme",
+        "Corp OIDC",
+        "--kind",
+        "oidc",
+        "--client-id",
+        "app-1",
+        "--issuer",
+        "https://login.acme.example",
+        "--client-secret-env",
+        "ACME_IDP_SECRET",
+    )
+    entry = AuditEntry.objects.get(action="configure_idp")
+    assert entry.tenant == acme and entry.outcome == AuditOutcome.SUCCEEDED
+    assert "s3cret-value" not in json.dumps(entry.arguments)
+    assert entry.arguments["client_secret_env"] == HIDDEN
+
+
+def test_sweeping_chain_files_is_audited_only_when_it_deletes(acme):
+    run("sweep_chain_files")
+    assert not AuditEntry.objects.filter(action="sweep_chain_files").exists()
+    run("sweep_chain_files", "--delete")
+    entry = AuditEntry.objects.get(action="sweep_chain_files")
+    assert entry.outcome == AuditOutcome.SUCCEEDED and entry.counts == {"deleted": 0}

@@ -12,13 +12,17 @@ import datetime as dt
 from typing import Any
 
 from django.core.files.storage import default_storage
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from certificates.selectors import orphan_chain_files
+from tenants.management.shared import AuditedCommand
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "List (or with --delete, remove) stored chain files that no certificate chain uses."
+
+    def audit_wanted(self, options: dict[str, Any]) -> bool:
+        return bool(options["delete"])  # a listing changes nothing
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -43,6 +47,7 @@ class Command(BaseCommand):
                 default_storage.delete(name)
             self.stdout.write(f"{'deleted' if delete else 'orphan'}: {name}")
         if delete:
+            self.audit_counts["deleted"] = len(orphans)
             self.stdout.write(f"{len(orphans)} orphan chain file(s) deleted.")
         else:
             self.stdout.write(

@@ -8,11 +8,11 @@ import sys
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from identity.models import IdPKind
 from identity.services import KIND_FIELDS, idp_save
-from tenants.management.shared import one_line, tenant_or_error
+from tenants.management.shared import AuditedCommand, one_line, tenant_or_error
 
 # option dest -> model field; the kind decides which are allowed.
 KIND_OPTIONS = {
@@ -28,7 +28,7 @@ KIND_OPTIONS = {
 }
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Create or update a company account's identity provider. The client secret is read "
         "from the environment variable named by --client-secret-env, or from standard input; "
