@@ -83,6 +83,7 @@ TEMPLATES = (
     READING,
     *CHECKING.values(),
     WRITING,
+    *(kind.label for kind in (USER_MAPPING, DOMAIN_MAPPING)),
 )
 BATCH_SIZE = 2000
 #: Keys per ``IN (...)`` query: below SQLite's historic 999-parameter limit.
