@@ -103,12 +103,20 @@ def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
         return text.translated()
     if not text:
         return text  # gettext("") is the catalogue's header
+    said = gettext(text)
+    if said != text:
+        return said  # a constant of the catalogue as it is, before any template's guess
     phrase = recognised(text, _by_specificity((*known, *_registered)))
-    return phrase.translated() if phrase is not None else gettext(text)
+    return phrase.translated() if phrase is not None else text
 
 
 def recognised(text: str, templates: tuple[str, ...]) -> Phrase | None:
-    """``text`` as the Phrase of the first template it matches, values recognised too."""
+    """``text`` as the Phrase of the first template it matches, values recognised too.
+
+    A template equal to the text (a constant) wins over one that would read it as values.
+    """
+    if "{" not in text and "}" not in text and text in templates:
+        return Phrase(text)
     for template in templates:
         match = _pattern(template).fullmatch(text)
         if match:
