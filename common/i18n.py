@@ -111,28 +111,50 @@ def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
 
 
 def recognised(text: str, templates: tuple[str, ...]) -> Phrase | None:
-    """``text`` as the Phrase of the first template it matches, values recognised too.
+    """``text`` as a Phrase of ``templates``, its values recognised too; None if none fits.
 
-    A template equal to the text (a constant) wins over one that would read it as values.
+    Templates nest (``{where}: {problem}`` around ``{value} is not {expected}``), so
+    several may match; the reading that explains the most literal text wins. A value that
+    no template fits but that is a whole sentence of the catalogue (a validator's message,
+    ending with a full stop) is translated as it is.
     """
+    best = _best_reading(text, templates, {})
+    return best[1] if best is not None else None
+
+
+def _best_reading(
+    text: str, templates: tuple[str, ...], seen: dict[str, tuple[int, Phrase] | None]
+) -> tuple[int, Phrase] | None:
+    if text in seen:
+        return seen[text]
+    best: tuple[int, Phrase] | None = None
     if "{" not in text and "}" not in text and text in templates:
-        return Phrase(text)
-    for template in templates:
+        best = (len(text), Phrase(text))
+    for template in templates if best is None else ():
         match = _pattern(template).fullmatch(text)
-        if match:
-            values = {
-                name: recognised(value, templates) or value
-                for name, value in match.groupdict().items()
-            }
-            return Phrase(template, **values)
+        if match is None:
+            continue
+        score, values = _literal_length(template), {}
+        for name, value in match.groupdict().items():
+            inner = _best_reading(value, templates, seen) or _sentence(value)
+            score += inner[0] if inner else 0
+            values[name] = inner[1] if inner else value
+        if best is None or score > best[0]:
+            best = (score, Phrase(template, **values))
+    seen[text] = best
+    return best
+
+
+def _sentence(value: str) -> tuple[int, Phrase] | None:
+    if value.endswith(".") and "{" not in value and "}" not in value and gettext(value) != value:
+        return len(value), Phrase(value)
     return None
 
 
 @cache
 def _by_specificity(templates: tuple[str, ...]) -> tuple[str, ...]:
-    """Most literal text first, so that ``{field}: {problem}`` is tried after the
-    sentences it could swallow; templates without literal text would match anything
-    (and recurse for ever), so they are left out."""
+    """Most literal text first (of equal readings, the first wins); templates without
+    literal text would match anything (and recurse for ever), so they are left out."""
     usable = dict.fromkeys(t for t in templates if _literal_length(t))
     return tuple(sorted(usable, key=_literal_length, reverse=True))
 
