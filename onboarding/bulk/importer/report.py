@@ -94,7 +94,7 @@ class ImportReport:
 
     def error_lines(self) -> list[str]:
         """``file:line: message``, ordered by line (then how many more were found)."""
-        lines = [
+        lines: list[str] = [
             Phrase(PROBLEM_LINE, where=self._where(i), problem=i.message)
             for i in sorted(self.errors, key=lambda i: i.line)
         ]
