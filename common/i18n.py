@@ -10,7 +10,11 @@ reads it (:func:`translated`). Templates are marked with ``gettext_noop`` where 
 written, which puts them in the catalogue (docs/i18n.md).
 
 A sentence stored as plain English (a row read back from the database) is recognised by
-its template again: ``translated(text, known=TEMPLATES)``.
+its template again: ``translated(text, known=TEMPLATES)``, or through the templates an
+app registered (:func:`register_templates`, in its ``AppConfig.ready``), so a page of an
+app that may not import the writer (the audit log shows an import job's message) still
+says it in its reader's language. The values read back out of the text are recognised
+the same way, so a stored line that held a Phrase inside a Phrase is translated whole.
 """
 
 from __future__ import annotations
@@ -73,13 +77,25 @@ def _localised(value: Any) -> Any:
     return value
 
 
+_registered: list[str] = []
+
+
+def register_templates(templates: Iterable[str]) -> None:
+    """Let :func:`translated` recognise stored text written from ``templates`` anywhere.
+
+    For apps whose sentences are stored as English and shown by pages of other apps.
+    """
+    _registered.extend(t for t in templates if t not in _registered)
+
+
 def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
     """``text`` in the active language, for a page.
 
     A :class:`Phrase` is translated with its values; a plain string is looked up in the
     catalogue as it is (a constant marked ``gettext_noop``) unless it matches one of the
-    ``known`` templates, whose values are then read back out of it. Text that is none of
-    these (a name, a third party's message) comes back unchanged.
+    ``known`` or registered templates, whose values are then read back out of it (and
+    recognised in turn). Text that is none of these (a name, a third party's message)
+    comes back unchanged.
     """
     if isinstance(text, Promise):
         return str(text)
@@ -87,11 +103,64 @@ def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
         return text.translated()
     if not text:
         return text  # gettext("") is the catalogue's header
-    for template in known:
+    said = gettext(text)
+    if said != text:
+        return said  # a constant of the catalogue as it is, before any template's guess
+    phrase = recognised(text, _by_specificity((*known, *_registered)))
+    return phrase.translated() if phrase is not None else text
+
+
+def recognised(text: str, templates: tuple[str, ...]) -> Phrase | None:
+    """``text`` as a Phrase of ``templates``, its values recognised too; None if none fits.
+
+    Templates nest (``{where}: {problem}`` around ``{value} is not {expected}``), so
+    several may match; the reading that explains the most literal text wins. A value that
+    no template fits but that is a whole sentence of the catalogue (a validator's message,
+    ending with a full stop) is translated as it is.
+    """
+    best = _best_reading(text, templates, {})
+    return best[1] if best is not None else None
+
+
+def _best_reading(
+    text: str, templates: tuple[str, ...], seen: dict[str, tuple[int, Phrase] | None]
+) -> tuple[int, Phrase] | None:
+    if text in seen:
+        return seen[text]
+    best: tuple[int, Phrase] | None = None
+    if "{" not in text and "}" not in text and text in templates:
+        best = (len(text), Phrase(text))
+    for template in templates if best is None else ():
         match = _pattern(template).fullmatch(text)
-        if match:
-            return Phrase(template, **match.groupdict()).translated()
-    return gettext(text)
+        if match is None:
+            continue
+        score, values = _literal_length(template), {}
+        for name, value in match.groupdict().items():
+            inner = _best_reading(value, templates, seen) or _sentence(value)
+            score += inner[0] if inner else 0
+            values[name] = inner[1] if inner else value
+        if best is None or score > best[0]:
+            best = (score, Phrase(template, **values))
+    seen[text] = best
+    return best
+
+
+def _sentence(value: str) -> tuple[int, Phrase] | None:
+    if value.endswith(".") and "{" not in value and "}" not in value and gettext(value) != value:
+        return len(value), Phrase(value)
+    return None
+
+
+@cache
+def _by_specificity(templates: tuple[str, ...]) -> tuple[str, ...]:
+    """Most literal text first (of equal readings, the first wins); templates without
+    literal text would match anything (and recurse for ever), so they are left out."""
+    usable = dict.fromkeys(t for t in templates if _literal_length(t))
+    return tuple(sorted(usable, key=_literal_length, reverse=True))
+
+
+def _literal_length(template: str) -> int:
+    return sum(len(literal) for literal, *_ in string.Formatter().parse(template))
 
 
 @cache

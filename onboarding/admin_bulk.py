@@ -34,6 +34,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from common.i18n import translated
 from onboarding import import_jobs, job_runner
 from onboarding.bulk import detect_format, export_routes
+from onboarding.bulk.importer import TEMPLATES as IMPORT_TEMPLATES
 from onboarding.bulk.importer import UNKNOWN_FORMAT
 from onboarding.import_jobs import (
     ACTIVE_STATES,
@@ -109,7 +110,6 @@ class RouteImportForm(forms.Form):
         try:
             detect_format(upload.name)
         except ValueError as exc:
-            # Said in the reader's language once onboarding.bulk marks its messages.
             raise forms.ValidationError(translated(str(exc), known=[UNKNOWN_FORMAT])) from None
         limit = int(settings.ROUTE_IMPORT_MAX_BYTES)
         if upload.size > limit:
@@ -119,13 +119,16 @@ class RouteImportForm(forms.Form):
         return upload
 
 
-#: Every sentence a job may hold as its message, or raise.
+#: Every sentence a job may hold as its message, or raise; and what its report and
+#: stage may say (all also registered for other apps' pages by OnboardingConfig.ready).
 JOB_MESSAGES = (*import_jobs.MESSAGES, *job_runner.MESSAGES)
+JOB_TEXTS = (*JOB_MESSAGES, *IMPORT_TEMPLATES)
 
 
 def job_message(text: str) -> str:
-    """A job's message (stored in English by the worker) in the reader's language."""
-    return translated(text, known=JOB_MESSAGES)
+    """A job's message, stage or report line (stored in English by the worker) in the
+    reader's language."""
+    return translated(text, known=JOB_TEXTS)
 
 
 def job_status(job: ImportJob) -> dict[str, Any]:
@@ -139,7 +142,7 @@ def job_status(job: ImportJob) -> dict[str, Any]:
         "phase": job.phase,
         "working": job.state in (ImportJobState.QUEUED, *ACTIVE_STATES),
         "cancel_requested": job.cancel_requested,
-        "stage": job.progress_stage,
+        "stage": job_message(job.progress_stage),
         "done": job.progress_done,
         "total": total,
         "percent": percent,
@@ -217,6 +220,8 @@ class RouteBulkAdminMixin(_RouteAdminBase):
             "job": job,
             "status": status,
             "report": report,
+            "error_lines": [job_message(line) for line in report.error_lines] if report else [],
+            "warning_lines": [job_message(line) for line in report.warning_lines] if report else [],
             "refresh_seconds": REFRESH_SECONDS if status["working"] else None,
             "may_apply": mine
             and job.state == ImportJobState.CHECKED

@@ -27,8 +27,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from certificates.services import chain_read_upload
+from common.i18n import Phrase
 from common.storage import open_stream
 from onboarding.bulk import ImportReport, ImportSource, detect_format
+from onboarding.bulk.importer.source import UPLOADED_CHAINS
 from onboarding.models import ImportJob, ImportJobPhase, ImportJobState
 from tenants.audit import audit_record, staff_actor
 from tenants.models import OBS_ROLES, AuditOutcome, Tenant
@@ -63,7 +65,6 @@ MESSAGES = (
     CANCELLED_BY,
     CANCEL_REQUESTED,
 )
-CHAIN_FILES_BASE = "the chain files uploaded with it"
 
 
 # --- The stored report ------------------------------------------------------------------
@@ -183,7 +184,7 @@ def job_source(job: ImportJob, storage: Storage | None = None) -> ImportSource:
         opener=opener,
         size=job.file_size,
         chain_reader=read_chain,
-        base_description=CHAIN_FILES_BASE,
+        base_description=Phrase(UPLOADED_CHAINS),
     )
 
 

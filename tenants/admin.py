@@ -19,6 +19,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngette
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from common.i18n import translated
 from common.validators import normalize_email
 from tenants import invitations, services
 from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
@@ -355,7 +356,7 @@ class AuditEntryAdmin(TenantScopedAdmin):
         "arguments_text",
         "counts_text",
         "outcome",
-        "message",
+        "message_text",
     )
 
     @admin.display(description=gettext_lazy("arguments"))
@@ -365,6 +366,12 @@ class AuditEntryAdmin(TenantScopedAdmin):
     @admin.display(description=gettext_lazy("counts"))
     def counts_text(self, obj: AuditEntry) -> str:
         return _pairs({k: v for k, v in obj.counts.items() if v})
+
+    @admin.display(description=gettext_lazy("message"))
+    def message_text(self, obj: AuditEntry) -> str:
+        # Stored in English by whoever acted (a command, the import worker); said in the
+        # reader's language through the templates the apps registered (common.i18n).
+        return translated(obj.message)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

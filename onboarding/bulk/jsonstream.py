@@ -14,6 +14,10 @@ import re
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from django.utils.translation import gettext_noop
+
+from common.i18n import Phrase
+
 CHUNK_CHARS = 1 << 20
 
 #: Token kinds besides the punctuation characters themselves ("{", "}", "[", "]", ":", ",").
@@ -52,9 +56,20 @@ class JsonSyntaxError(ValueError):
         self.message = message
 
 
+END_OF_FILE = gettext_noop("the end of the file")
+VALUE_TOO_LONG = gettext_noop("a value longer than {limit} characters")
+UNEXPECTED = gettext_noop("unexpected {what}")
+STRING_NOT_CLOSED = gettext_noop(
+    "a string is not closed, or contains a line break or control character"
+)
+HALF_SURROGATE = gettext_noop("a string holds a \\u escape of half a UTF-16 surrogate pair")
+#: What a syntax error may say, for :func:`common.i18n.register_templates`.
+TEMPLATES = (END_OF_FILE, VALUE_TOO_LONG, UNEXPECTED, STRING_NOT_CLOSED, HALF_SURROGATE)
+
+
 def _describe(text: str) -> str:
     if not text:
-        return "the end of the file"
+        return Phrase(END_OF_FILE)
     snippet = text[:20].split("\n", 1)[0]
     return f"'{snippet}'"
 
@@ -100,9 +115,9 @@ def _more(stream: TextIO, rest: str, line: int, *, matched: bool, limit: int) ->
     """More text for a token that may continue in the next chunk ("" at the end of the
     file), unless it cannot: too long already, or no JSON token starts like ``rest``."""
     if len(rest) > limit:
-        raise JsonSyntaxError(line, f"a value longer than {limit} characters")
+        raise JsonSyntaxError(line, Phrase(VALUE_TOO_LONG, limit=limit))
     if not matched and not _could_continue(rest) and len(rest) >= _LOOKAHEAD:
-        raise JsonSyntaxError(line, f"unexpected {_describe(rest)}")
+        raise JsonSyntaxError(line, Phrase(UNEXPECTED, what=_describe(rest)))
     # A long token is read in growing pieces (so it is scanned a few times, not once per
     # chunk), never much past the limit (so refusing it costs little).
     return stream.read(max(1, min(max(CHUNK_CHARS, len(rest)), limit + _LOOKAHEAD - len(rest))))
@@ -110,10 +125,8 @@ def _more(stream: TextIO, rest: str, line: int, *, matched: bool, limit: int) ->
 
 def _syntax_error(rest: str, line: int) -> JsonSyntaxError:
     if rest.startswith('"'):
-        return JsonSyntaxError(
-            line, "a string is not closed, or contains a line break or control character"
-        )
-    return JsonSyntaxError(line, f"unexpected {_describe(rest)}")
+        return JsonSyntaxError(line, Phrase(STRING_NOT_CLOSED))
+    return JsonSyntaxError(line, Phrase(UNEXPECTED, what=_describe(rest)))
 
 
 def _token(kind: str | None, text: str, line: int) -> tuple[str, Any, int]:
@@ -134,7 +147,7 @@ def _string(text: str, line: int) -> str:
     if _SURROGATE.search(value):
         # "\ud800" alone is valid JSON syntax but no character: the text could be
         # neither stored nor encoded.
-        raise JsonSyntaxError(line, "a string holds a \\u escape of half a UTF-16 surrogate pair")
+        raise JsonSyntaxError(line, Phrase(HALF_SURROGATE))
     return value
 
 

@@ -17,8 +17,62 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TextIO
 
+from django.utils.translation import gettext_noop
+
+from common.i18n import Phrase
 from onboarding.bulk import jsonstream
-from onboarding.bulk.jsonstream import EOF, LITERAL, NUMBER, STRING, JsonSyntaxError
+from onboarding.bulk.jsonstream import (
+    END_OF_FILE,
+    EOF,
+    LITERAL,
+    NUMBER,
+    STRING,
+    JsonSyntaxError,
+)
+
+# What the readers say about a file's shape (English in the command; the admin says it
+# in its reader's language, common.i18n).
+NOT_JSON = gettext_noop("not valid JSON: {problem}")
+EXPECTED = gettext_noop("expected {what}, found {found}")
+AN_OBJECT = gettext_noop('an object ({{"routes": [...]}})')
+A_KEY = gettext_noop("a key")
+A_STRING = gettext_noop("a string")
+COMMA_OR_BRACE = gettext_noop("',' or '}}'")
+COMMA_OR_BRACKET = gettext_noop("',' or ']'")
+NO_ROUTES = gettext_noop('the file has no "routes" list')
+ROUTES_TWICE = gettext_noop('the key "routes" appears twice')
+UNKNOWN_KEY = gettext_noop('unknown key "{key}" (the file holds only "routes")')
+ROUTES_NOT_LIST = gettext_noop('"routes" must be a list, not {found}')
+ROUTE_NOT_OBJECT = gettext_noop("a route must be an object, not {found}")
+KEY_TWICE = gettext_noop('the key "{key}" appears twice in this route (also line {first})')
+UNKNOWN_ROUTE_KEY = gettext_noop('unknown key "{key}" in a route')
+NOT_LIST = gettext_noop('"{key}" must be a list, not {found}')
+TOO_DEEP = gettext_noop("values nested more than {levels} levels deep")
+CSV_EMPTY = gettext_noop("the file is empty; the first line must name the columns: {columns}")
+UNKNOWN_COLUMN = gettext_noop('unknown column "{name}" (columns: {columns})')
+COLUMN_MISSING = gettext_noop('the column "{name}" is missing')
+COLUMN_TWICE = gettext_noop('the column "{name}" appears twice')
+NOT_CSV = gettext_noop("not valid CSV: {error}")
+ROW_WIDTH = gettext_noop("the row has {count} columns, the header has {width}")
+NO_DISPLAY_NAME = gettext_noop("display_name: every row needs the route's display name")
+BAD_KIND = gettext_noop('kind: "{kind}" is neither "user" nor "domain"')
+NO_VALUE = {
+    "user": gettext_noop("value: a user row needs an e-mail address or domain"),
+    "domain": gettext_noop("value: a domain row needs an e-mail address or domain"),
+}
+OTHER_CHAIN = gettext_noop(
+    'certificate_chain: a different chain for route "{route}", which has on line {line}'
+)
+OTHER_VALUE = gettext_noop(
+    '{column}: "{value}" for route "{route}", which has "{before}" on line {line}'
+)
+TEMPLATES = (
+    NOT_JSON, EXPECTED, AN_OBJECT, A_KEY, A_STRING, COMMA_OR_BRACE, COMMA_OR_BRACKET, NO_ROUTES, ROUTES_TWICE, UNKNOWN_KEY,
+    ROUTES_NOT_LIST, ROUTE_NOT_OBJECT, KEY_TWICE, UNKNOWN_ROUTE_KEY, NOT_LIST, TOO_DEEP,
+    CSV_EMPTY, UNKNOWN_COLUMN, COLUMN_MISSING, COLUMN_TWICE, NOT_CSV, ROW_WIDTH,
+    NO_DISPLAY_NAME, BAD_KIND, *NO_VALUE.values(), OTHER_CHAIN, OTHER_VALUE,
+    *jsonstream.TEMPLATES,
+)  # fmt: skip
 
 #: Route fields of the file formats, in the order of spec section 4.1.
 ROUTE_FIELDS = (
@@ -93,51 +147,53 @@ def read_json(stream: TextIO, *, max_token_chars: int = 16 << 20) -> Iterator[Re
     try:
         yield from _JsonDocument(toks).read()
     except JsonSyntaxError as exc:
-        yield Issue(exc.line, f"not valid JSON: {exc.message}")
+        yield Issue(exc.line, Phrase(NOT_JSON, problem=exc.message))
 
 
 class _JsonDocument:
     def __init__(self, toks: Iterator[tuple[str, Any, int]]) -> None:
         self._next = toks.__next__
 
-    def _expect(self, kinds: str, what: str) -> tuple[str, Any, int]:
+    def _expect(self, kinds: str, what: Phrase | str) -> tuple[str, Any, int]:
         kind, value, line = self._next()
         if kind not in kinds:
-            raise JsonSyntaxError(line, f"expected {what}, found {_token_text(kind, value)}")
+            raise JsonSyntaxError(line, Phrase(EXPECTED, what=what, found=_token_text(kind, value)))
         return kind, value, line
 
     def read(self) -> Iterator[Record]:
-        self._expect("{", 'an object ({"routes": [...]})')
+        self._expect("{", Phrase(AN_OBJECT))
         seen_routes = False
         kind, value, line = self._next()
         if kind == "}":
-            yield Issue(line, 'the file has no "routes" list')
-            self._expect(EOF, "the end of the file")
+            yield Issue(line, Phrase(NO_ROUTES))
+            self._expect(EOF, Phrase(END_OF_FILE))
             return
         while True:
             if kind != STRING:
-                raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, value)}")
+                raise JsonSyntaxError(
+                    line, Phrase(EXPECTED, what=Phrase(A_KEY), found=_token_text(kind, value))
+                )
             self._expect(":", "':'")
             if value == "routes":
                 if seen_routes:
-                    yield Issue(line, 'the key "routes" appears twice')
+                    yield Issue(line, Phrase(ROUTES_TWICE))
                 seen_routes = True
                 yield from self._routes()
             else:
-                yield Issue(line, f'unknown key "{value}" (the file holds only "routes")')
+                yield Issue(line, Phrase(UNKNOWN_KEY, key=value))
                 self._value()
-            kind, value, line = self._expect(",}", "',' or '}'")
+            kind, value, line = self._expect(",}", Phrase(COMMA_OR_BRACE))
             if kind == "}":
                 break
             kind, value, line = self._next()
         if not seen_routes:
-            yield Issue(line, 'the file has no "routes" list')
-        self._expect(EOF, "the end of the file")
+            yield Issue(line, Phrase(NO_ROUTES))
+        self._expect(EOF, Phrase(END_OF_FILE))
 
     def _routes(self) -> Iterator[Record]:
         kind, value, line = self._next()
         if kind != "[":
-            yield Issue(line, f'"routes" must be a list, not {_token_text(kind, value)}')
+            yield Issue(line, Phrase(ROUTES_NOT_LIST, found=_token_text(kind, value)))
             self._value_after(kind, value, line)
             return
         ordinal = 0
@@ -148,10 +204,10 @@ class _JsonDocument:
             if kind == "{":
                 yield from self._route(ordinal, line)
             else:
-                yield Issue(line, f"a route must be an object, not {_token_text(kind, value)}")
+                yield Issue(line, Phrase(ROUTE_NOT_OBJECT, found=_token_text(kind, value)))
                 self._value_after(kind, value, line)
             ordinal += 1
-            kind, value, line = self._expect(",]", "',' or ']'")
+            kind, value, line = self._expect(",]", Phrase(COMMA_OR_BRACKET))
             if kind == "]":
                 return
             kind, value, line = self._next()
@@ -168,9 +224,7 @@ class _JsonDocument:
                 raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, key)}")
             self._expect(":", "':'")
             if key in seen:
-                yield Issue(
-                    line, f'the key "{key}" appears twice in this route (also line {seen[key]})'
-                )
+                yield Issue(line, Phrase(KEY_TWICE, key=key, first=seen[key]))
             seen[key] = line
             if key in MAPPING_KEYS:
                 yield from self._mappings(ordinal, MAPPING_KEYS[key], key)
@@ -178,9 +232,9 @@ class _JsonDocument:
                 vkind, value, vline = self._next()
                 record.fields[key] = (self._value_after(vkind, value, vline), vline)
             else:
-                yield Issue(line, f'unknown key "{key}" in a route')
+                yield Issue(line, Phrase(UNKNOWN_ROUTE_KEY, key=key))
                 self._value()
-            kind, key, line = self._expect(",}", "',' or '}'")
+            kind, key, line = self._expect(",}", Phrase(COMMA_OR_BRACE))
             if kind == "}":
                 break
             kind, key, line = self._next()
@@ -189,7 +243,7 @@ class _JsonDocument:
     def _mappings(self, ordinal: int, mapping_kind: str, key: str) -> Iterator[Record]:
         kind, value, line = self._next()
         if kind != "[":
-            yield Issue(line, f'"{key}" must be a list, not {_token_text(kind, value)}')
+            yield Issue(line, Phrase(NOT_LIST, key=key, found=_token_text(kind, value)))
             self._value_after(kind, value, line)
             return
         kind, value, line = self._next()
@@ -202,7 +256,7 @@ class _JsonDocument:
                 yield MappingRecord(
                     ordinal, mapping_kind, self._value_after(kind, value, line), line
                 )
-            kind, value, line = self._expect(",]", "',' or ']'")
+            kind, value, line = self._expect(",]", Phrase(COMMA_OR_BRACKET))
             if kind == "]":
                 return
             kind, value, line = self._next()
@@ -216,7 +270,7 @@ class _JsonDocument:
         if kind in (STRING, NUMBER, LITERAL):
             return value
         if depth >= MAX_NESTING:
-            raise JsonSyntaxError(line, f"values nested more than {MAX_NESTING} levels deep")
+            raise JsonSyntaxError(line, Phrase(TOO_DEEP, levels=MAX_NESTING))
         if kind == "[":
             items: list[Any] = []
             kind, value, line = self._next()
@@ -224,7 +278,7 @@ class _JsonDocument:
                 return items
             while True:
                 items.append(self._value_after(kind, value, line, depth + 1))
-                kind, value, line = self._expect(",]", "',' or ']'")
+                kind, value, line = self._expect(",]", Phrase(COMMA_OR_BRACKET))
                 if kind == "]":
                     return items
                 kind, value, line = self._next()
@@ -235,10 +289,12 @@ class _JsonDocument:
                 return obj
             while True:
                 if kind != STRING:
-                    raise JsonSyntaxError(line, f"expected a key, found {_token_text(kind, value)}")
+                    raise JsonSyntaxError(
+                        line, Phrase(EXPECTED, what=Phrase(A_KEY), found=_token_text(kind, value))
+                    )
                 self._expect(":", "':'")
                 obj[value] = self._value(depth + 1)
-                kind, value, line = self._expect(",}", "',' or '}'")
+                kind, value, line = self._expect(",}", Phrase(COMMA_OR_BRACE))
                 if kind == "}":
                     return obj
                 kind, value, line = self._next()
@@ -247,9 +303,9 @@ class _JsonDocument:
 
 def _token_text(kind: str, value: Any) -> str:
     if kind == EOF:
-        return "the end of the file"
+        return Phrase(END_OF_FILE)
     if kind == STRING:
-        return "a string"
+        return Phrase(A_STRING)
     if kind in (NUMBER, LITERAL):
         return (
             "null"
@@ -294,9 +350,7 @@ def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Reco
         csv.field_size_limit(max_field_chars)
     header_line = stream.readline()
     if not header_line.strip():
-        yield Issue(
-            1, "the file is empty; the first line must name the columns: " + ",".join(CSV_COLUMNS)
-        )
+        yield Issue(1, Phrase(CSV_EMPTY, columns=",".join(CSV_COLUMNS)))
         return
     delimiter = _delimiter(header_line)
     header = [name.strip().lower() for name in next(csv.reader([header_line], delimiter=delimiter))]
@@ -310,12 +364,12 @@ def read_csv(stream: TextIO, *, max_field_chars: int = 8 << 20) -> Iterator[Reco
 def _header_problems(header: list[str]) -> Iterator[Issue]:
     for name in header:
         if name not in CSV_COLUMNS:
-            yield Issue(1, f'unknown column "{name}" (columns: {",".join(CSV_COLUMNS)})')
+            yield Issue(1, Phrase(UNKNOWN_COLUMN, name=name, columns=",".join(CSV_COLUMNS)))
     for name in CSV_REQUIRED_COLUMNS:
         if name not in header:
-            yield Issue(1, f'the column "{name}" is missing')
+            yield Issue(1, Phrase(COLUMN_MISSING, name=name))
     for name in sorted({name for name in header if header.count(name) > 1}):
-        yield Issue(1, f'the column "{name}" appears twice')
+        yield Issue(1, Phrase(COLUMN_TWICE, name=name))
 
 
 class _CsvRoutes:
@@ -339,7 +393,7 @@ class _CsvRoutes:
             except StopIteration:
                 break
             except csv.Error as exc:
-                yield Issue(end + 1, f"not valid CSV: {exc}")
+                yield Issue(end + 1, Phrase(NOT_CSV, error=str(exc)))
                 return
             # This reader started after the header line, so its line_num is one behind.
             line, end = end + 1, reader.line_num + 1
@@ -350,11 +404,11 @@ class _CsvRoutes:
         if not row or not any(cell.strip() for cell in row):
             return
         if len(row) != self.width:
-            yield Issue(line, f"the row has {len(row)} columns, the header has {self.width}")
+            yield Issue(line, Phrase(ROW_WIDTH, count=len(row), width=self.width))
             return
         name = row[self.index["display_name"]].strip()
         if not name:
-            yield Issue(line, "display_name: every row needs the route's display name")
+            yield Issue(line, Phrase(NO_DISPLAY_NAME))
             return
         route = self.routes.get(name)
         if route is None:
@@ -366,9 +420,9 @@ class _CsvRoutes:
         if not kind and not value:
             return
         if kind not in (USER, DOMAIN):
-            yield Issue(line, f'kind: "{kind}" is neither "user" nor "domain"')
+            yield Issue(line, Phrase(BAD_KIND, kind=kind))
         elif not value:
-            yield Issue(line, f"value: a {kind} row needs an e-mail address or domain")
+            yield Issue(line, Phrase(NO_VALUE[kind]))
         else:
             yield MappingRecord(route.ordinal, kind, value, line)
 
@@ -383,10 +437,14 @@ class _CsvRoutes:
             if known is None:
                 route.fields[column] = (value, line)
             elif _canonical(column, known[0]) != _canonical(column, value):
-                shown = "a different chain" if column == "certificate_chain" else f'"{value}"'
-                before = "" if column == "certificate_chain" else f' "{known[0]}"'
-                yield Issue(
-                    line,
-                    f'{column}: {shown} for route "{route.fields["display_name"][0]}", '
-                    f"which has{before} on line {known[1]}",
-                )
+                yield Issue(line, _differs(column, value, route, known))
+
+
+def _differs(column: str, value: str, route: RouteRecord, known: tuple[str, int]) -> Phrase:
+    """A route column that a row gives otherwise than an earlier row of the route."""
+    name = route.fields["display_name"][0]
+    if column == "certificate_chain":
+        return Phrase(OTHER_CHAIN, route=name, line=known[1])
+    return Phrase(
+        OTHER_VALUE, column=column, value=value, route=name, before=known[0], line=known[1]
+    )

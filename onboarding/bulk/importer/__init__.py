@@ -26,6 +26,8 @@ files are read one at a time.
 
 from __future__ import annotations
 
+from onboarding.bulk import readers
+from onboarding.bulk.importer import engine, fields, report, routes, source
 from onboarding.bulk.importer.engine import (
     BATCH_SIZE,
     DUPLICATE_IN_FILE,
@@ -53,7 +55,19 @@ from onboarding.bulk.importer.source import (
     detect_format,
 )
 
+#: Every template of what an import says (its report's lines, problems, stages), so that
+#: text stored in English is said in its reader's language (``common.i18n``).
+TEMPLATES = (
+    *engine.TEMPLATES,
+    *routes.TEMPLATES,
+    *fields.TEMPLATES,
+    *source.TEMPLATES,
+    *report.TEMPLATES,
+    *readers.TEMPLATES,
+)
+
 __all__ = [
+    "TEMPLATES",
     "BATCH_SIZE",
     "CHAIN_NOT_FOUND",
     "CHAIN_OUTSIDE",

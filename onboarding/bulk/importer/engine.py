@@ -19,8 +19,10 @@ from typing import IO, Any
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from certificates.services import chain_files_atomic
+from common.i18n import Phrase
 from domains.services import domains_claim_for_mappings
 from onboarding.bulk.importer.chains import longest_cell_chars
 from onboarding.bulk.importer.fields import json_type, mapping_message
@@ -51,12 +53,37 @@ from onboarding.services import (
 )
 from tenants.models import Tenant
 
-NOT_UTF8 = "the file is not UTF-8 text (save it as CSV UTF-8 or JSON in UTF-8)"
-NOT_UTF8_LINE = "this line is not UTF-8 text (save the file as CSV UTF-8 or JSON in UTF-8)"
-DUPLICATE_IN_FILE = '{label} "{value}" is also listed on line {first}{where}'
-WRITE_FAILED = (
+NOT_UTF8 = gettext_noop("the file is not UTF-8 text (save it as CSV UTF-8 or JSON in UTF-8)")
+NOT_UTF8_LINE = gettext_noop(
+    "this line is not UTF-8 text (save the file as CSV UTF-8 or JSON in UTF-8)"
+)
+DUPLICATE_IN_FILE = gettext_noop('{label} "{value}" is also listed on line {first}')
+DUPLICATE_FOR_OTHER_ROUTE = gettext_noop(
+    '{label} "{value}" is also listed on line {first} for another route'
+)
+WRITE_FAILED = gettext_noop(
     "the database refused the import ({error}); possibly someone changed routes or "
     "mappings at the same time. Nothing was written; run the import again."
+)
+MAPPING_NOT_TEXT = gettext_noop("{label} must be text, not {type}")
+#: The stages of the progress bar (and of the job page).
+READING = gettext_noop("Reading {name}")
+CHECKING = {
+    "user": gettext_noop("Checking mapped users"),
+    "domain": gettext_noop("Checking mapped domains"),
+}
+WRITING = gettext_noop("Writing mappings")
+TEMPLATES = (
+    NOT_UTF8,
+    NOT_UTF8_LINE,
+    DUPLICATE_IN_FILE,
+    DUPLICATE_FOR_OTHER_ROUTE,
+    WRITE_FAILED,
+    MAPPING_NOT_TEXT,
+    READING,
+    *CHECKING.values(),
+    WRITING,
+    *(kind.label for kind in (USER_MAPPING, DOMAIN_MAPPING)),
 )
 BATCH_SIZE = 2000
 #: Keys per ``IN (...)`` query: below SQLite's historic 999-parameter limit.
@@ -102,7 +129,7 @@ class _Importer:
             reader = functools.partial(read_json, max_token_chars=longest)
         else:
             reader = functools.partial(read_csv, max_field_chars=longest)
-        self.progress.start(f"Reading {self.source.name}", self.source.size)
+        self.progress.start(Phrase(READING, name=self.source.name), self.source.size)
         count = 0
         try:
             with text:
@@ -125,7 +152,9 @@ class _Importer:
         kind = _KINDS[record.kind]
         value = record.value
         if not isinstance(value, str):
-            self.error(record.line, f"{kind.label} must be text, not {json_type(value)}")
+            self.error(
+                record.line, Phrase(MAPPING_NOT_TEXT, label=kind.label, type=json_type(value))
+            )
             return
         value = value.strip()
         try:
@@ -136,13 +165,9 @@ class _Importer:
             return
         first = self.keys.add(kind.name, key, record.route, record.line)
         if first is not None:
-            where = " for another route" if first[0] != record.route else ""
-            self.error(
-                record.line,
-                DUPLICATE_IN_FILE.format(
-                    label=kind.label, value=value, first=first[1], where=where
-                ),
-            )
+            other = first[0] != record.route
+            template = DUPLICATE_FOR_OTHER_ROUTE if other else DUPLICATE_IN_FILE
+            self.error(record.line, Phrase(template, label=kind.label, value=value, first=first[1]))
 
     def check_routes(self) -> None:
         checker = RouteChecker(tenant=self.tenant, source=self.source, report=self.report)
@@ -166,7 +191,7 @@ class _Importer:
                 self.report.routes_unchanged.append(plan.name)
         for kind in _KINDS.values():
             changes = self.report.users if kind.name == USER else self.report.domains
-            self.progress.start(f"Checking {kind.label}s", self.keys.count(kind.name))
+            self.progress.start(Phrase(CHECKING[kind.name]), self.keys.count(kind.name))
             self._plan_known(kind, changes, route_ids)
             self._plan_new(kind, changes)
             self._plan_not_in_file(kind, changes)
@@ -223,7 +248,7 @@ class _Importer:
         routes: dict[int, Route] = {}
         for ordinal, plan in sorted(self.plans.items()):
             routes[ordinal] = self._write_route(plan)
-        self.progress.start("Writing mappings", sum(self.keys.planned(k) for k in _KINDS))
+        self.progress.start(Phrase(WRITING), sum(self.keys.planned(k) for k in _KINDS))
         self._written = 0
         for kind in _KINDS.values():
             manager: Any = kind.model.objects  # MappedUser or MappedDomain, used alike
@@ -369,4 +394,4 @@ def _run(importer: _Importer) -> None:
         # the plan was made; the transaction is rolled back as a whole.
         report.applied = False
         detail = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        report.add_error(Issue(0, WRITE_FAILED.format(error=detail.strip() or type(exc).__name__)))
+        report.add_error(Issue(0, Phrase(WRITE_FAILED, error=detail.strip() or type(exc).__name__)))

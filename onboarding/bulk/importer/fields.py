@@ -11,7 +11,29 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
+from common.i18n import Phrase
 from onboarding.bulk.readers import DOMAIN, USER
+
+#: ``{subject}: {detail}``: a field or value and what is wrong with it. Not a sentence
+#: (the same in every language), so not in the catalogue; its parts are translated.
+DETAIL = "{subject}: {detail}"
+A_NUMBER = gettext_noop("a number")
+A_LIST = gettext_noop("a list")
+AN_OBJECT = gettext_noop("an object")
+TEXT = gettext_noop("text")
+A_WHOLE_NUMBER = gettext_noop("a whole number")
+TRUE_OR_FALSE = gettext_noop("true or false")
+PORT_AS_NUMBER = gettext_noop("the port as a number")
+INVALID = {
+    USER: gettext_noop('{label} "{value}" is not a valid e-mail address'),
+    DOMAIN: gettext_noop('{label} "{value}" is not a valid domain'),
+}
+TEMPLATES = (
+    DETAIL, A_NUMBER, A_LIST, AN_OBJECT, TEXT, A_WHOLE_NUMBER, TRUE_OR_FALSE, PORT_AS_NUMBER,
+    *INVALID.values(),
+)  # fmt: skip
 
 
 def json_type(value: Any) -> str:
@@ -21,12 +43,12 @@ def json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
-        return "a number"
+        return Phrase(A_NUMBER)
     if isinstance(value, list):
-        return "a list"
+        return Phrase(A_LIST)
     if isinstance(value, dict):
-        return "an object"
-    return "text"
+        return Phrase(AN_OBJECT)
+    return Phrase(TEXT)
 
 
 def shown(value: Any) -> str:
@@ -69,8 +91,8 @@ def as_bool(value: Any) -> bool | None:
 
 #: Route fields that are not text: (field, parser, what it must be, how to write it in JSON).
 TYPED_FIELDS: tuple[tuple[str, Callable[[Any], Any], str, str], ...] = (
-    ("ums_port", as_int, "a whole number", "the port as a number"),
-    ("enabled", as_bool, "true or false", "true or false"),
+    ("ums_port", as_int, Phrase(A_WHOLE_NUMBER), Phrase(PORT_AS_NUMBER)),
+    ("enabled", as_bool, Phrase(TRUE_OR_FALSE), Phrase(TRUE_OR_FALSE)),
 )
 #: Route fields that are text (stripped; ``target`` also lower-cased).
 TEXT_FIELDS = ("ums_hostname", "target")
@@ -79,7 +101,6 @@ _INVALID_PREFIXES = {
     USER: "'{value}' is not a valid e-mail address.",
     DOMAIN: "'{value}' is not a valid domain: ",
 }
-_INVALID_TEXT = {USER: "is not a valid e-mail address", DOMAIN: "is not a valid domain"}
 
 
 def mapping_message(kind: str, label: str, value: str, reason: str) -> str:
@@ -88,5 +109,5 @@ def mapping_message(kind: str, label: str, value: str, reason: str) -> str:
     prefix = _INVALID_PREFIXES[kind].format(value=value)
     if reason.startswith(prefix):
         reason = reason[len(prefix) :].strip()
-    text = f'{label} "{value}" {_INVALID_TEXT[kind]}'
-    return f"{text}: {reason}" if reason else text
+    text = Phrase(INVALID[kind], label=label, value=value)
+    return Phrase(DETAIL, subject=text, detail=reason) if reason else text

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext_noop
+
+from common.i18n import Phrase
 from onboarding.bulk.readers import Issue
 
 SAMPLE_SIZE = 10
 #: Problems reported one by one; past this many they are only counted ("N more"), so a
 #: file of ten million bad entries costs neither memory nor ten million lines.
 MAX_LISTED_PROBLEMS = 1000
-MORE_PROBLEMS = "... and {count} more problem(s), not listed."
+MORE_PROBLEMS = gettext_noop("... and {count} more problem(s), not listed.")
+#: A problem line, ``routes.csv:17: message``: the same in every language (its message
+#: is translated), so not in the catalogue.
+PROBLEM_LINE = "{where}: {problem}"
+WARNING_LINE = gettext_noop("{where}: warning: {problem}")
+#: The lines' templates, for :func:`common.i18n.register_templates`.
+TEMPLATES = (MORE_PROBLEMS, PROBLEM_LINE, WARNING_LINE)
 
 
 @dataclass
@@ -85,16 +94,17 @@ class ImportReport:
 
     def error_lines(self) -> list[str]:
         """``file:line: message``, ordered by line (then how many more were found)."""
-        lines = [
-            f"{self._where(i)}: {i.message}" for i in sorted(self.errors, key=lambda i: i.line)
+        lines: list[str] = [
+            Phrase(PROBLEM_LINE, where=self._where(i), problem=i.message)
+            for i in sorted(self.errors, key=lambda i: i.line)
         ]
         if self.errors_not_listed:
-            lines.append(MORE_PROBLEMS.format(count=self.errors_not_listed))
+            lines.append(Phrase(MORE_PROBLEMS, count=self.errors_not_listed))
         return lines
 
     def warning_lines(self) -> list[str]:
         return [
-            f"{self._where(i)}: warning: {i.message}"
+            Phrase(WARNING_LINE, where=self._where(i), problem=i.message)
             for i in sorted(self.warnings, key=lambda i: i.line)
         ]
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_noop
 
 from certificates.validation import ChainReport
+from common.i18n import Phrase
 from identity.models import IdentityProvider
 from onboarding.bulk.importer.chains import inspect
-from onboarding.bulk.importer.fields import TEXT_FIELDS, TYPED_FIELDS, json_type, shown
+from onboarding.bulk.importer.fields import DETAIL, TEXT_FIELDS, TYPED_FIELDS, json_type, shown
 from onboarding.bulk.importer.report import ImportReport
 from onboarding.bulk.importer.source import (
     CHAIN_NOT_FOUND,
@@ -29,6 +31,37 @@ from onboarding.bulk.importer.source import (
 from onboarding.bulk.readers import Issue, RouteRecord
 from onboarding.models import Route
 from tenants.models import Tenant
+
+NEEDS_IDP = gettext_noop('route "{name}" is new and needs an identity provider')
+NEEDS_HOSTNAME = gettext_noop('route "{name}" is new and needs a UMS hostname')
+NEEDS_CHAIN = gettext_noop('route "{name}" is new and needs a certificate chain')
+NOT_TEXT = gettext_noop("must be text, not {type}")
+NOT_EXPECTED = gettext_noop("{value} is not {expected}")
+QUOTED = gettext_noop("{value} is text; write {written}, unquoted")
+NOT_AN_IDP = gettext_noop("{value} is not an identity provider of this company account")
+ROUTE_REFUSED = gettext_noop('route "{name}": {problem}')
+NOT_VALID = gettext_noop('"{value}" is not valid: {problem}')
+CURRENT_CHAIN = gettext_noop(
+    'the current certificate chain of route "{name}" is not valid for target {target}: {problems}'
+)
+NOT_A_CHAIN = gettext_noop("must be a file path or PEM text")
+INLINE_PEM = gettext_noop("(inline PEM)")
+CHAIN_REFUSED = gettext_noop("{chain} is refused: {problem}")
+TEMPLATES = (
+    NEEDS_IDP,
+    NEEDS_HOSTNAME,
+    NEEDS_CHAIN,
+    NOT_TEXT,
+    NOT_EXPECTED,
+    QUOTED,
+    NOT_AN_IDP,
+    ROUTE_REFUSED,
+    NOT_VALID,
+    CURRENT_CHAIN,
+    NOT_A_CHAIN,
+    INLINE_PEM,
+    CHAIN_REFUSED,
+)
 
 
 @dataclass
@@ -94,7 +127,10 @@ class RouteChecker:
     def _bad(self, plan: RoutePlan, key: str, message: str) -> None:
         """A problem with one field, reported on the line the field was read on."""
         record = plan.record
-        self._error(record.fields.get(key, (None, record.line))[1], f"{key}: {message}")
+        self._error(
+            record.fields.get(key, (None, record.line))[1],
+            Phrase(DETAIL, subject=key, detail=message),
+        )
         plan.ok = False
 
     # 1. The name --------------------------------------------------------------------
@@ -143,16 +179,16 @@ class RouteChecker:
             self._bad(
                 plan,
                 "identity_provider",
-                f'route "{plan.name}" is new and needs an identity provider',
+                Phrase(NEEDS_IDP, name=plan.name),
             )
         if new and "ums_hostname" not in fields:
-            self._bad(plan, "ums_hostname", f'route "{plan.name}" is new and needs a UMS hostname')
+            self._bad(plan, "ums_hostname", Phrase(NEEDS_HOSTNAME, name=plan.name))
         return values
 
     def _text(self, plan: RoutePlan, key: str) -> str | None:
         value = plan.record.fields[key][0]
         if not isinstance(value, str):
-            self._bad(plan, key, f"must be text, not {json_type(value)}")
+            self._bad(plan, key, Phrase(NOT_TEXT, type=json_type(value)))
             return None
         return value.strip().lower() if key == "target" else value.strip()
 
@@ -162,11 +198,11 @@ class RouteChecker:
         raw = plan.record.fields[key][0]
         parsed = parse(raw)
         if parsed is None:
-            self._bad(plan, key, f"{shown(raw)} is not {expected}")
+            self._bad(plan, key, Phrase(NOT_EXPECTED, value=shown(raw), expected=expected))
             return None
         # CSV cells are text; in JSON the port is a number and the flag true/false.
         if self.source.format == "json" and isinstance(raw, str):
-            self._bad(plan, key, f"{shown(raw)} is text; write {written}, unquoted")
+            self._bad(plan, key, Phrase(QUOTED, value=shown(raw), written=written))
             return None
         return parsed
 
@@ -177,7 +213,7 @@ class RouteChecker:
             self._bad(
                 plan,
                 "identity_provider",
-                f"{shown(idp_name)} is not an identity provider of this company account",
+                Phrase(NOT_AN_IDP, value=shown(idp_name)),
             )
         return idp
 
@@ -206,13 +242,15 @@ class RouteChecker:
             # ICG), which the file replaces; the new one is checked by _chain_plan.
             return
         if key in ("__all__", "tenant"):
-            self._error(plan.record.line, f'route "{plan.name}": ' + " ".join(messages))
+            self._error(
+                plan.record.line, Phrase(ROUTE_REFUSED, name=plan.name, problem=" ".join(messages))
+            )
             plan.ok = False
             return
         value = fields.get(key, (None, 0))[0]
         text = " ".join(messages)
         if value is not None and key not in ("display_name", "identity_provider"):
-            text = f'"{value}" is not valid: {text}'
+            text = Phrase(NOT_VALID, value=value, problem=text)
         self._bad(plan, key, text)
 
     def _chain_plan(self, plan: RoutePlan, target: str) -> None:
@@ -224,7 +262,7 @@ class RouteChecker:
             self._bad(
                 plan,
                 "certificate_chain",
-                f'route "{plan.name}" is new and needs a certificate chain',
+                Phrase(NEEDS_CHAIN, name=plan.name),
             )
         elif target != route.target:
             report = inspect(route.certificate_chain.pem.encode(), target, self._reports)
@@ -232,28 +270,31 @@ class RouteChecker:
                 self._bad(
                     plan,
                     "target",
-                    f'the current certificate chain of route "{plan.name}" is not valid for '
-                    f"target {target}: " + " ".join(p.message for p in report.errors),
+                    Phrase(
+                        CURRENT_CHAIN,
+                        name=plan.name,
+                        target=target,
+                        problems=" ".join(p.message for p in report.errors),
+                    ),
                 )
 
     def _chain(self, plan: RoutePlan, target: str) -> tuple[bytes, str] | None:
         """The new chain's data and file name; None if it is refused or does not change."""
         ref, line = plan.record.fields["certificate_chain"]
         if not isinstance(ref, str) or not ref.strip():
-            self._bad(plan, "certificate_chain", "must be a file path or PEM text")
+            self._bad(plan, "certificate_chain", Phrase(NOT_A_CHAIN))
             return None
         ref = ref.strip()
         found = self._chain_bytes(plan, ref)
         if found is None:
             return None
         report = inspect(found[0], target, self._reports)
-        shown_ref = "(inline PEM)" if "-----BEGIN" in ref else f'"{ref}"'
+        shown_ref = Phrase(INLINE_PEM) if "-----BEGIN" in ref else f'"{ref}"'
         for problem in report.errors:
-            self._bad(plan, "certificate_chain", f"{shown_ref} is refused: {problem.message}")
+            refused = Phrase(CHAIN_REFUSED, chain=shown_ref, problem=problem.message)
+            self._bad(plan, "certificate_chain", refused)
         for problem in report.warnings:
-            self.report.warnings.append(
-                Issue(line, f"certificate_chain: {shown_ref}: {problem.message}")
-            )
+            self.report.warnings.append(Issue(line, _chain_warning(shown_ref, problem.message)))
         if not report.accepted:
             return None
         if plan.route is not None and plan.route.certificate_chain.pem == report.pem:
@@ -267,9 +308,9 @@ class RouteChecker:
         try:
             return self.source.chain_reader(ref)
         except ChainOutside:
-            message = CHAIN_OUTSIDE.format(ref=ref, name=self.source.name)
+            message = Phrase(CHAIN_OUTSIDE, ref=ref, name=self.source.name)
         except (ChainNotFound, OSError, ValueError):
-            message = CHAIN_NOT_FOUND.format(ref=ref, base=self.source.base_description)
+            message = Phrase(CHAIN_NOT_FOUND, ref=ref, base=self.source.base_description)
         self._bad(plan, "certificate_chain", message)
         return None
 
@@ -280,3 +321,12 @@ def _copy(route: Route) -> Route:
     clone._state.adding = False
     clone._state.db = route._state.db
     return clone
+
+
+def _chain_warning(shown_ref: str, problem: str) -> Phrase:
+    """``certificate_chain: "ref": problem``: a chain accepted with a warning."""
+    return Phrase(
+        DETAIL,
+        subject="certificate_chain",
+        detail=Phrase(DETAIL, subject=shown_ref, detail=problem),
+    )

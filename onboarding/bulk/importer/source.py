@@ -14,15 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from django.utils.translation import gettext_noop
+
+from common.i18n import Phrase
 from onboarding.bulk.importer.chains import read_limited
 
 FORMATS = ("json", "csv")
-UNKNOWN_FORMAT = "The import file must be JSON (.json) or CSV (.csv); {name} is neither."
-CHAIN_NOT_FOUND = '"{ref}" was not found (paths are relative to {base})'
-CHAIN_OUTSIDE = (
+UNKNOWN_FORMAT = gettext_noop(
+    "The import file must be JSON (.json) or CSV (.csv); {name} is neither."
+)
+CHAIN_NOT_FOUND = gettext_noop('"{ref}" was not found (paths are relative to {base})')
+CHAIN_OUTSIDE = gettext_noop(
     '"{ref}" is outside the directory of {name}: a chain path is relative to the import '
     "file and stays inside its directory (also through symbolic links)"
 )
+DIRECTORY_OF = gettext_noop("the directory of {name}")
+UPLOADED_CHAINS = gettext_noop("the chain files uploaded with it")
+TEMPLATES = (UNKNOWN_FORMAT, CHAIN_NOT_FOUND, CHAIN_OUTSIDE, DIRECTORY_OF, UPLOADED_CHAINS)
 
 
 class ChainNotFound(LookupError):
@@ -74,7 +82,7 @@ class ImportSource:
             opener=lambda: file.open("rb"),
             size=file.stat().st_size,
             chain_reader=read_chain,
-            base_description=f"the directory of {file.name}",
+            base_description=Phrase(DIRECTORY_OF, name=file.name),
         )
 
     @classmethod
@@ -98,14 +106,14 @@ class ImportSource:
             opener=lambda: io.BytesIO(data),
             size=len(data),
             chain_reader=read_chain,
-            base_description="the chain files uploaded with it",
+            base_description=Phrase(UPLOADED_CHAINS),
         )
 
 
 def detect_format(name: str) -> str:
     extension = os.path.splitext(name)[1].lower().lstrip(".")
     if extension not in FORMATS:
-        raise ValueError(UNKNOWN_FORMAT.format(name=basename(name)))
+        raise ValueError(Phrase(UNKNOWN_FORMAT, name=basename(name)))
     return extension
 
 

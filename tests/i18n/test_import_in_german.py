@@ -1,0 +1,117 @@
+"""An import's report, progress and outcome are German for a German admin (issue 14).
+
+The worker stores them in English (the command and the stored rows keep that text); the
+job page and the audit log recognise the stored text by its templates and say it in
+their reader's language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from onboarding.bulk import ImportSource, import_routes
+from onboarding.import_jobs import job_ended, report_to_json
+from onboarding.job_runner import FAILED_PROBLEMS
+from onboarding.models import ImportJob, ImportJobState
+from tenants.models import AuditEntry, AuditOutcome
+from tests.i18n.conftest import admin_pages_in_both, untranslated
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "display_name,ums_hostname,ums_port,identity_provider,target,kind,value"
+#: A file with a problem on nearly every line: types, names, mappings, duplicates.
+BAD_CSV = "\n".join(
+    [
+        HEADER,
+        "Berlin UMS,ums.acme.example,8443x,Nobody IdP,ums,user,alice@acme.example",
+        "Berlin UMS,,,,,user,alice@acme.example",
+        "Berlin UMS,,,,,user,not-an-address",
+        "Berlin UMS,,,,,group,x",
+        "Hamburg UMS,ums2.acme.example,8443,,ums,domain,",
+        "",
+    ]
+)
+#: Names in the file, the same in both languages.
+DATA = {"routes.csv", "Berlin UMS", "Hamburg UMS", "alice@acme.example", "not-an-address"}
+
+
+def _job(acme: Any, bob: Any, **fields: Any) -> ImportJob:
+    return ImportJob.objects.create(
+        tenant=acme, created_by=bob, file_name="routes.csv", format="csv", **fields
+    )
+
+
+def _arguments(job: ImportJob) -> str:
+    """The audit entry's arguments as the log shows them: keys and values, for operators."""
+    return f"job={job.pk}, file=routes.csv, format=csv, prune=False, phase=check, uploaded_by=bob"
+
+
+def test_the_problems_of_an_import_are_listed_in_german(client, bob, acme):
+    source = ImportSource.from_bytes("routes.csv", BAD_CSV.encode())
+    report = import_routes(tenant=acme, source=source, dry_run=True)
+    assert len(report.errors) >= 5
+    job = _job(
+        acme,
+        bob,
+        state=ImportJobState.FAILED,
+        report=report_to_json(report),
+        message=FAILED_PROBLEMS.format(count=len(report.errors), file="routes.csv"),
+    )
+
+    pages = admin_pages_in_both(
+        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
+    )
+
+    # English exactly as the command prints it; German through the same templates.
+    for line in report.error_lines():
+        assert line.replace('"', "&quot;") in pages[0]
+    assert "routes.csv:2: ums_port: &quot;8443x&quot; ist nicht eine ganze Zahl" in pages[1]
+    assert "ist kein Identitätsanbieter dieses Firmenkontos" in pages[1]
+    assert "zugeordneter Benutzer „alice@acme.example“ steht auch in Zeile 2" in pages[1]
+    assert "kind: „group“ ist weder „user“ noch „domain“" in pages[1]
+    # A validator's own sentence inside a line, and the template around it.
+    assert "„not-an-address“ ist keine gültige E-Mail-Adresse: Geben Sie" in pages[1]
+    assert untranslated(pages, DATA | {_arguments(job)}) == []
+
+
+def test_a_running_import_says_its_stage_in_german(client, bob, acme):
+    job = _job(
+        acme,
+        bob,
+        state=ImportJobState.RUNNING,
+        progress_stage="Reading routes.csv",
+        progress_done=25,
+        progress_total=100,
+    )
+    path = reverse("admin:onboarding_route_import_job", args=[job.pk])
+
+    pages = admin_pages_in_both(client, bob, path)
+    status = client.get(path + "status/", HTTP_ACCEPT_LANGUAGE="de").json()
+
+    assert "Reading routes.csv: 25%" in pages[0]
+    assert "routes.csv wird gelesen: 25%" in pages[1]
+    assert status["stage"] == "routes.csv wird gelesen"
+    assert untranslated(pages, DATA | {_arguments(job)}) == []
+
+
+def test_the_audit_log_says_how_an_import_ended_in_german(client, bob, acme):
+    job = _job(
+        acme,
+        bob,
+        state=ImportJobState.FAILED,
+        message=FAILED_PROBLEMS.format(count=3, file="routes.csv"),
+    )
+    job_ended(job, outcome=AuditOutcome.FAILED)
+    entry = AuditEntry.objects.get(action="admin_import")
+    assert entry.message == "3 problem(s) in routes.csv; nothing was written."
+
+    pages = admin_pages_in_both(
+        client, bob, reverse("admin:tenants_auditentry_change", args=[entry.pk])
+    )
+
+    assert "3 problem(s) in routes.csv; nothing was written." in pages[0]
+    assert "3 problem(s) in routes.csv; nothing was written." not in pages[1]
+    assert untranslated(pages, DATA | {_arguments(job)}) == []
