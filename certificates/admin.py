@@ -28,7 +28,7 @@ from certificates.models import Certificate, CertificateChain
 from certificates.services import chain_check_upload, chain_create, chain_files_atomic
 from certificates.validation import TARGETS, Problem, inspect_chain_bytes
 from common.i18n import translated
-from tenants.admin_scoping import TenantScopedAdmin
+from tenants.admin_scoping import RecordsOnly, TenantScopedAdmin
 from tenants.models import OBS_ROLES
 
 _COPYABLE = "font-family:monospace;width:100%;user-select:all;word-break:break-all"
@@ -418,7 +418,7 @@ def _expiry_html(when: dt.datetime) -> SafeString:
 
 
 @admin.register(Certificate)
-class CertificateAdmin(TenantScopedAdmin):
+class CertificateAdmin(RecordsOnly, TenantScopedAdmin):
     """Read-only: certificates are what was parsed from an upload and never change."""
 
     roles = OBS_ROLES
@@ -462,12 +462,3 @@ class CertificateAdmin(TenantScopedAdmin):
         return format_html(
             '<input type="text" readonly value="{}" style="{}">', obj.sha256, _COPYABLE
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Certificate | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Certificate | None = None) -> bool:
-        return False

@@ -30,7 +30,7 @@ from onboarding.admin_bulk import RouteBulkAdminMixin
 from onboarding.admin_preview import RoutePreviewAdminMixin
 from onboarding.models import MappedDomain, MappedUser, OnboardingEvent, Route
 from onboarding.reasons import reason_text
-from tenants.admin_scoping import TenantScopedAdmin, TenantScopedInline
+from tenants.admin_scoping import RecordsOnly, TenantScopedAdmin, TenantScopedInline
 from tenants.models import OBS_ROLES
 
 MAPPING_LISTED_TWICE = gettext_noop("{value} is listed twice on this page.")
@@ -542,7 +542,7 @@ class RouteAdmin(RoutePreviewAdminMixin, RouteBulkAdminMixin, TenantScopedAdmin[
         self.message_user(request, said % {"count": count})
 
 
-class _MappingAdmin(TenantScopedAdmin):
+class _MappingAdmin(RecordsOnly, TenantScopedAdmin):
     """Mapped users and domains listed on their own, to search across all routes.
 
     Read and delete only: rows are added and changed on their route's page (or by the
@@ -550,14 +550,9 @@ class _MappingAdmin(TenantScopedAdmin):
     """
 
     roles = OBS_ROLES
+    records_deletable = True
     list_filter = ["route__tenant"]
     list_select_related = ["route__tenant"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     @admin.display(description=gettext_lazy("Company account"), ordering="route__tenant__name")
     def tenant(self, obj: MappedUser | MappedDomain) -> str:
@@ -607,7 +602,7 @@ class ReasonFilter(admin.SimpleListFilter):
 
 
 @admin.register(OnboardingEvent)
-class OnboardingEventAdmin(TenantScopedAdmin[OnboardingEvent]):
+class OnboardingEventAdmin(RecordsOnly, TenantScopedAdmin[OnboardingEvent]):
     """Read-only log of onboarding attempts for the account's staff."""
 
     roles = OBS_ROLES
@@ -647,12 +642,3 @@ class OnboardingEventAdmin(TenantScopedAdmin[OnboardingEvent]):
     @admin.display(description=gettext_lazy("IGEL OS version"))
     def os_version(self, obj: OnboardingEvent) -> str:
         return obj.device_os_version or "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

@@ -22,7 +22,12 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from common.i18n import translated
 from common.validators import normalize_email
 from tenants import invitations, services
-from tenants.admin_scoping import NotFoundUnlessPermitted, TenantScopedAdmin, can_manage
+from tenants.admin_scoping import (
+    NotFoundUnlessPermitted,
+    RecordsOnly,
+    TenantScopedAdmin,
+    can_manage,
+)
 from tenants.models import (
     ALL_ROLES,
     MEMBER_ROLES,
@@ -319,7 +324,7 @@ class MembershipAdmin(TenantScopedAdmin[Membership]):
 
 
 @admin.register(Activation)
-class ActivationAdmin(TenantScopedAdmin[Activation]):
+class ActivationAdmin(RecordsOnly, TenantScopedAdmin[Activation]):
     """The record of who activated onboarding; made by the action, never edited."""
 
     roles = OBS_ROLES
@@ -327,18 +332,12 @@ class ActivationAdmin(TenantScopedAdmin[Activation]):
     search_fields = ["tenant__name", "activated_by_email"]
     readonly_fields = ["tenant", "activated_by_email", "activated_at"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(TenantScopedAdmin):
+class AuditEntryAdmin(RecordsOnly, TenantScopedAdmin):
     """The audit log (``tenants.audit``), read-only: staff see their company's entries,
     the platform operator all, including those of no company (``create_tenant``)."""
 
@@ -372,15 +371,6 @@ class AuditEntryAdmin(TenantScopedAdmin):
         # Stored in English by whoever acted (a command, the import worker); said in the
         # reader's language through the templates the apps registered (common.i18n).
         return translated(obj.message)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 def _pairs(values: dict[str, Any]) -> str:

@@ -201,3 +201,26 @@ class NotFoundUnlessPermitted(_ModelAdmin):
         if obj is None or not self.has_view_or_change_permission(request, obj):
             raise Http404("No such object.")
         return obj
+
+
+if TYPE_CHECKING:
+    _ScopedAdmin = TenantScopedAdmin[Any]
+else:
+    _ScopedAdmin = object
+
+
+class RecordsOnly(_ScopedAdmin):
+    """Rows the service writes itself (events, audit entries, parsed certificates, ...):
+    never added or changed in the admin; deleted only where ``records_deletable`` says
+    (then by the usual permission rules)."""
+
+    records_deletable = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.records_deletable and super().has_delete_permission(request, obj)
