@@ -17,8 +17,8 @@ database driver and the import together) and the time it took:
 Layouts: ``full`` repeats every route column on every row (as the export writes
 them, about 77 bytes a row: some 680,000 mapped users in 50 MiB); ``short`` gives the
 route columns on a route's first row only (about 36 bytes a row: some 1.45 million
-mapped users, about as many as a file of this size can realistically hold); ``json``
-is the JSON format with one value a line (some 2.15 million mapped users).
+mapped users); ``json`` is the JSON format with one value a line (some 2.15 million
+mapped users, about as many as a file of this size can realistically hold).
 
 ``DEBUG`` stays off: with it, Django keeps the text of the last 9,000 queries, and an
 import of this size sends hundreds of them with 2,000 rows each.
