@@ -374,7 +374,8 @@ class AuditEntryAdmin(RecordsOnly, TenantScopedAdmin):
 
 
 def _pairs(values: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in values.items()) or "—"
+    # By name: PostgreSQL's jsonb does not keep the order the keys were written in.
+    return ", ".join(f"{key}={value}" for key, value in sorted(values.items())) or "—"
 
 
 admin.site.unregister(User)

@@ -46,7 +46,7 @@ def _job(acme: Any, bob: Any, **fields: Any) -> ImportJob:
 
 def _arguments(job: ImportJob) -> str:
     """The audit entry's arguments as the log shows them: keys and values, for operators."""
-    return f"job={job.pk}, file=routes.csv, format=csv, prune=False, phase=check, uploaded_by=bob"
+    return f"file=routes.csv, format=csv, job={job.pk}, phase=check, prune=False, uploaded_by=bob"
 
 
 def test_the_problems_of_an_import_are_listed_in_german(client, bob, acme):
