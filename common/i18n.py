@@ -79,6 +79,11 @@ def _localised(value: Any) -> Any:
 
 _registered: list[str] = []
 
+#: Longer stored text is shown as written (English): see :func:`translated`.
+MAX_RECOGNISED_CHARS = 300
+#: How deep templates are recognised inside each other's values.
+MAX_NESTING = 3
+
 
 def register_templates(templates: Iterable[str]) -> None:
     """Let :func:`translated` recognise stored text written from ``templates`` anywhere.
@@ -106,6 +111,10 @@ def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
     said = gettext(text)
     if said != text:
         return said  # a constant of the catalogue as it is, before any template's guess
+    if len(text) > MAX_RECOGNISED_CHARS:
+        # Stored lines quote file content: matching a crafted long line against templates
+        # with several open fields backtracks for seconds. Real messages are shorter.
+        return text
     phrase = recognised(text, _by_specificity((*known, *_registered)))
     return phrase.translated() if phrase is not None else text
 
@@ -118,25 +127,28 @@ def recognised(text: str, templates: tuple[str, ...]) -> Phrase | None:
     no template fits but that is a whole sentence of the catalogue (a validator's message,
     ending with a full stop) is translated as it is.
     """
-    best = _best_reading(text, templates, {})
+    best = _best_reading(text, templates, {}, MAX_NESTING)
     return best[1] if best is not None else None
 
 
 def _best_reading(
-    text: str, templates: tuple[str, ...], seen: dict[str, tuple[int, Phrase] | None]
+    text: str,
+    templates: tuple[str, ...],
+    seen: dict[str, tuple[int, Phrase] | None],
+    depth: int,
 ) -> tuple[int, Phrase] | None:
     if text in seen:
         return seen[text]
     best: tuple[int, Phrase] | None = None
     if "{" not in text and "}" not in text and text in templates:
         best = (len(text), Phrase(text))
-    for template in templates if best is None else ():
+    for template in templates if best is None and depth > 0 else ():
         match = _pattern(template).fullmatch(text)
         if match is None:
             continue
         score, values = _literal_length(template), {}
         for name, value in match.groupdict().items():
-            inner = _best_reading(value, templates, seen) or _sentence(value)
+            inner = _best_reading(value, templates, seen, depth - 1) or _sentence(value)
             score += inner[0] if inner else 0
             values[name] = inner[1] if inner else value
         if best is None or score > best[0]:

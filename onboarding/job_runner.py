@@ -52,7 +52,8 @@ from onboarding.import_jobs import (
     report_to_json,
 )
 from onboarding.models import ImportJob, ImportJobPhase, ImportJobState
-from tenants.models import AuditOutcome
+from tenants.models import OBS_ROLES, AuditOutcome
+from tenants.selectors import tenants_for
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ NOTHING_TO_CHANGE = gettext_noop("Nothing to change: {tenant} already matches {f
 APPLIED = gettext_noop("Applied.")
 APPLIED_DESPITE_CANCEL = gettext_noop("Applied: Cancel came after the changes were written.")
 CANCELLED_WHILE_RUNNING = gettext_noop("Cancelled while it ran; nothing was written.")
+NO_LONGER_ALLOWED = gettext_noop(
+    "The person who uploaded this file may no longer import for this company account; "
+    "nothing was written."
+)
 CRASHED = gettext_noop(
     "The import stopped with an error ({error}); nothing was written. "
     "The worker's log has the details."
@@ -83,6 +88,7 @@ GAVE_UP = gettext_noop(
 INTERRUPTED = gettext_noop("Re-queued: the worker {worker} was stopped; another worker continues.")
 EXPIRED = gettext_noop("Cancelled: not applied within {hours} hours; nothing was written.")
 MESSAGES = (
+    NO_LONGER_ALLOWED,
     FAILED_PROBLEMS,
     NOTHING_TO_CHANGE,
     APPLIED,
@@ -228,6 +234,12 @@ def job_run(job: ImportJob, *, stopping: Callable[[], bool] = lambda: False) -> 
         return SHUTDOWN if stopping() else None
 
     progress = JobProgress(stop_reason)
+    if not _uploader_may_import(job):
+        # Queued before the uploader's role was taken away: a job never outlives the
+        # right of the person it acts for.
+        _settle(job, ImportJobState.FAILED, NO_LONGER_ALLOWED, progress)
+        job.refresh_from_db()
+        return job
     heartbeat = Heartbeat(job, progress)
     heartbeat.start()
     try:
@@ -250,6 +262,11 @@ def job_run(job: ImportJob, *, stopping: Callable[[], bool] = lambda: False) -> 
         heartbeat.stop()
     job.refresh_from_db()
     return job
+
+
+def _uploader_may_import(job: ImportJob) -> bool:
+    user = job.created_by
+    return user is not None and tenants_for(user, roles=OBS_ROLES).filter(pk=job.tenant_id).exists()
 
 
 def _settle_report(job: ImportJob, report: ImportReport, progress: JobProgress) -> None:

@@ -201,6 +201,26 @@ def test_a_finished_page_neither_refreshes_nor_polls(client, bob, acme, corp_idp
 # --- Apply: all or nothing ------------------------------------------------------------------
 
 
+def test_an_apply_queued_before_the_uploader_lost_the_role_writes_nothing(
+    bob, acme, corp_idp, chain_a
+):
+    from tenants.models import Membership
+
+    job = queue(acme, bob, chain_a, ["alice@example.com"])
+    run_jobs()
+    job.refresh_from_db()
+    import_job_apply(job=job, by=bob)
+    Membership.objects.filter(user=bob, tenant=acme).delete()
+
+    run_jobs()
+
+    job.refresh_from_db()
+    assert job.state == ImportJobState.FAILED
+    assert "may no longer import" in job.message
+    assert not Route.objects.exists() and not MappedUser.objects.exists()
+    assert stored_files() == []
+
+
 def test_apply_writes_the_checked_file_and_deletes_it(bob, acme, corp_idp, chain_a):
     job = queue(acme, bob, chain_a, ["alice@example.com", "carol@example.com"])
     run_jobs()

@@ -80,3 +80,18 @@ def test_stored_english_is_recognised_by_its_template():
             "Erneut eingereiht: Der Worker host:12:ab hat nicht mehr geantwortet (Versuch 2 von 3)."
         )
         assert translated("Written by hand.", known=known) == "Written by hand."
+
+
+def test_crafted_stored_text_is_shown_as_written_not_matched_at_length():
+    # Report lines quote file content: a deeply nested or long line must neither recurse
+    # without end nor backtrack for seconds against templates with several open fields.
+    from onboarding.admin_bulk import job_message
+
+    with translation.override("de"):
+        deep = ": " * 400 + "x"
+        assert job_message(deep) == deep
+        unit = '" for route "x", which has "'
+        long_line = ('col: "' + unit * 40 + '" for route "r", which has "a" on line 3')[:2000]
+        assert job_message(long_line) == long_line
+        nested = ": " * 140 + "x"  # within the length bound: nesting is bounded instead
+        assert job_message(nested) == nested
