@@ -511,6 +511,8 @@ def test_two_workers_never_run_one_job_twice(chain_a):
     acme = factories.ActiveTenantFactory(slug="acme")
     factories.IdentityProviderFactory(tenant=acme, name="Corp Entra")
     bob = factories.UserFactory(username="bob")
+    # A job acts for its uploader, who must still hold an import role when it runs.
+    factories.MembershipFactory(tenant=acme, user=bob, email=bob.email, role="obs_admin")
     jobs = [queue(acme, bob, chain_a, [f"user{n}@example.com"]) for n in range(8)]
     barrier = threading.Barrier(2)
     ran: list[int] = []
