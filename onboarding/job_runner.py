@@ -46,14 +46,14 @@ from onboarding.import_jobs import (
     ACTIVE_STATES,
     FINAL_STATES,
     JOB_FOLDER,
+    import_jobs_for,
     job_ended,
     job_files_delete,
     job_source,
     report_to_json,
 )
 from onboarding.models import ImportJob, ImportJobPhase, ImportJobState
-from tenants.models import OBS_ROLES, AuditOutcome
-from tenants.selectors import tenants_for
+from tenants.models import AuditOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -265,8 +265,9 @@ def job_run(job: ImportJob, *, stopping: Callable[[], bool] = lambda: False) -> 
 
 
 def _uploader_may_import(job: ImportJob) -> bool:
+    # The rule the job pages apply to whoever opens a job, applied to its uploader.
     user = job.created_by
-    return user is not None and tenants_for(user, roles=OBS_ROLES).filter(pk=job.tenant_id).exists()
+    return user is not None and import_jobs_for(user).filter(pk=job.pk).exists()
 
 
 def _settle_report(job: ImportJob, report: ImportReport, progress: JobProgress) -> None:

@@ -104,7 +104,7 @@ return 1
 
 @dataclass(frozen=True)
 class PollCheck:
-    """``state``: PENDING, SLOW_DOWN, DECIDED or UNKNOWN; ``interval``: the code's interval
+    """``state``: PENDING, SLOW_DOWN, RECHECK, DECIDED or UNKNOWN; ``interval``: the code's interval
     now; ``tenant_id``: the company the code belongs to (for the request log)."""
 
     state: str
