@@ -27,7 +27,7 @@ from typing import Any
 
 from django.utils import formats
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 
 class Phrase(str):
@@ -108,6 +108,11 @@ def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
         return text.translated()
     if not text:
         return text  # gettext("") is the catalogue's header
+    if _source_language():
+        # Stored text is English and has no English catalogue: recognising its template
+        # would give the same text back, at the cost of matching every registered
+        # template (on every English device-API error description).
+        return text
     said = gettext(text)
     if said != text:
         return said  # a constant of the catalogue as it is, before any template's guess
@@ -117,6 +122,11 @@ def translated(text: str | Promise, *, known: Iterable[str] = ()) -> str:
         return text
     phrase = recognised(text, _by_specificity((*known, *_registered)))
     return phrase.translated() if phrase is not None else text
+
+
+def _source_language() -> bool:
+    """Whether the active language is English, the language every message is written in."""
+    return (get_language() or "en").split("-")[0] == "en"
 
 
 def recognised(text: str, templates: tuple[str, ...]) -> Phrase | None:
