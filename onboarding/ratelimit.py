@@ -29,7 +29,7 @@ from django.http import HttpRequest
 
 from common import metrics
 from common.outages import outage_kind
-from common.redisclient import redis_client, run_script
+from common.redisclient import cache_get, redis_client, run_script
 from common.validators import normalize_email
 from onboarding import conf
 
@@ -155,7 +155,7 @@ def _count(key: str, ttl: int) -> int:
     sets the expiry (the key lives a little longer than its window, so a late count
     never recreates it without one). No pipeline object: building one costs more than
     the round trip it saves. Django's Redis backend stores integers as they are, so
-    ``peek`` reads the same key through the cache API. Elsewhere ``add`` + ``incr``.
+    ``peek`` reads the same key with its serializer (``cache_get``). Elsewhere ``add`` + ``incr``.
     """
     client = redis_client()
     if client is not None:
@@ -181,7 +181,7 @@ def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verd
     window = _window(name, identifier, now)
     if not isinstance(window, _Window):
         return Verdict(allowed=True, count=0, retry_after=0, limit=window)
-    count = int(cache.get(window.key) or 0)
+    count = int(cache_get(window.key) or 0)
     return Verdict(
         allowed=count < window.limit,
         count=count,
