@@ -95,6 +95,12 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=3000)
     parser.add_argument("--profile", choices=["baseline", "lookup", "poll", "authorize"])
     parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="profile CPU time only (waits on PostgreSQL and Redis count nothing)",
+    )
+    parser.add_argument("--lines", type=int, default=45)
     args = parser.parse_args()
 
     db_url = device_bench.bench_database_url()
@@ -164,12 +170,12 @@ def main() -> None:
 
         if args.profile:
             path, _bodies = endpoints[args.profile]
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
             profiler.enable()
             measure(app, path, streams[args.profile], min(args.requests, len(codes) // 2))
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
+            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.lines)
             print(out.getvalue())
     finally:
         idp.stop()

@@ -577,15 +577,24 @@ class PollOutcome:
     answer: dict[str, Any] | None = None
     #: With ``slow_down``: the code's interval from now on.
     interval: int = 0
+    #: The client address is over its rate limit: the code was not polled.
+    over_limit: ratelimit.Verdict | None = None
 
 
-def device_token_poll(*, device_code: str, client_address: str | None = None) -> PollOutcome:
+def device_token_poll(
+    *, device_code: str, client_address: str | None = None, address_limit: str = ""
+) -> PollOutcome:
     """One poll of the token endpoint (RFC 8628 section 3.4/3.5).
 
     A pending code is answered from the shared cache alone (``onboarding.pollstate``):
     no SQL for the hottest request of the service. Everything else reads the database.
+    ``address_limit``: the rate limit of the client's address, counted in the same round
+    trip; over it, ``over_limit`` says so and nothing else happens.
     """
-    quick = pollstate.check(hash_secret(device_code))
+    counting = (address_limit, ratelimit.address_key(client_address)) if address_limit else None
+    quick = pollstate.check(hash_secret(device_code), counting=counting)
+    if quick.limit is not None and not quick.limit.allowed:
+        return PollOutcome(over_limit=quick.limit)
     if quick.state in (pollstate.PENDING, pollstate.SLOW_DOWN):
         requestlog.annotate(tenant=quick.tenant_id)
     if quick.state == pollstate.PENDING:

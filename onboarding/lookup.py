@@ -39,12 +39,22 @@ class _Validated:
     email: str
 
 
+def claimed_email(id_token: object) -> str:
+    """The e-mail an ID token claims, unverified ("" when none): only to choose the
+    per-user rate-limit bucket before the token is checked (the bucket is per e-mail
+    *and* client address, so a forged claim spends only the forger's own budget)."""
+    claims = oidc.unverified_claims(id_token) or {}
+    email = claims.get("email")
+    return email if isinstance(email, str) and len(email) <= 254 else ""
+
+
 def onboarding_lookup(
     *,
     id_token: object,
     access_token: str = "",
     structure_tag: str = "",
     client_address: str | None = None,
+    counted_email: str | None = None,
 ) -> LookupOutcome:
     """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4).
 
@@ -57,6 +67,10 @@ def onboarding_lookup(
     ``access_token`` (optional) is used only when the validated ID token has no usable
     e-mail: UserInfo is then asked, and its ``sub`` must match. It is never used before
     the ID token itself has passed every check, so it cannot make us call an IdP.
+
+    ``counted_email``: the caller already counted this request against the per-user
+    limit of that address (``claimed_email``); a validated address that differs is counted
+    here. None: count every validated address here.
     """
     recorder = events.EventRecorder(
         EventAction.LOOKUP, client_address=client_address, structure_tag=structure_tag
@@ -72,7 +86,11 @@ def onboarding_lookup(
     if not validated:
         return _not_validated(candidates, failures, recorder)
     return _route_validated(
-        validated, recorder, structure_tag=structure_tag, client_address=client_address
+        validated,
+        recorder,
+        structure_tag=structure_tag,
+        client_address=client_address,
+        counted_email=counted_email,
     )
 
 
@@ -118,11 +136,14 @@ def _route_validated(
     *,
     structure_tag: str,
     client_address: str | None,
+    counted_email: str | None,
 ) -> LookupOutcome:
     """The answer for the first validated address whose route names the IdP that vouched."""
     first_miss: tuple[str, RouteLookup] | None = None
+    counted = ratelimit.email_key(counted_email) if counted_email else None
     for item in validated:
-        ratelimit.enforce("lookup_email", ratelimit.pair_key(item.email, client_address))
+        if ratelimit.email_key(item.email) != counted:
+            ratelimit.enforce("lookup_email", ratelimit.pair_key(item.email, client_address))
         lookup = route_lookup(item.email)
         route = lookup.route
         if route is not None and route.identity_provider_id == item.idp.pk:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.core.cache import cache, caches
@@ -42,7 +42,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from common.outages import outage_kind
 from common.redisclient import redis_client, run_script
-from onboarding import conf
+from onboarding import conf, ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -52,26 +52,37 @@ UNKNOWN = "unknown"
 SLOW_DOWN = "slow_down"
 #: Pending and paced here, but the database last confirmed it RECHECK_SECONDS ago.
 RECHECK = "recheck"
+#: Over the client address's rate limit: not polled at all.
+LIMITED = "limited"
 
 #: How long a cached "pending" is trusted without the database confirming it: the bound
 #: on a stale "pending" after a lost decision mark. A device polling every 5 s reads the
 #: database on one poll in twelve.
 RECHECK_SECONDS = 60
 
+# The poll is also counted against the client address's rate limit, in the same round
+# trip: KEYS[2] (optional) is that limit's counter, ARGV[6] its expiry, ARGV[7] the limit.
+# Over it, the answer is "limited" and the code's state is left alone.
 # Value: "pending|<interval s>|<last poll ms; 0 = never>|<expiry ms>|<checked ms>|<tenant>"
 # or "decided" (times in ms since the epoch). Past the code's expiry the answer is
 # "unknown": the database decides. A poll at its pace RECHECK_SECONDS after the database
 # last confirmed the entry is "recheck": the row is read again (see ``confirm_pending``).
 _POLL_SCRIPT = """
+local count = 0
+if KEYS[2] then
+  count = redis.call('INCR', KEYS[2])
+  if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+  if count > tonumber(ARGV[7]) then return {'limited', 0, 0, count} end
+end
 local value = redis.call('GET', KEYS[1])
-if not value then return {'unknown', 0, 0} end
-if value == 'decided' then return {'decided', 0, 0} end
+if not value then return {'unknown', 0, 0, count} end
+if value == 'decided' then return {'decided', 0, 0, count} end
 local _, _, interval, last, expires, checked, tenant =
   string.find(value, '^pending|(%d+)|(%d+)|(%d+)|(%d+)|(%d+)$')
-if not interval then return {'unknown', 0, 0} end
+if not interval then return {'unknown', 0, 0, count} end
 interval = tonumber(interval)
 local now = tonumber(ARGV[1])
-if now >= tonumber(expires) then return {'unknown', 0, 0} end
+if now >= tonumber(expires) then return {'unknown', 0, 0, count} end
 local answer = 'pending'
 if tonumber(last) > 0 and now - tonumber(last) < interval * 1000 - tonumber(ARGV[2]) then
   interval = math.max(interval, math.min(interval + tonumber(ARGV[3]), tonumber(ARGV[4])))
@@ -81,7 +92,7 @@ elseif now - tonumber(checked) >= tonumber(ARGV[5]) then
 end
 redis.call('SET', KEYS[1],
   table.concat({'pending', interval, now, expires, checked, tenant}, '|'), 'KEEPTTL')
-return {answer, interval, tonumber(tenant)}
+return {answer, interval, tonumber(tenant), count}
 """
 
 # The database still says pending: note when, unless the entry changed to "decided".
@@ -104,12 +115,14 @@ return 1
 
 @dataclass(frozen=True)
 class PollCheck:
-    """``state``: PENDING, SLOW_DOWN, RECHECK, DECIDED or UNKNOWN; ``interval``: the code's interval
-    now; ``tenant_id``: the company the code belongs to (for the request log)."""
+    """``state``: PENDING, SLOW_DOWN, RECHECK, DECIDED, UNKNOWN or LIMITED; ``interval``: the
+    code's interval now; ``tenant_id``: the company the code belongs to (for the request
+    log); ``limit``: the verdict of the rate limit counted with the poll, if one was."""
 
     state: str
     interval: int = 0
     tenant_id: int = 0
+    limit: ratelimit.Verdict | None = None
 
 
 def _key(code_hash: str) -> str:
@@ -184,28 +197,46 @@ def mark_decided(code_hash: str, *, expires_in: float) -> None:
         _guarded("marked decided", exc)
 
 
-def check(code_hash: str) -> PollCheck:
-    """Count one poll of a code: pending, too early (slow down), recheck, decided or unknown."""
+def check(code_hash: str, *, counting: ratelimit.Limit | None = None) -> PollCheck:
+    """Count one poll of a code: pending, too early (slow down), recheck, decided or unknown.
+
+    ``counting``: a rate limit the poll counts against first, in the same round trip;
+    over it, the state is LIMITED and the poll is not counted as one of the code's.
+    """
     now_ms = int(time.time() * 1000)
-    arguments = (
+    arguments: tuple[int, ...] = (
         now_ms,
         int(conf.poll_slack() * 1000),
         conf.slow_down_step(),
         conf.max_interval(),
         RECHECK_SECONDS * 1000,
     )
+    window = ratelimit.window(*counting, now=now_ms / 1000) if counting else None
     try:
         client = redis_client()
         if client is not None:
-            state, interval, tenant = run_script(
-                client, _POLL_SCRIPT, [cache.make_key(_key(code_hash))], arguments
-            )
+            keys = [cache.make_key(_key(code_hash))]
+            if window is not None:
+                keys.append(cache.make_key(window.key))
+                arguments += (window.ttl, window.limit)
+            state, interval, tenant, count = run_script(client, _POLL_SCRIPT, keys, arguments)
             name = state.decode() if isinstance(state, bytes) else str(state)
-            return PollCheck(name, int(interval), int(tenant))
+            limit = window.verdict(int(count)) if window is not None else None
+            return PollCheck(name, int(interval), int(tenant), limit)
         if _local_cache():
-            return _check_locally(code_hash, *arguments)
+            if window is not None:
+                limit = window.verdict(ratelimit.count_locally(window.key, window.ttl))
+                if not limit.allowed:
+                    return PollCheck(LIMITED, limit=limit)
+                return replace(_check_locally(code_hash, *arguments[:5]), limit=limit)
+            return _check_locally(code_hash, *arguments[:5])
     except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
         _guarded("read", exc)
+        if window is not None:
+            return PollCheck(UNKNOWN, limit=ratelimit.failed_open([window.name], exc)[0])
+        return PollCheck(UNKNOWN)
+    if counting is not None:  # neither Redis nor the in-process cache: counted on its own
+        return PollCheck(UNKNOWN, limit=ratelimit.hit(*counting))
     return PollCheck(UNKNOWN)
 
 

@@ -2,7 +2,9 @@
 
 The cache is Redis in production, so a limit holds across every server process and
 machine: a client cannot multiply its budget by landing on different workers. Fixed
-windows (an atomic INCR in one round trip, see ``_count``) are crude but cheap. Keys carry a hash of the identifier, never the e-mail itself.
+windows are crude but cheap: every limit a request counts (and every one it only
+reads) is one atomic round trip, a server-side script (``hit_all``). Keys carry a hash
+of the identifier, never the e-mail itself.
 
 Identifiers are built here, so every caller counts the same thing: e-mails normalised
 exactly as routing does (``email_key``; ``cto@ａcme.example`` is ``cto@acme.example``),
@@ -12,15 +14,13 @@ IPv6 clients per /64 (``address_key``), a per-e-mail limit per (e-mail, address)
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import logging
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -29,7 +29,7 @@ from django.http import HttpRequest
 
 from common import metrics
 from common.outages import outage_kind
-from common.redisclient import cache_get, redis_client, run_script
+from common.redisclient import redis_client, run_script
 from common.validators import normalize_email
 from onboarding import conf
 
@@ -73,99 +73,101 @@ def _key(name: str, identifier: str, window: int) -> str:
 FAIL_CLOSED = frozenset({"user_code_address"})
 
 
-def _fail_open(*, counts: bool) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
-    """When the cache is down, allow unless the limit is FAIL_CLOSED. ``counts``: each
-    call is a request counted against the limit, so its decision goes to the metrics."""
+#: A limit and what it counts: ``(name, identifier)``; no identifier counts nothing.
+Limit = tuple[str, str | None]
 
-    def decorate(counter: Callable[..., Verdict]) -> Callable[..., Verdict]:
-        @functools.wraps(counter)
-        def guarded(name: str, identifier: str | None, **kwargs: Any) -> Verdict:
-            try:
-                verdict = counter(name, identifier, **kwargs)
-            except Exception as exc:
-                if not outage_kind(exc):
-                    raise
-                if name in FAIL_CLOSED:
-                    metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_closed").inc()
-                    raise
-                metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_open").inc()
-                logger.warning("Rate limit %s not checked, the cache is unavailable: %r", name, exc)
-                return Verdict(allowed=True, count=0, retry_after=0, limit=conf.rate_limit(name)[0])
-            if counts and verdict.limit > 0 and identifier:
-                decision = "allowed" if verdict.allowed else "refused"
-                metrics.RATE_LIMIT_DECISIONS.labels(name, decision).inc()
-            return verdict
 
-        return guarded
+def _allowed_regardless(name: str) -> Verdict:
+    return Verdict(allowed=True, count=0, retry_after=0, limit=conf.rate_limit(name)[0])
 
-    return decorate
+
+def failed_open(
+    names: Sequence[str], exc: Exception, *, counted: int | None = None
+) -> list[Verdict]:
+    """The cache could not be asked about the limits ``names`` (the first ``counted`` of
+    them counting this request, the rest only read; all by default): refuse (raise) if
+    one is FAIL_CLOSED, else let the request through, with a warning and a counter. An
+    outage only: anything else is a bug and raised."""
+    if not outage_kind(exc):
+        raise exc
+    for name in names:
+        if name in FAIL_CLOSED:
+            metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_closed").inc()
+            raise exc
+    for name in names[:counted]:
+        metrics.RATE_LIMIT_DECISIONS.labels(name, "failed_open").inc()
+    logger.warning("Rate limit %s not checked, the cache is unavailable: %r", ", ".join(names), exc)
+    return [_allowed_regardless(name) for name in names]
 
 
 @dataclass(frozen=True)
-class _Window:
-    """The counter of ``identifier`` under the limit ``name`` for the current window."""
+class Window:
+    """The counter of an identifier under the limit ``name`` for the current window."""
 
+    name: str
     limit: int
     key: str
     ttl: int
     retry_after: int
 
+    def verdict(self, count: int, *, counted: bool = True) -> Verdict:
+        """The verdict for ``count``: the count including this request (``counted``) or
+        the count so far (a peek, which is allowed while below the limit)."""
+        allowed = count <= self.limit if counted else count < self.limit
+        if counted:
+            metrics.RATE_LIMIT_DECISIONS.labels(
+                self.name, "allowed" if allowed else "refused"
+            ).inc()
+        return Verdict(allowed=allowed, count=count, retry_after=self.retry_after, limit=self.limit)
 
-def _window(name: str, identifier: str | None, now: float | None) -> _Window | int:
-    """The window to count in, or the limit itself when nothing is counted (no identifier,
-    or the limit switched off)."""
+
+def window(name: str, identifier: str | None, now: float | None = None) -> Window | None:
+    """The window ``identifier`` counts in under ``name`` now; None when nothing is counted
+    (no identifier, or the limit switched off)."""
     limit, period = conf.rate_limit(name)
     if not identifier or limit <= 0:
-        return limit
+        return None
     now = time.time() if now is None else now
-    window = int(now // period)
-    retry_after = max(1, int((window + 1) * period - now))
+    number = int(now // period)
+    retry_after = max(1, int((number + 1) * period - now))
     # The key lives a little longer than its window, so a late count never recreates it
     # without an expiry.
-    return _Window(limit, _key(name, identifier, window), period + 5, retry_after)
+    return Window(name, limit, _key(name, identifier, number), period + 5, retry_after)
 
 
-@_fail_open(counts=True)
+def hit_all(
+    counted: Sequence[Limit], peeked: Sequence[Limit] = (), *, now: float | None = None
+) -> list[Verdict]:
+    """Count one request against every limit of ``counted`` and read every one of
+    ``peeked`` without counting, in one round trip; the verdicts in that order."""
+    windows = [window(name, identifier, now) for name, identifier in counted]
+    peeks = [window(name, identifier, now) for name, identifier in peeked]
+    to_count = [w for w in windows if w is not None]
+    to_peek = [w for w in peeks if w is not None]
+    counts: Iterator[int] = iter(())
+    if to_count or to_peek:
+        try:
+            counts = iter(_counts([w.key for w in to_count], [w.ttl for w in to_count], to_peek))
+        except Exception as exc:  # noqa: BLE001 - failed_open raises all but outages
+            names = [name for name, _identifier in [*counted, *peeked]]
+            return failed_open(names, exc, counted=len(counted))
+    verdicts: list[Verdict] = []
+    for (name, _identifier), found in zip([*counted, *peeked], [*windows, *peeks], strict=True):
+        if found is None:
+            verdicts.append(_allowed_regardless(name))
+        else:
+            verdicts.append(found.verdict(next(counts), counted=len(verdicts) < len(counted)))
+    return verdicts
+
+
 def hit(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
     """Count one request for ``identifier`` against the limit ``name`` (see ``conf``)."""
-    window = _window(name, identifier, now)
-    if not isinstance(window, _Window):
-        return Verdict(allowed=True, count=0, retry_after=0, limit=window)
-    count = _count(window.key, window.ttl)
-    return Verdict(
-        allowed=count <= window.limit,
-        count=count,
-        retry_after=window.retry_after,
-        limit=window.limit,
-    )
+    return hit_all([(name, identifier)], now=now)[0]
 
 
-# INCR, and the window's expiry set with the first count: one atomic round trip.
-_COUNT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
-
-
-def _count(key: str, ttl: int) -> int:
-    """Add one to the window's counter and return it.
-
-    On Redis one round trip: a server-side script that counts and, on the first count,
-    sets the expiry (the key lives a little longer than its window, so a late count
-    never recreates it without one). No pipeline object: building one costs more than
-    the round trip it saves. Django's Redis backend stores integers as they are, so
-    ``peek`` reads the same key with its serializer (``cache_get``). Elsewhere ``add`` + ``incr``.
-    """
-    client = redis_client()
-    if client is not None:
-        return int(run_script(client, _COUNT_SCRIPT, [cache.make_key(key)], [ttl]))
-    cache.add(key, 0, timeout=ttl)
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=ttl)
-        return 1
+def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
+    """Whether ``identifier`` is over the limit, without counting a request."""
+    return hit_all([], [(name, identifier)], now=now)[0]
 
 
 def enforce(name: str, identifier: str | None) -> None:
@@ -175,19 +177,48 @@ def enforce(name: str, identifier: str | None) -> None:
         raise RateLimited(verdict)
 
 
-@_fail_open(counts=False)
-def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verdict:
-    """Whether ``identifier`` is over the limit, without counting a request."""
-    window = _window(name, identifier, now)
-    if not isinstance(window, _Window):
-        return Verdict(allowed=True, count=0, retry_after=0, limit=window)
-    count = int(cache_get(window.key) or 0)
-    return Verdict(
-        allowed=count < window.limit,
-        count=count,
-        retry_after=window.retry_after,
-        limit=window.limit,
-    )
+# Each counted key: INCR, and the window's expiry set with the first count; each peeked
+# key: its count so far. One atomic round trip whatever the number of limits.
+# KEYS: the counted keys, then the peeked ones; ARGV: the counted keys' expiries.
+COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  if i <= #ARGV then
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  else
+    counts[i] = tonumber(redis.call('GET', key) or '0') or 0
+  end
+end
+return counts
+"""
+
+
+def _counts(keys: list[str], ttls: list[int], peeked: list[Window]) -> list[int]:
+    """Add one to each counter of ``keys`` and read those of ``peeked``: the counts.
+
+    On Redis one round trip, a server-side script (no pipeline object: building one costs
+    more than the round trip it saves). Django's Redis backend stores integers as they
+    are, so the keys are the cache's own (``cache.make_key``) and read like any other.
+    Elsewhere (a development server's in-process cache) ``add`` + ``incr`` and ``get``.
+    """
+    client = redis_client()
+    if client is not None:
+        names = [cache.make_key(key) for key in [*keys, *(w.key for w in peeked)]]
+        return [int(c) for c in run_script(client, COUNT_SCRIPT, names, ttls)]
+    return [count_locally(key, ttl) for key, ttl in zip(keys, ttls, strict=True)] + [
+        int(cache.get(w.key) or 0) for w in peeked
+    ]
+
+
+def count_locally(key: str, ttl: int) -> int:
+    """One count through the cache API (no Redis): the development server's cache."""
+    cache.add(key, 0, timeout=ttl)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=ttl)
+        return 1
 
 
 def email_key(email: str) -> str:

@@ -10,6 +10,7 @@ client id, ``azp`` when there are several audiences, ``exp``/``iat``/``nbf`` wit
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import math
@@ -59,6 +60,13 @@ def unverified_claims(token: object) -> dict[str, Any] | None:
     """
     if not isinstance(token, str) or _shape_error(token) is not None:
         return None
+    claims = _unverified_claims(token)
+    return dict(claims) if claims is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _unverified_claims(token: str) -> dict[str, Any] | None:
+    # Read once per token: choosing the candidate IdPs and the rate-limit bucket both ask.
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
@@ -102,9 +110,15 @@ _PUBLIC_KEY_TYPES = (
 )
 
 
+@functools.lru_cache(maxsize=128)
+def _key_object(jwk_json: str, alg: str) -> Any:
+    # The same JWK arrives with every token of its IdP: its key object is made once.
+    return jwt.PyJWK(json.loads(jwk_json), algorithm=alg).key
+
+
 def _verify_signature(token: str, jwk: Mapping[str, Any], alg: str) -> bytes:
     try:
-        key = jwt.PyJWK(dict(jwk), algorithm=alg).key
+        key = _key_object(json.dumps(jwk, sort_keys=True), alg)
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
         raise OIDCError(
             UNKNOWN_KEY, f"The IdP's key {jwk.get('kid')!r} cannot be used ({exc})."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -204,3 +205,16 @@ def test_the_cached_candidates_never_hold_a_client_secret(client, acme_route, id
         assert lookup(client, idp.id_token()).status_code == 200
     _generation, candidates = cache.get(_key(idp.issuer, [idp.client_id]))
     assert [c.config.client_secret for c in candidates] == [""]
+
+
+def test_the_answers_are_exactly_what_their_documented_serializers_make(
+    client, device, acme_route, idp
+):
+    # The views answer the dicts they build (a serializer per answer cost more than the
+    # rest of a poll); the OpenAPI document shows the serializers: the two must agree.
+    from onboarding.api.serializers import AuthorizeOutputSerializer, OnboardingAnswerSerializer
+
+    started = device.authorize().json()
+    assert started == AuthorizeOutputSerializer(started).data
+    answer = lookup(client, idp.id_token()).json()
+    assert json.loads(json.dumps(OnboardingAnswerSerializer(answer).data)) == answer
