@@ -8,6 +8,7 @@ browsable page. The descriptions are module constants the tests reuse.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
@@ -105,48 +106,53 @@ def rate_limited(verdict: ratelimit.Verdict) -> APIError:
     )
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+@dataclass(frozen=True)
+class ErrorAnswer:
+    status: int
+    body: dict[str, str]
+    headers: dict[str, str]
+    #: A normal step of the protocol: logged at DEBUG only (see ``APIError.expected``).
+    expected: bool = False
+
+
+def error_answer(exc: Exception, view: Any = None) -> ErrorAnswer:
     """Every exception of a device endpoint as a JSON error; unexpected ones are logged."""
-    headers: dict[str, str] = {}
     if isinstance(exc, ratelimit.RateLimited):
         exc = rate_limited(exc.verdict)
     if isinstance(exc, APIError):
-        code, body, headers = exc.status_code, described(exc.error, exc.description), exc.headers
-    elif isinstance(exc, exceptions.MethodNotAllowed):
-        view = context.get("view")
+        body = described(exc.error, exc.description)
+        return ErrorAnswer(exc.status_code, body, exc.headers, expected=exc.expected)
+    if isinstance(exc, exceptions.MethodNotAllowed):
         methods = ", ".join(m for m in getattr(view, "allowed_methods", []) if m != "OPTIONS")
-        code = exc.status_code
         body = described("invalid_request", Phrase(METHOD_NOT_ALLOWED, methods=methods or "POST"))
-    elif isinstance(exc, Http404 | exceptions.NotFound):
-        code, body = 404, described("not_found", NOT_FOUND)
-    elif isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
-        code, body = 403, described("access_denied", NOT_ALLOWED)
-    elif isinstance(exc, exceptions.Throttled):
+        return ErrorAnswer(exc.status_code, body, {})
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return ErrorAnswer(404, described("not_found", NOT_FOUND), {})
+    if isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
+        return ErrorAnswer(403, described("access_denied", NOT_ALLOWED), {})
+    if isinstance(exc, exceptions.Throttled):
         wait = int(exc.wait or 60)
-        code, body = 429, described("slow_down", Phrase(RATE_LIMITED, seconds=wait))
-    elif isinstance(exc, exceptions.APIException):
-        code = exc.status_code
-        body = described(
-            "invalid_request", str(exc.detail) if isinstance(exc.detail, str) else BAD_REQUEST
-        )
-    elif isinstance(exc, SuspiciousOperation):
-        code, body = 400, described("invalid_request", BAD_REQUEST)
-    elif kind := outage_kind(exc):
+        return ErrorAnswer(429, described("slow_down", Phrase(RATE_LIMITED, seconds=wait)), {})
+    if isinstance(exc, exceptions.APIException):
+        detail = str(exc.detail) if isinstance(exc.detail, str) else BAD_REQUEST
+        return ErrorAnswer(exc.status_code, described("invalid_request", detail), {})
+    if isinstance(exc, SuspiciousOperation):
+        return ErrorAnswer(400, described("invalid_request", BAD_REQUEST), {})
+    if kind := outage_kind(exc):
         # The database or the cache is down: the device should simply try again later.
         metrics.UNAVAILABLE.labels(kind).inc()
         logger.warning("The %s is unavailable: %s", kind, type(exc).__name__)
-        code, body = 503, described("temporarily_unavailable", TEMPORARILY_UNAVAILABLE)
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    else:
-        logger.exception("Unexpected error in a device API view", exc_info=exc)
-        code, body = 500, described("server_error", SERVER_ERROR)
+        body = described("temporarily_unavailable", TEMPORARILY_UNAVAILABLE)
+        return ErrorAnswer(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    logger.exception("Unexpected error in a device API view", exc_info=exc)
+    return ErrorAnswer(500, described("server_error", SERVER_ERROR), {})
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler of the API's DRF views (the OpenAPI document): ``error_answer``."""
+    answer = error_answer(exc, context.get("view"))
     set_rollback()
-    response = Response(body, status=code, headers=headers)
-    if isinstance(exc, APIError) and exc.expected:
-        logger.debug("%s: %s", exc.error, context["request"].path)
-        # Django logs every 4xx as a WARNING unless told it has been logged already.
-        response._has_been_logged = True
-    return response
+    return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
 # --- Framework-level errors under /api/ ---------------------------------------------------

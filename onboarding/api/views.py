@@ -3,22 +3,22 @@
 Each view parses its body (``onboarding.api.body``), validates it with its input
 serializer, calls the flow (``onboarding.device_flow``, ``onboarding.lookup``) and
 answers with the shape of its output serializer (built directly: the tests hold the two
-together); every error is an :class:`APIError`, answered by
-``onboarding.api.errors.api_exception_handler``.
+together); every error is an exception (:class:`APIError` for the expected ones),
+answered by ``onboarding.api.errors.error_answer``. The views answer without DRF's
+request cycle (see :class:`DeviceAPIView`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.http import HttpResponse
-from rest_framework import serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
+from django.http import HttpRequest, HttpResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.renderers import JSONRenderer
-from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common import metrics, requestlog
@@ -34,7 +34,8 @@ from onboarding.api.errors import (
     TOKEN_DESCRIPTIONS,
     UNSUPPORTED_GRANT,
     APIError,
-    api_exception_handler,
+    ErrorAnswer,
+    error_answer,
     rate_limited,
 )
 from onboarding.api.schema import AUTHORIZE_SCHEMA, LOOKUP_SCHEMA, TOKEN_SCHEMA
@@ -47,48 +48,88 @@ from onboarding.device_flow import DEVICE_CODE_GRANT
 from onboarding.events import REASON_RATE_LIMITED, DeviceInfo, EventRecorder
 from onboarding.models import EventAction
 
-
-class JSONOnlyNegotiation(BaseContentNegotiation):
-    """Always JSON: a device or a hostile client cannot ask for HTML (or get a 406)."""
-
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
-
-    def select_renderer(
-        self, request: Request, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
-        return renderers[0], renderers[0].media_type
+# The name this logger had before the API became a package: log filters know it.
+logger = logging.getLogger("onboarding.api")
 
 
 class DeviceAPIView(APIView):
-    """Base of the device endpoints: no auth, JSON only, bodies read with a hard cap."""
+    """Base of the device endpoints: no auth, JSON only, bodies read with a hard cap.
+
+    The classes are DRF views for the OpenAPI document (drf-spectacular reads their
+    serializers and examples), but a request is answered by :meth:`serve`, a plain Django
+    view: DRF's request cycle (its Request, content negotiation, authentication,
+    throttling and Response rendering, none of which these endpoints use) cost more than
+    a whole pending poll (``make bench-profile``). Each ``post`` returns the answer's
+    JSON; every error is an exception, answered by ``errors.error_answer``.
+    """
 
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     throttle_classes: list[Any] = []
-    # POST only, as the spec says: OPTIONS (DRF's metadata), HEAD, GET... all get the
-    # JSON 405 with ``Allow: POST``.
+    # POST only, as the spec says: OPTIONS, HEAD, GET... all get the JSON 405 with
+    # ``Allow: POST``.
     http_method_names = ["post"]
     # Listed for the OpenAPI document; the body is parsed by ``onboarding.api.body``.
     parser_classes = [JSONParser, FormParser]
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnlyNegotiation
     #: Name of the per-address rate limit (see ``onboarding.conf``).
     address_limit = ""
     #: The action recorded when a client is rate limited.
     event_action: str = EventAction.AUTHORIZE
-    #: The client's address, as ``initial`` found it.
+    #: The client's address, as ``serve`` found it.
     client_address: str | None = None
-
-    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
-        return api_exception_handler
-
     #: Whether this request has been counted against the per-address limit yet.
     address_counted = False
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        self.client_address = ratelimit.client_address(request._request)
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            return cls(**initkwargs).serve(request)
+
+        # What drf-spectacular looks for to document the view; no CSRF (no cookies, no
+        # session: a device is no browser), as for every DRF view.
+        view.cls = cls  # type: ignore[attr-defined]
+        view.initkwargs = initkwargs  # type: ignore[attr-defined]
+        view.csrf_exempt = True  # type: ignore[attr-defined]
+        return view
+
+    def post(self, request: HttpRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def serve(self, request: HttpRequest) -> HttpResponse:
+        self.request = request
+        self.client_address = ratelimit.client_address(request)
+        outcome = "success"
+        try:
+            if request.method != "POST":
+                raise exceptions.MethodNotAllowed(request.method or "")
+            response = _json_response(self.post(request), status.HTTP_200_OK)
+        except Exception as exc:  # noqa: BLE001 - every error is an answer (error_answer)
+            answer = self.error(exc)
+            outcome = answer.body["error"]
+            response = _json_response(answer.body, answer.status, answer.headers)
+            if answer.expected:
+                logger.debug("%s: %s", outcome, request.path)
+                # Django logs every 4xx as a WARNING unless told it has been logged already.
+                response._has_been_logged = True  # type: ignore[attr-defined]
+        requestlog.annotate(outcome=outcome)
+        metrics.DEVICE_OUTCOMES.labels(str(self.event_action), outcome).inc()
+        response["Allow"] = "POST"
+        # Device codes and routes must never sit in a shared cache (RFC 6749 5.1).
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+    def error(self, exc: Exception) -> ErrorAnswer:
+        # Every POST counts against the per-address limit once, however it ends: one
+        # refused before its view counted it (a malformed body...) is counted here, and
+        # over the limit its answer is the 429.
+        if self.address_limit and not self.address_counted and self.request.method == "POST":
+            try:
+                self.count()
+            except APIError as limited:
+                exc = limited
+        return error_answer(exc, self)
 
     def count(
         self, *also: ratelimit.Limit, peek: Sequence[ratelimit.Limit] = ()
@@ -113,30 +154,15 @@ class DeviceAPIView(APIView):
             )
         raise rate_limited(verdict)
 
-    def handle_exception(self, exc: Exception) -> Response:
-        # Every POST counts against the per-address limit once, however it ends: one
-        # refused before its view counted it (a malformed body...) is counted here, and
-        # over the limit its answer is the 429.
-        if self.address_limit and not self.address_counted and self.request.method == "POST":
-            try:
-                self.count()
-            except APIError as limited:
-                exc = limited
-        return super().handle_exception(exc)
 
-    def finalize_response(
-        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        data = getattr(response, "data", None)
-        error = data.get("error") if isinstance(data, dict) else None
-        outcome = str(error or ("success" if response.status_code < 400 else "error"))
-        requestlog.annotate(outcome=outcome)
-        metrics.DEVICE_OUTCOMES.labels(str(self.event_action), outcome).inc()
-        # Device codes and routes must never sit in a shared cache (RFC 6749 5.1).
-        response["Cache-Control"] = "no-store"
-        response["Pragma"] = "no-cache"
-        return response
+def _json_response(
+    data: dict[str, Any], status_code: int, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    # Compact UTF-8 JSON, as DRF's JSONRenderer wrote it.
+    content = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return HttpResponse(
+        content, status=status_code, headers=headers, content_type="application/json"
+    )
 
 
 def _refuse_over(verdicts: list[ratelimit.Verdict]) -> None:
@@ -145,8 +171,8 @@ def _refuse_over(verdicts: list[ratelimit.Verdict]) -> None:
             raise ratelimit.RateLimited(verdict)
 
 
-def _payload(request: Request) -> dict[str, Any]:
-    return body.read_payload(request._request)
+def _payload(request: HttpRequest) -> dict[str, Any]:
+    return body.read_payload(request)
 
 
 #: One input serializer per class, made once (see ``_validated``).
@@ -206,7 +232,7 @@ class DeviceAuthorizeView(DeviceAPIView):
     event_action = EventAction.AUTHORIZE
 
     @AUTHORIZE_SCHEMA
-    def post(self, request: Request) -> Response:
+    def post(self, request: HttpRequest) -> dict[str, Any]:
         data = _validated(AuthorizeInputSerializer, _authorize_input(_payload(request)))
         email: str = data["email"]
         _refuse_over(
@@ -230,16 +256,14 @@ class DeviceAuthorizeView(DeviceAPIView):
         verification_uri = conf.verification_uri()
         # The shape of AuthorizeOutputSerializer (the OpenAPI document's), built as it is
         # answered: a serializer would only copy these values (the tests compare the two).
-        return Response(
-            {
-                "device_code": started.device_code,
-                "user_code": authorization.display_user_code,
-                "verification_uri": verification_uri,
-                "verification_uri_complete": f"{verification_uri}?user_code={authorization.display_user_code}",
-                "expires_in": conf.device_code_expires_in(),
-                "interval": authorization.interval,
-            }
-        )
+        return {
+            "device_code": started.device_code,
+            "user_code": authorization.display_user_code,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": f"{verification_uri}?user_code={authorization.display_user_code}",
+            "expires_in": conf.device_code_expires_in(),
+            "interval": authorization.interval,
+        }
 
 
 class DeviceTokenView(DeviceAPIView):
@@ -247,7 +271,7 @@ class DeviceTokenView(DeviceAPIView):
     event_action = EventAction.TOKEN
 
     @TOKEN_SCHEMA
-    def post(self, request: Request) -> Response:
+    def post(self, request: HttpRequest) -> dict[str, Any]:
         data = _payload(request)
         grant_type = data.get("grant_type")
         if isinstance(grant_type, str) and grant_type and grant_type != DEVICE_CODE_GRANT:
@@ -265,7 +289,7 @@ class DeviceTokenView(DeviceAPIView):
         if outcome.answer is None:
             description = Phrase(TOKEN_DESCRIPTIONS[outcome.error], interval=outcome.interval)
             raise APIError(outcome.error, description, expected=True)
-        return Response(outcome.answer)  # OnboardingAnswerSerializer's shape, as built
+        return outcome.answer  # OnboardingAnswerSerializer's shape, as built
 
 
 class OnboardingLookupView(DeviceAPIView):
@@ -273,7 +297,7 @@ class OnboardingLookupView(DeviceAPIView):
     event_action = EventAction.LOOKUP
 
     @LOOKUP_SCHEMA
-    def post(self, request: Request) -> Response:
+    def post(self, request: HttpRequest) -> dict[str, Any]:
         values = _validated(LookupInputSerializer, _payload(request))
         # The per-user limit is counted with the address's, before the token is checked,
         # for the address the token claims (unverified: the bucket is this client's own
@@ -311,4 +335,5 @@ class OnboardingLookupView(DeviceAPIView):
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        return Response(outcome.answer)  # OnboardingAnswerSerializer's shape, as built
+        assert outcome.answer is not None  # no error: an answer
+        return outcome.answer  # OnboardingAnswerSerializer's shape, as built

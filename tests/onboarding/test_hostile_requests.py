@@ -35,7 +35,6 @@ def test_a_body_that_cannot_be_read_is_an_invalid_request(rf, acme_route, exc):
     request.environ["wsgi.input"] = _BrokenStream(exc)
     response = DeviceAuthorizeView.as_view()(request)
     assert response.status_code == 400
-    response.render()
     assert json.loads(response.content) == {
         "error": "invalid_request",
         "error_description": api.BODY_UNREADABLE,
