@@ -7,6 +7,7 @@ The messages are plain English constants (the tests reuse them), translated wher
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -212,6 +213,20 @@ _email_syntax = EmailValidator()
 
 def normalize_email(value: str) -> str:
     """Return the e-mail lower-cased with its domain in A-label form, or raise."""
+    if isinstance(value, str) and len(value) <= 320:
+        # A device request normalises the same address several times (its rate-limit
+        # buckets, routing): each distinct address is worked out once. Errors are not
+        # kept (they are said in the language of the moment).
+        return _normalized_email(value)
+    return _normalize_email(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_email(value: str) -> str:
+    return _normalize_email(value)
+
+
+def _normalize_email(value: str) -> str:
     if value is None or value == "":
         raise ValidationError(gettext(EMAIL_NO_AT), code="empty")
     if _WHITESPACE.search(value):

@@ -60,18 +60,25 @@ def unverified_claims(token: object) -> dict[str, Any] | None:
     """
     if not isinstance(token, str) or _shape_error(token) is not None:
         return None
-    claims = _unverified_claims(token)
+    _header, claims = _unverified(token)
     return dict(claims) if claims is not None else None
 
 
 @functools.lru_cache(maxsize=64)
-def _unverified_claims(token: str) -> dict[str, Any] | None:
-    # Read once per token: choosing the candidate IdPs and the rate-limit bucket both ask.
+def _unverified(token: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The header and the claims of a JWT, unverified (None where unreadable), read once
+    per token: choosing the candidate IdPs, the rate-limit bucket and the key all ask.
+    Callers copy what they change. (PyJWT decodes all three parts for either.)"""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
+        decoded = jwt.PyJWS().decode_complete(token, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
-        return None
-    return claims if isinstance(claims, dict) else None
+        return None, None
+    header = decoded["header"]
+    try:
+        claims = json.loads(decoded["payload"])
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return header, None
+    return header, claims if isinstance(claims, dict) else None
 
 
 def _shape_error(token: object) -> OIDCError | None:
@@ -189,10 +196,11 @@ def validate_id_token(
 
 def _header(token: str) -> dict[str, Any]:
     """The token's JOSE header, refused when it cannot be read or makes demands we ignore."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise OIDCError(MALFORMED_TOKEN, "The ID token's header cannot be read.") from None
+    header, _claims = _unverified(token)
+    # (PyJWT's own reading of the header also refuses a "kid" that is not a string.)
+    if header is None or not isinstance(header.get("kid", ""), str):
+        raise OIDCError(MALFORMED_TOKEN, "The ID token's header cannot be read.")
+    header = dict(header)
     if "crit" in header:
         raise OIDCError(
             MALFORMED_TOKEN,
