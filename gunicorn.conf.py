@@ -33,8 +33,11 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
-# Recycle workers now and then (jittered so they do not restart together).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10000))
+# Recycle workers now and then (jittered so they do not restart together): a safety
+# valve against a slow leak (the soak in docs/benchmarks.md shows none). Rarely: devices
+# poll every few seconds, so 10,000 requests went by in seconds per worker, and each
+# restart costs a boot and leaves its connections to the other workers.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 1_000_000))
 max_requests_jitter = max_requests // 10
 
 # Access log to stdout without query strings (%(U)s is the path only): a query may hold
