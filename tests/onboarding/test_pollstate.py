@@ -37,3 +37,41 @@ def test_a_rate_limit_count_expires_with_its_window(client, acme_route):
     keys = redis_client().keys(cache.make_key("ratelimit:authorize_address:*"))
     assert keys and all(redis_client().ttl(k) > 0 for k in keys)
     assert ratelimit.peek("authorize_address", "192.0.2.77").count == 1  # read via the cache API
+
+
+@pytest.fixture
+def scripts(monkeypatch):
+    """The server-side scripts each request runs (on the real Redis), by name."""
+    from common import redisclient
+    from onboarding import pollstate, ratelimit
+
+    names = {ratelimit.COUNT_SCRIPT: "rate limits", pollstate._POLL_SCRIPT: "poll"}
+    seen: list[str] = []
+    real = redisclient.run_script
+
+    def recording(client, script, keys, args):
+        seen.append(names.get(script, "other"))
+        return real(client, script, keys, args)
+
+    monkeypatch.setattr(redisclient, "run_script", recording)
+    for module in (ratelimit, pollstate):
+        monkeypatch.setattr(module, "run_script", recording)
+    return seen
+
+
+def test_every_device_request_counts_its_rate_limits_in_one_round_trip(
+    client, device, acme_route, idp, scripts
+):
+    from tests.onboarding.conftest import LOOKUP, TOKEN, post_json
+
+    device.authorize()  # address, e-mail and failures: one script (then the poll state)
+    assert scripts.count("rate limits") == 1
+    scripts.clear()
+    assert device.poll().json()["error"] == "authorization_pending"
+    assert scripts == ["poll"]  # the address limit counted inside the poll's own script
+    scripts.clear()
+    assert post_json(client, LOOKUP, {"id_token": idp.id_token()}).status_code == 200
+    assert scripts == ["rate limits"]  # address and user together
+    scripts.clear()
+    assert post_json(client, TOKEN, {"grant_type": "nonsense"}).status_code == 400
+    assert scripts == ["rate limits"]  # a refused request is counted too, once
