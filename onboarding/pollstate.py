@@ -33,6 +33,7 @@ is not used here at all: every poll reads the database.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -57,8 +58,17 @@ LIMITED = "limited"
 
 #: How long a cached "pending" is trusted without the database confirming it: the bound
 #: on a stale "pending" after a lost decision mark. A device polling every 5 s reads the
-#: database on one poll in twelve.
+#: database on one poll in twelve (or a little more often: see ``_checked_ms``).
 RECHECK_SECONDS = 60
+
+
+def _checked_ms(now_ms: int) -> int:
+    """When the database confirmed an entry, as recorded: now, less up to half the
+    re-check period at random. Codes started together (a rollout) would otherwise all
+    come due in the same second, a burst of SELECTs every minute; so they spread over
+    30-60 s."""
+    return now_ms - random.randint(0, RECHECK_SECONDS * 500)  # noqa: S311 - not a secret
+
 
 # The poll is also counted against the client address's rate limit, in the same round
 # trip: KEYS[2] (optional) is that limit's counter, ARGV[6] its expiry, ARGV[7] the limit.
@@ -153,7 +163,7 @@ def remember_pending(
         return
     now_ms = int(time.time() * 1000)
     fields = [PENDING, int(interval), now_ms if polled else 0]
-    fields += [now_ms + int(expires_in * 1000), now_ms, int(tenant_id)]
+    fields += [now_ms + int(expires_in * 1000), _checked_ms(now_ms), int(tenant_id)]
     value = "|".join(str(f) for f in fields)
     ttl = max(1, int(expires_in) + 1)
     try:
@@ -172,12 +182,13 @@ def confirm_pending(code_hash: str) -> None:
     try:
         client = redis_client()
         if client is not None:
-            run_script(client, _CONFIRM_SCRIPT, [cache.make_key(_key(code_hash))], [now_ms])
+            checked = _checked_ms(now_ms)
+            run_script(client, _CONFIRM_SCRIPT, [cache.make_key(_key(code_hash))], [checked])
         elif _local_cache():
             value = cache.get(_key(code_hash))
             if isinstance(value, str) and value.startswith(PENDING + "|"):
                 fields = value.split("|")
-                fields[4] = str(now_ms)
+                fields[4] = str(_checked_ms(now_ms))
                 timeout = max(1, (int(fields[3]) - now_ms) // 1000 + 1)
                 cache.set(_key(code_hash), "|".join(fields), timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)

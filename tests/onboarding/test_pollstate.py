@@ -75,3 +75,23 @@ def test_every_device_request_counts_its_rate_limits_in_one_round_trip(
     scripts.clear()
     assert post_json(client, TOKEN, {"grant_type": "nonsense"}).status_code == 400
     assert scripts == ["rate limits"]  # a refused request is counted too, once
+
+
+def test_codes_started_together_come_due_for_their_recheck_spread_out(client, acme_route):
+    import time
+
+    from onboarding import pollstate
+    from tests.onboarding.conftest import Device
+
+    before = int(time.time() * 1000)
+    hashes = []
+    for _ in range(20):
+        device = Device(client)
+        device.authorize()
+        hashes.append(hash_secret(device.device_code))
+    checked = [
+        int(redis_client().get(cache.make_key(f"poll:{h}")).decode().split("|")[4]) for h in hashes
+    ]
+    half = pollstate.RECHECK_SECONDS * 500
+    assert all(before - half <= c <= int(time.time() * 1000) for c in checked)
+    assert max(checked) - min(checked) > half // 10  # not one second for all of them
