@@ -10,6 +10,7 @@ client id, ``azp`` when there are several audiences, ``exp``/``iat``/``nbf`` wit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 import json
@@ -60,25 +61,43 @@ def unverified_claims(token: object) -> dict[str, Any] | None:
     """
     if not isinstance(token, str) or _shape_error(token) is not None:
         return None
-    _header, claims = _unverified(token)
-    return dict(claims) if claims is not None else None
+    parts = _unverified(token)
+    return dict(parts.claims) if parts is not None and parts.claims is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parts:
+    """A JWT read but not verified: what choosing candidates and verifying need."""
+
+    header: dict[str, Any]
+    #: None when the payload is not a JSON object.
+    claims: dict[str, Any] | None
+    payload: bytes
+    signing_input: bytes
+    signature: bytes
 
 
 @functools.lru_cache(maxsize=64)
-def _unverified(token: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The header and the claims of a JWT, unverified (None where unreadable), read once
-    per token: choosing the candidate IdPs, the rate-limit bucket and the key all ask.
-    Callers copy what they change. (PyJWT decodes all three parts for either.)"""
+def _unverified(token: str) -> _Parts | None:
+    """The parts of a JWT, unverified (None when unreadable), read once per token:
+    choosing the candidate IdPs, the rate-limit bucket, the key and the signature check
+    all ask (PyJWT's decoding checks every character in Python). Callers copy what they
+    change."""
     try:
         decoded = jwt.PyJWS().decode_complete(token, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
-        return None, None
-    header = decoded["header"]
+        return None
     try:
         claims = json.loads(decoded["payload"])
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return header, None
-    return header, claims if isinstance(claims, dict) else None
+        claims = None
+    return _Parts(
+        header=decoded["header"],
+        claims=claims if isinstance(claims, dict) else None,
+        payload=decoded["payload"],
+        signing_input=token.rsplit(".", 1)[0].encode(),
+        signature=decoded["signature"],
+    )
 
 
 def _shape_error(token: object) -> OIDCError | None:
@@ -142,14 +161,23 @@ def _verify_signature(token: str, jwk: Mapping[str, Any], alg: str) -> bytes:
             UNKNOWN_KEY,
             f"The IdP's key {jwk.get('kid')!r} is a weak RSA key ({key.key_size} bits).",
         )
+    parts = _unverified(token)
+    if parts is None or parts.header.get("alg") != alg:
+        raise OIDCError(MALFORMED_TOKEN, "The ID token cannot be read.")
+    # The token as PyJWT already read it (``_unverified``), checked by PyJWT's algorithm
+    # for ``alg``: the one pinned value (the caller checked it is the header's and allowed
+    # for this IdP), so the header cannot choose another. What decode_complete would do
+    # after reading the token again.
     try:
-        # The algorithm list is the one pinned value, so the header cannot choose another.
-        decoded = jwt.PyJWS().decode_complete(token, key=key, algorithms=[alg])
-    except jwt.InvalidSignatureError:
-        raise OIDCError(INVALID_SIGNATURE, "The ID token's signature does not verify.") from None
-    except jwt.PyJWTError as exc:
+        algorithm = jwt.PyJWS().get_algorithm_by_name(alg)
+        verified = algorithm.verify(
+            parts.signing_input, algorithm.prepare_key(key), parts.signature
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise OIDCError(MALFORMED_TOKEN, f"The ID token cannot be verified ({exc}).") from None
-    return decoded["payload"]
+    if not verified:
+        raise OIDCError(INVALID_SIGNATURE, "The ID token's signature does not verify.")
+    return parts.payload
 
 
 def validate_id_token(
@@ -196,11 +224,11 @@ def validate_id_token(
 
 def _header(token: str) -> dict[str, Any]:
     """The token's JOSE header, refused when it cannot be read or makes demands we ignore."""
-    header, _claims = _unverified(token)
+    parts = _unverified(token)
     # (PyJWT's own reading of the header also refuses a "kid" that is not a string.)
-    if header is None or not isinstance(header.get("kid", ""), str):
+    if parts is None or not isinstance(parts.header.get("kid", ""), str):
         raise OIDCError(MALFORMED_TOKEN, "The ID token's header cannot be read.")
-    header = dict(header)
+    header = dict(parts.header)
     if "crit" in header:
         raise OIDCError(
             MALFORMED_TOKEN,
