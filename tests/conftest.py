@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from identity.oidc.cache import forget_local
 from tenants.models import Role
 from tests import factories
 
@@ -29,8 +30,10 @@ def _fast_and_isolated(settings, tmp_path):
     # The development signing key of each test in its own folder, not the checkout's.
     settings.ONBOARDING_DEVELOPMENT_KEY_FILE = tmp_path / "dev-signing-key.pem"
     cache.clear()
+    forget_local()  # this process's copies of what the cache held (identity.oidc.cache)
     yield
     cache.clear()
+    forget_local()
 
 
 @pytest.fixture

@@ -4,6 +4,10 @@ that cached ages and token times are measured by."""
 from __future__ import annotations
 
 import hashlib
+import time
+from typing import Any
+
+from common.redisclient import cache_get
 
 #: How long a JWKS (or discovery document) is kept at all: a stale copy is still used
 #: when the IdP cannot be reached.
@@ -25,3 +29,36 @@ def now() -> float:
     from identity import oidc  # the package; complete by the time anyone asks the time
 
     return oidc.clock()
+
+
+#: Seconds a process reuses a discovery document or JWKS it read from the shared cache
+#: before reading it again: a lookup needs both, and each read was a Redis round trip and
+#: an unpickling. Their freshness is still judged by their own ``fetched_at``; a refresh
+#: by this process replaces its copy at once, one by another process is seen within this.
+LOCAL_SECONDS = 5.0
+_LOCAL_MAX = 1000
+_local: dict[str, tuple[float, Any]] = {}
+
+
+def shared_entry(key: str) -> Any:
+    """``cache.get(key)`` of the shared cache, through this process's short-lived copy."""
+    at = time.monotonic()
+    held = _local.get(key)
+    if held is not None and at - held[0] < LOCAL_SECONDS:
+        return held[1]
+    value = cache_get(key)
+    if len(_local) >= _LOCAL_MAX:
+        _local.clear()
+    if value is None:
+        _local.pop(key, None)
+    else:
+        _local[key] = (at, value)
+    return value
+
+
+def forget_local(key: str | None = None) -> None:
+    """Drop this process's copy of ``key`` (after writing it), or of everything."""
+    if key is None:
+        _local.clear()
+    else:
+        _local.pop(key, None)

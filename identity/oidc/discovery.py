@@ -16,9 +16,15 @@ from django.core.cache import cache
 from django.utils.translation import gettext_noop
 
 from common.i18n import Phrase
-from common.redisclient import cache_get
 from identity.oidc import http
-from identity.oidc.cache import COLD_RETRY_INTERVAL, STALE_KEEP_SECONDS, cache_key, now
+from identity.oidc.cache import (
+    COLD_RETRY_INTERVAL,
+    STALE_KEEP_SECONDS,
+    cache_key,
+    forget_local,
+    now,
+    shared_entry,
+)
 from identity.oidc.config import ASYMMETRIC_ALGORITHMS, ProviderConfig
 from identity.oidc.errors import CONFIG_ERROR, DISCOVERY_FAILED, ISSUER_MISMATCH, OIDCError
 
@@ -86,7 +92,7 @@ def discover(config: ProviderConfig, *, refresh: bool = False) -> dict[str, Any]
     reached; a refresh is tried at most once per :data:`DISCOVERY_RETRY_INTERVAL`.
     """
     key = cache_key("discovery", config.discovery_url, config.issuer)
-    cached = cache_get(key)
+    cached = shared_entry(key)
     checked_at = now()
     if not refresh and cached and checked_at - cached["fetched_at"] < DISCOVERY_MAX_AGE:
         return cached["document"]
@@ -107,6 +113,7 @@ def discover(config: ProviderConfig, *, refresh: bool = False) -> dict[str, Any]
         cache.set(key + ":failed", (exc.code, exc.message), timeout=COLD_RETRY_INTERVAL)
         raise
     cache.set(key, {"document": document, "fetched_at": checked_at}, timeout=STALE_KEEP_SECONDS)
+    forget_local(key)
     return document
 
 

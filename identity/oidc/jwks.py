@@ -20,9 +20,15 @@ from django.utils.translation import gettext_noop
 
 from common import metrics
 from common.i18n import Phrase
-from common.redisclient import cache_get
 from identity.oidc import http
-from identity.oidc.cache import COLD_RETRY_INTERVAL, STALE_KEEP_SECONDS, cache_key, now
+from identity.oidc.cache import (
+    COLD_RETRY_INTERVAL,
+    STALE_KEEP_SECONDS,
+    cache_key,
+    forget_local,
+    now,
+    shared_entry,
+)
 from identity.oidc.config import ProviderConfig
 from identity.oidc.errors import JWKS_UNAVAILABLE, OIDCError
 
@@ -100,6 +106,7 @@ def remember_keys(
     """Cache ``keys`` as fetched now; returns the cache entry."""
     entry = {"keys": keys, "fetched_at": now()}
     cache.set(jwks_cache_key(config, jwks_uri), entry, timeout=STALE_KEEP_SECONDS)
+    forget_local(jwks_cache_key(config, jwks_uri))
     return entry
 
 
@@ -183,7 +190,7 @@ def signing_keys(
     token costs a code redemption for a sign-in state we issued (once each).
     """
     key = jwks_cache_key(config, jwks_uri)
-    entry = cache_get(key)
+    entry = shared_entry(key)
     if entry is not None:
         fresh = now() - entry["fetched_at"] < JWKS_MAX_AGE
         known = want_kid is None or any(k.get("kid") == want_kid for k in entry["keys"])

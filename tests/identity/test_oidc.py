@@ -465,3 +465,23 @@ def test_an_idp_that_drips_its_answer_is_cut_off_at_the_deadline(settings, in_he
         oidc.fetch_jwks(f"http://127.0.0.1:{port}/jwks")
     assert time.monotonic() - started < 1.5
     assert "took too long" in exc.value.message
+
+
+def test_a_process_keeps_what_it_read_of_the_shared_cache_for_a_few_seconds(monkeypatch):
+    import time as clock
+
+    from django.core.cache import cache
+
+    from identity.oidc import cache as shared
+
+    key = shared.cache_key("jwks", "https://idp.example", "https://idp.example/keys")
+    cache.set(key, {"keys": ["old"], "fetched_at": 1.0})
+    assert shared.shared_entry(key)["keys"] == ["old"]
+    cache.set(key, {"keys": ["new"], "fetched_at": 2.0})  # another process refreshed it
+    assert shared.shared_entry(key)["keys"] == ["old"]  # no round trip for a while
+    later = clock.monotonic() + shared.LOCAL_SECONDS
+    monkeypatch.setattr(clock, "monotonic", lambda: later)
+    assert shared.shared_entry(key)["keys"] == ["new"]
+    cache.set(key, {"keys": ["newer"], "fetched_at": 3.0})
+    shared.forget_local(key)  # what this process does after writing it itself
+    assert shared.shared_entry(key)["keys"] == ["newer"]
