@@ -7,7 +7,9 @@ so it is left out and never sits in the cache. Any saved or deleted identity pro
 (also when its company is deleted) replaces a generation token with a new random one,
 after the change commits; entries made under another token are read as missing, and
 while no token exists (evicted, flushed) the cache is neither read nor written. Both
-keys are read in one round trip.
+keys are read in one round trip, and a process keeps what it read for a few seconds
+(``identity.oidc.cache.LOCAL_SECONDS``): a change made in another process is seen
+within that.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
-from common.redisclient import cache_get_many
 from identity import oidc
 from identity.models import IdentityProvider, issuer_key
+from identity.oidc.cache import forget_local, shared_entries
 
 GENERATION_KEY = "idp:generation"
 #: Candidates are re-read at least this often even without a change (seconds).
@@ -80,7 +82,7 @@ def _candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
     candidates.
     """
     key = _key(issuer, audiences)
-    cached = cache_get_many([key, GENERATION_KEY])
+    cached = shared_entries([key, GENERATION_KEY])
     generation = cached.get(GENERATION_KEY)
     entry = cached.get(key)
     if generation is not None and entry is not None and entry[0] == generation:
@@ -103,11 +105,13 @@ def _candidates(issuer: str, audiences: list[str]) -> list[Candidate]:
         # Only answers worth keeping: the (issuer, audiences) of a token that names no
         # provider are the sender's to choose, and must not fill the shared cache.
         cache.set(key, (generation, candidates), timeout=CANDIDATES_TTL)
+        forget_local(key)
     return candidates
 
 
 def _new_generation() -> None:
     cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    forget_local(GENERATION_KEY)
 
 
 def providers_changed(**_signal: Any) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import time
 from typing import Any
 
-from common.redisclient import cache_get
+from common.redisclient import cache_get_many
 
 #: How long a JWKS (or discovery document) is kept at all: a stale copy is still used
 #: when the IdP cannot be reached.
@@ -31,10 +31,12 @@ def now() -> float:
     return oidc.clock()
 
 
-#: Seconds a process reuses a discovery document or JWKS it read from the shared cache
-#: before reading it again: a lookup needs both, and each read was a Redis round trip and
-#: an unpickling. Their freshness is still judged by their own ``fetched_at``; a refresh
-#: by this process replaces its copy at once, one by another process is seen within this.
+#: Seconds a process reuses a discovery document, a JWKS or an IdP candidate list it read
+#: from the shared cache before reading it again: a lookup needs all three, and each read
+#: was a Redis round trip and an unpickling. Freshness is still judged by their own
+#: ``fetched_at`` (and generation); what this process writes replaces its copy at once,
+#: what another process writes (a refresh, an identity provider saved in the admin) is
+#: seen within this.
 LOCAL_SECONDS = 5.0
 _LOCAL_MAX = 1000
 _local: dict[str, tuple[float, Any]] = {}
@@ -42,23 +44,30 @@ _local: dict[str, tuple[float, Any]] = {}
 
 def shared_entry(key: str) -> Any:
     """``cache.get(key)`` of the shared cache, through this process's short-lived copy."""
+    return shared_entries([key]).get(key)
+
+
+def shared_entries(keys: list[str]) -> dict[str, Any]:
+    """``cache.get_many(keys)`` (one round trip), through this process's short-lived copy."""
+    local_key = "\n".join(keys)
     at = time.monotonic()
-    held = _local.get(key)
+    held = _local.get(local_key)
     if held is not None and at - held[0] < LOCAL_SECONDS:
-        return held[1]
-    value = cache_get(key)
+        return dict(held[1])
+    values = cache_get_many(keys)
     if len(_local) >= _LOCAL_MAX:
         _local.clear()
-    if value is None:
-        _local.pop(key, None)
+    if values:
+        _local[local_key] = (at, values)
     else:
-        _local[key] = (at, value)
-    return value
+        _local.pop(local_key, None)
+    return dict(values)
 
 
 def forget_local(key: str | None = None) -> None:
-    """Drop this process's copy of ``key`` (after writing it), or of everything."""
+    """Drop this process's copies that hold ``key`` (after writing it), or all of them."""
     if key is None:
         _local.clear()
-    else:
-        _local.pop(key, None)
+        return
+    for local_key in [k for k in _local if key in k.split("\n")]:
+        _local.pop(local_key, None)
