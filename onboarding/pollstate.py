@@ -57,16 +57,18 @@ RECHECK = "recheck"
 LIMITED = "limited"
 
 #: How long a cached "pending" is trusted without the database confirming it: the bound
-#: on a stale "pending" after a lost decision mark. A device polling every 5 s reads the
-#: database on one poll in twelve (or a little more often: see ``_checked_ms``).
-RECHECK_SECONDS = 60
+#: on a stale "pending" after a lost decision mark (a Redis failover in the instant after
+#: an approval: that device then waits up to this long for its route). A device polling
+#: every 5 s reads the database on one poll in 30 to 60 (see ``_checked_ms``); at 60 s it
+#: was one in 6 to 12, and after a rollout those reads were most of a poll's cost.
+RECHECK_SECONDS = 300
 
 
 def _checked_ms(now_ms: int) -> int:
     """When the database confirmed an entry, as recorded: now, less up to half the
     re-check period at random. Codes started together (a rollout) would otherwise all
-    come due in the same second, a burst of SELECTs every minute; so they spread over
-    30-60 s."""
+    come due in the same second, a burst of SELECTs; so they spread over half the
+    period."""
     return now_ms - random.randint(0, RECHECK_SECONDS * 500)  # noqa: S311 - not a secret
 
 
