@@ -103,22 +103,23 @@ INSTALLED_APPS = [
     "operations",
 ]
 
+# The browser-only ones (common.browser) are Django's, passed through by the device API.
 MIDDLEWARE = [
     # First: times and logs every request; then the probes, answered before host checks.
     "operations.middleware.RequestLogMiddleware",
     "operations.middleware.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "common.browser.BrowserSessionMiddleware",
     # The page's language: the visitor's choice (cookie), else the browser's
     # Accept-Language (docs/i18n.md). After sessions, before CommonMiddleware, as Django
     # requires; the device API's error codes stay English whatever it picks.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "common.browser.BrowserAuthenticationMiddleware",
     # Dates in the viewer's time zone (a cookie the admin's script sets).
-    "common.timezone.ViewerTimeZoneMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "common.browser.BrowserTimeZoneMiddleware",
+    "common.browser.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "operations.middleware.OutageMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into its page.

@@ -527,3 +527,20 @@ def test_pending_and_slow_down_polls_log_nothing_above_debug(device, acme_route,
         assert device.poll().json()["error"] == "slow_down"
     assert [r for r in caplog.records if r.levelno > 10] == []
     assert any("authorization_pending" in r.getMessage() for r in caplog.records)
+
+
+def test_the_device_api_passes_the_browser_middleware_by_and_pages_keep_it(
+    client, device, acme_route
+):
+    # Devices have no session, user, messages or time zone (common.browser); pages do.
+    client.cookies["obs_tz"] = "Europe/Berlin"
+    response = device.authorize()
+    assert response.status_code == 200
+    assert not response.cookies and "Cookie" not in response.get("Vary", "")
+    request = response.wsgi_request
+    assert not hasattr(request, "session") and not hasattr(request, "user")
+    assert not hasattr(request, "_messages")
+    assert response["X-Content-Type-Options"] == "nosniff"  # security headers stay
+    page = client.get("/admin/login/")
+    assert page["X-Frame-Options"] == "DENY" and "csrftoken" in page.cookies
+    assert hasattr(page.wsgi_request, "session") and hasattr(page.wsgi_request, "user")
