@@ -71,3 +71,13 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    # Onboarding events still waiting for their batch (onboarding.events): written before
+    # the worker goes, so a clean stop or restart loses none.
+    try:
+        from onboarding.events import flush_events
+    except Exception:  # noqa: BLE001 - a worker that never loaded Django has none
+        return
+    flush_events()

@@ -29,6 +29,12 @@ ONBOARDING_OUTCOMES = Counter(
     "Onboarding events recorded, by action, result and reason.",
     ["action", "result", "reason"],
 )
+EVENTS_DROPPED = Counter(
+    "obs_onboarding_events_dropped_total",
+    "Onboarding events that could not be written (the database refused them, or was "
+    "down longer than the batch writer's buffer lasts).",
+    ["cause"],
+)
 DEVICE_OUTCOMES = Counter(
     "obs_device_api_outcomes_total",
     "Answers of the device API by endpoint and outcome (RFC 8628 error code or 'success').",

@@ -384,6 +384,10 @@ IMPORT_JOB_HEARTBEAT_SECONDS = env.float("IMPORT_JOB_HEARTBEAT_SECONDS", default
 IMPORT_JOB_STALE_SECONDS = env.int("IMPORT_JOB_STALE_SECONDS", default=60)
 IMPORT_JOB_PENDING_HOURS = env.int("IMPORT_JOB_PENDING_HOURS", default=24)
 ONBOARDING_EVENT_RETENTION_DAYS = env.int("ONBOARDING_EVENT_RETENTION_DAYS", default=90)
+# Onboarding events recorded outside a transaction (lookups, refusals) are written by each
+# process in batches at most this many seconds later (onboarding.events.EventBatcher):
+# a crash loses at most that much, a clean stop nothing. 0 writes each in its request.
+ONBOARDING_EVENT_BATCH_SECONDS = env.float("ONBOARDING_EVENT_BATCH_SECONDS", default=1.0)
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).
 DEVICE_CODE_EXPIRES_IN = env.int("DEVICE_CODE_EXPIRES_IN", default=600)
 DEVICE_CODE_INTERVAL = env.int("DEVICE_CODE_INTERVAL", default=5)

@@ -83,6 +83,10 @@ def rate_limit(name: str) -> tuple[int, int]:
     return int(count), int(period)
 
 
+def event_batch_seconds() -> float:
+    return float(getattr(settings, "ONBOARDING_EVENT_BATCH_SECONDS", 0))
+
+
 def event_retention_days() -> int:
     return int(getattr(settings, "ONBOARDING_EVENT_RETENTION_DAYS", 90))
 

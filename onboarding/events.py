@@ -3,18 +3,34 @@
 Events are what a company's staff read to answer "why did this device not onboard?",
 so each carries the tenant (None when nothing tied the request to one: those are seen
 by platform operators only), route, e-mail, device-reported fields and client address.
+
+An event recorded inside a transaction (a code consumed with its success, a device
+authorization with its start) is written with it. Any other (a lookup, a refusal) is
+handed to the process's :class:`EventBatcher` when ``ONBOARDING_EVENT_BATCH_SECONDS`` is
+set (1 s by default): a thread writes what gathered in one multi-row INSERT at most that
+long after, so the request itself writes nothing. A clean stop (gunicorn's worker exit,
+the interpreter's exit) writes what is left; a crash loses at most the last interval.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime
+import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
 from common import metrics, requestlog
+from common.outages import outage_kind
+from onboarding import conf
 from onboarding.models import (
     DeviceAuthorization,
     EventAction,
@@ -161,10 +177,125 @@ class EventRecorder:
             device_os_version=_clip(device.os_version, 128),
             client_address=normalize_address(self.client_address),
         )
-        event.save()
+        if conf.event_batch_seconds() > 0 and not transaction.get_connection().in_atomic_block:
+            BATCHER.add(event)
+        else:
+            event.save()
         # For the request's log line and the metrics: ids and reason codes, never the e-mail.
         requestlog.annotate(tenant=event.tenant_id, action=event.action, reason=event.reason)
         metrics.ONBOARDING_OUTCOMES.labels(event.action, event.result, event.reason).inc()
+
+
+logger = logging.getLogger(__name__)
+
+
+class EventBatcher:
+    """Events of this process written in batches by a thread of its own (see the module).
+
+    ``add`` only appends; the thread wakes every ``ONBOARDING_EVENT_BATCH_SECONDS`` (or
+    when ``BATCH_SIZE`` are waiting) and writes them in one INSERT. While the database is
+    down, events wait (at most ``MAX_WAITING``; beyond, the oldest are dropped, counted
+    in ``obs_onboarding_events_dropped_total``); an event the database refuses (its route
+    deleted meanwhile) is dropped alone, counted, not its batch.
+    """
+
+    BATCH_SIZE = 500
+    MAX_WAITING = 50_000
+
+    def __init__(self) -> None:
+        self._waiting: list[OnboardingEvent] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, event: OnboardingEvent) -> None:
+        with self._lock:
+            self._waiting.append(event)
+            if len(self._waiting) > self.MAX_WAITING:
+                del self._waiting[0]
+                metrics.EVENTS_DROPPED.labels("buffer_full").inc()
+            full = len(self._waiting) >= self.BATCH_SIZE
+            self._start_once()
+        if full:
+            self._wake.set()
+
+    def _start_once(self) -> None:
+        # Per process: a gunicorn worker forked from a master that recorded events (never
+        # in practice) would otherwise think the master's thread is its own.
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="event-batcher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        written = time.monotonic()
+        while True:
+            # Ticks at least every second, so a changed interval is followed at once.
+            interval = max(conf.event_batch_seconds(), 0.05)
+            woken = self._wake.wait(timeout=min(interval, 1.0))
+            if not woken and time.monotonic() - written < interval:
+                continue
+            self._wake.clear()
+            written = time.monotonic()
+            try:
+                self.flush()
+            except Exception:  # the thread must outlive any one batch
+                logger.exception("Writing a batch of onboarding events failed")
+            finally:
+                # This thread's connection is not kept between batches: an idle
+                # process holds none open for it.
+                with contextlib.suppress(Exception):
+                    connections.close_all()
+
+    def flush(self) -> int:
+        """Write every waiting event now (also at exit); returns how many were written."""
+        written = 0
+        while True:
+            with self._lock:
+                batch = self._waiting[: self.BATCH_SIZE]
+                del self._waiting[: self.BATCH_SIZE]
+            if not batch:
+                return written
+            try:
+                written += self._write(batch)
+            except Exception as exc:
+                if not outage_kind(exc):
+                    raise
+                with self._lock:  # the database is down: keep them for the next try
+                    self._waiting[:0] = batch
+                logger.warning("Onboarding events wait: the database is unavailable: %r", exc)
+                return written
+
+    def _write(self, batch: list[OnboardingEvent]) -> int:
+        try:
+            with transaction.atomic():
+                OnboardingEvent.objects.bulk_create(batch)
+            return len(batch)
+        except IntegrityError:
+            pass
+        written = 0
+        for event in batch:  # one refused row must not take its batch with it
+            try:
+                with transaction.atomic():
+                    event.save(force_insert=True)
+                written += 1
+            except IntegrityError as exc:
+                metrics.EVENTS_DROPPED.labels("refused").inc()
+                logger.error("An onboarding event was refused by the database: %s", exc)
+        return written
+
+
+BATCHER = EventBatcher()
+
+
+def flush_events() -> int:
+    """Write the events this process still holds (gunicorn's ``worker_exit``, and at exit)."""
+    return BATCHER.flush()
+
+
+atexit.register(flush_events)
 
 
 def events_prune(

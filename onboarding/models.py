@@ -329,8 +329,9 @@ class OnboardingEvent(models.Model):
     client_address = models.GenericIPAddressField(
         verbose_name=_("client address"), null=True, blank=True
     )
+    # When it happened, not when it was written (events may be written in batches).
     created_at = models.DateTimeField(
-        verbose_name=_("created at"), auto_now_add=True, db_index=True
+        verbose_name=_("created at"), default=timezone.now, db_index=True
     )
 
     class Meta:

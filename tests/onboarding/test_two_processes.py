@@ -71,7 +71,31 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout: 
 
 
 @pytest.fixture
-def servers(transactional_db: Any, idp: Any, tmp_path: Path) -> Any:
+def server_env() -> dict[str, str]:
+    """More environment for the servers (a test parametrizes it)."""
+    return {}
+
+
+class Servers(list[str]):
+    """The servers' base URLs; ``stop()`` stops them cleanly (SIGTERM), as systemd would."""
+
+    def __init__(self, urls: list[str], processes: list[subprocess.Popen[bytes]]) -> None:
+        super().__init__(urls)
+        self.processes = processes
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def servers(transactional_db: Any, idp: Any, tmp_path: Path, server_env: dict[str, str]) -> Any:
     """Two gunicorn processes (one worker each) on the test database and Redis.
 
     No signing keys are configured: both sign with the development key, made on first
@@ -93,6 +117,7 @@ def servers(transactional_db: Any, idp: Any, tmp_path: Path) -> Any:
         "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
         "OUTBOUND_REQUIRE_HTTPS": "False",
         "OUTBOUND_BLOCK_PRIVATE_ADDRESSES": "True",
+        **server_env,
     }
     processes = [
         subprocess.Popen(
@@ -113,18 +138,13 @@ def servers(transactional_db: Any, idp: Any, tmp_path: Path) -> Any:
         )
         for port in ports
     ]
+    running = Servers([f"http://127.0.0.1:{port}" for port in ports], processes)
     try:
         for port, process in zip(ports, processes, strict=True):
             _wait_until_listening(port, process)
-        yield [f"http://127.0.0.1:{port}" for port in ports]
+        yield running
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        running.stop()
 
 
 def _on(server: str, url: str) -> str:
@@ -222,3 +242,21 @@ def test_rate_limits_hold_across_processes(servers, acme_route):
     limited = requests.post(f"{b}/api/v1/device/token", json=body, timeout=10)
     assert limited.status_code == 429
     assert limited.json()["error"] == "slow_down"
+
+
+@pytest.mark.parametrize("server_env", [{"ONBOARDING_EVENT_BATCH_SECONDS": "3600"}])
+def test_a_clean_stop_writes_the_events_a_worker_still_held(server_env, servers, acme_route):
+    a, _b = servers
+    refused = requests.post(
+        f"{a}/api/v1/device/authorize", json={"email": "nobody@elsewhere.example"}, timeout=10
+    )
+    assert refused.status_code == 400
+    time.sleep(0.5)
+    assert not OnboardingEvent.objects.exists()  # held by the worker: an hour's batch
+    servers.stop()  # SIGTERM: gunicorn's worker_exit (and the interpreter's exit) write them
+    event = OnboardingEvent.objects.get()
+    assert (event.action, event.result, event.email) == (
+        "authorize",
+        "failure",
+        "nobody@elsewhere.example",
+    )
