@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.utils import timezone
 
 from certificates.models import Certificate, CertificateChain
@@ -124,18 +125,62 @@ def _candidates(email: str, domain: str) -> list[Route]:
     sql = _CANDIDATES_SQL.format(suffixes=placeholders)
     verified = DomainStatus.VERIFIED.value
     params = [email, verified, *names, verified, *names, email, domain]
-    routes = list(Route.objects.raw(sql, params))
-    for route in routes:
-        extra: Any = route  # the statement's extra columns, set by raw() as attributes
+    connection = connections[Route.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(column[0] for column in cursor.description)
+        rows = cursor.fetchall()
+    if not rows:
+        return []
+    reader = _row_reader(connection.alias, columns)
+    return [reader(row, connection) for row in rows]
+
+
+@functools.lru_cache(maxsize=8)
+def _row_reader(alias: str, columns: tuple[str, ...]) -> Any:
+    """What ``Route.objects.raw`` does with each row of _CANDIDATES_SQL, worked out once per
+    statement shape: the route's columns through their fields' converters (SQLite's
+    0/1 booleans, text datetimes) into ``Route.from_db``, the extra columns as
+    attributes, the tenant and chain attached. (raw() worked this out for every row of
+    every request, more than running the statement cost.)"""
+    connection = connections[alias]
+    fields = {f.column: f for f in Route._meta.concrete_fields}
+    position = {name: i for i, name in enumerate(columns)}
+    # In the model's field order, which from_db goes by (the table's may differ).
+    route_fields = [f for f in Route._meta.concrete_fields if str(f.column) in position]
+    route_positions = [position[str(f.column)] for f in route_fields]
+    expressions = [f.get_col(Route._meta.db_table) for f in route_fields]
+    converters = [
+        connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
+        for field, expression in zip(route_fields, expressions, strict=True)
+    ]
+    attnames = [f.attname for f in route_fields]
+    extra = {name: i for i, name in enumerate(columns) if name not in fields}
+
+    def read(row: tuple[Any, ...], connection: Any) -> Route:
+        values = []
+        for at, expression, field_converters in zip(
+            route_positions, expressions, converters, strict=True
+        ):
+            value = row[at]
+            for converter in field_converters:
+                value = converter(value, expression, connection)
+            values.append(value)
+        route = Route.from_db(alias, attnames, values)
+        attributes: Any = route  # the statement's extra columns, as raw() set them
+        for name, at in extra.items():
+            setattr(attributes, name, row[at])
+        attributes.matched_by_user = bool(attributes.matched_by_user)
+        attributes.tenant_activated = bool(attributes.tenant_activated)
         tenant = _partial(
-            Tenant, id=route.tenant_id, slug=extra.tenant_slug, name=extra.tenant_name
+            Tenant, id=route.tenant_id, slug=attributes.tenant_slug, name=attributes.tenant_name
         )
-        chain = _partial(CertificateChain, id=route.certificate_chain_id, pem=extra.chain_pem)
+        chain = _partial(CertificateChain, id=route.certificate_chain_id, pem=attributes.chain_pem)
         _TENANT_FIELD.set_cached_value(route, tenant)
         _CHAIN_FIELD.set_cached_value(route, chain)
-        extra.matched_by_user = bool(extra.matched_by_user)
-        extra.tenant_activated = bool(extra.tenant_activated)
-    return routes
+        return route
+
+    return read
 
 
 def _partial(model: type[Any], **values: Any) -> Any:
