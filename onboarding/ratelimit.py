@@ -14,6 +14,7 @@ IPv6 clients per /64 (``address_key``), a per-e-mail limit per (e-mail, address)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -256,10 +257,16 @@ def normalize_address(value: str | None) -> str | None:
     """A client address as stored and compared everywhere: the bare IP, or None.
 
     Accepts what servers and proxies write ("192.0.2.1:443", "[2001:db8::1]:443",
-    "fe80::1%eth0"); anything that is not an IP address is None.
+    "fe80::1%eth0"); anything that is not an IP address is None. (Worked out once per
+    address: a device request asks for its client's several times.)
     """
     if not value:
         return None
+    return _normalized_address(value) if len(value) <= 100 else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_address(value: str) -> str | None:
     value = value.strip()
     if value.startswith("[") and "]" in value:  # "[2001:db8::1]:443"
         value = value[1 : value.index("]")]
