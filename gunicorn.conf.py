@@ -80,4 +80,4 @@ def worker_exit(server: Any, worker: Any) -> None:
         from onboarding.events import flush_events
     except Exception:  # noqa: BLE001 - a worker that never loaded Django has none
         return
-    flush_events()
+    flush_events(final=True)

@@ -31,8 +31,9 @@ ONBOARDING_OUTCOMES = Counter(
 )
 EVENTS_DROPPED = Counter(
     "obs_onboarding_events_dropped_total",
-    "Onboarding events that could not be written (the database refused them, or was "
-    "down longer than the batch writer's buffer lasts).",
+    "Onboarding events that could not be written: refused (the database refused the "
+    "row), buffer_full (the database was down longer than the batch writer's buffer "
+    "lasts), stopped (it was down when the process stopped).",
     ["cause"],
 )
 DEVICE_OUTCOMES = Counter(

@@ -205,6 +205,8 @@ class EventBatcher:
     def __init__(self) -> None:
         self._waiting: list[OnboardingEvent] = []
         self._lock = threading.Lock()
+        #: Held while a batch is out of the list and not yet written (see ``flush``).
+        self._writing = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -249,24 +251,44 @@ class EventBatcher:
                 with contextlib.suppress(Exception):
                     connections.close_all()
 
-    def flush(self) -> int:
-        """Write every waiting event now (also at exit); returns how many were written."""
+    def flush(self, *, final: bool = False) -> int:
+        """Write every waiting event now; returns how many were written.
+
+        One writer at a time, from taking a batch until it is committed: a final flush
+        (the process is stopping) waits for a batch the thread is writing instead of
+        finding nothing and letting the process end under it. ``final``: what cannot be
+        written (the database is down) is counted as dropped and logged, not kept.
+        """
         written = 0
-        while True:
-            with self._lock:
-                batch = self._waiting[: self.BATCH_SIZE]
-                del self._waiting[: self.BATCH_SIZE]
-            if not batch:
-                return written
-            try:
-                written += self._write(batch)
-            except Exception as exc:
-                if not outage_kind(exc):
-                    raise
-                with self._lock:  # the database is down: keep them for the next try
-                    self._waiting[:0] = batch
-                logger.warning("Onboarding events wait: the database is unavailable: %r", exc)
-                return written
+        with self._writing:
+            while True:
+                with self._lock:
+                    batch = self._waiting[: self.BATCH_SIZE]
+                    del self._waiting[: self.BATCH_SIZE]
+                if not batch:
+                    return written
+                try:
+                    written += self._write(batch)
+                except Exception as exc:
+                    if not outage_kind(exc):
+                        raise
+                    with self._lock:  # the database is down: keep them for the next try
+                        self._waiting[:0] = batch
+                        left = len(self._waiting)
+                        if final:
+                            self._waiting.clear()
+                    if final:
+                        metrics.EVENTS_DROPPED.labels("stopped").inc(left)
+                        logger.error(
+                            "%d onboarding events lost at exit: the database is unavailable: %r",
+                            left,
+                            exc,
+                        )
+                    else:
+                        logger.warning(
+                            "Onboarding events wait: the database is unavailable: %r", exc
+                        )
+                    return written
 
     def _write(self, batch: list[OnboardingEvent]) -> int:
         try:
@@ -290,12 +312,13 @@ class EventBatcher:
 BATCHER = EventBatcher()
 
 
-def flush_events() -> int:
-    """Write the events this process still holds (gunicorn's ``worker_exit``, and at exit)."""
-    return BATCHER.flush()
+def flush_events(*, final: bool = False) -> int:
+    """Write the events this process still holds; ``final`` when it is stopping
+    (gunicorn's ``worker_exit``, the interpreter's exit): see ``EventBatcher.flush``."""
+    return BATCHER.flush(final=final)
 
 
-atexit.register(flush_events)
+atexit.register(flush_events, final=True)
 
 
 def events_prune(

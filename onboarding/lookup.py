@@ -8,6 +8,7 @@ configuration. The only HTTP to identity providers goes through ``identity.oidc`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,22 +40,13 @@ class _Validated:
     email: str
 
 
-def claimed_email(id_token: object) -> str:
-    """The e-mail an ID token claims, unverified ("" when none): only to choose the
-    per-user rate-limit bucket before the token is checked (the bucket is per e-mail
-    *and* client address, so a forged claim spends only the forger's own budget)."""
-    claims = oidc.unverified_claims(id_token) or {}
-    email = claims.get("email")
-    return email if isinstance(email, str) and len(email) <= 254 else ""
-
-
 def onboarding_lookup(
     *,
     id_token: object,
     access_token: str = "",
     structure_tag: str = "",
     client_address: str | None = None,
-    counted_email: str | None = None,
+    count: Callable[[str], None] | None = None,
 ) -> LookupOutcome:
     """Route the holder of an ID token from a tenant's IdP (spec section 3, step 4).
 
@@ -68,9 +60,9 @@ def onboarding_lookup(
     e-mail: UserInfo is then asked, and its ``sub`` must match. It is never used before
     the ID token itself has passed every check, so it cannot make us call an IdP.
 
-    ``counted_email``: the caller already counted this request against the per-user
-    limit of that address (``claimed_email``); a validated address that differs is counted
-    here. None: count every validated address here.
+    ``count(email)``: counts the request against the rate limits once the token vouched
+    for ``email`` (the device API counts the client address with it, in one round trip;
+    it raises when over a limit). Each further validated address is counted on its own.
     """
     recorder = events.EventRecorder(
         EventAction.LOOKUP, client_address=client_address, structure_tag=structure_tag
@@ -90,7 +82,7 @@ def onboarding_lookup(
         recorder,
         structure_tag=structure_tag,
         client_address=client_address,
-        counted_email=counted_email,
+        count=count,
     )
 
 
@@ -136,13 +128,14 @@ def _route_validated(
     *,
     structure_tag: str,
     client_address: str | None,
-    counted_email: str | None,
+    count: Callable[[str], None] | None,
 ) -> LookupOutcome:
     """The answer for the first validated address whose route names the IdP that vouched."""
     first_miss: tuple[str, RouteLookup] | None = None
-    counted = ratelimit.email_key(counted_email) if counted_email else None
-    for item in validated:
-        if ratelimit.email_key(item.email) != counted:
+    for number, item in enumerate(validated):
+        if number == 0 and count is not None:
+            count(item.email)
+        else:
             ratelimit.enforce("lookup_email", ratelimit.pair_key(item.email, client_address))
         lookup = route_lookup(item.email)
         route = lookup.route

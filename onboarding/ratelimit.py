@@ -119,7 +119,49 @@ class Window:
             metrics.RATE_LIMIT_DECISIONS.labels(
                 self.name, "allowed" if allowed else "refused"
             ).inc()
-        return Verdict(allowed=allowed, count=count, retry_after=self.retry_after, limit=self.limit)
+        verdict = Verdict(
+            allowed=allowed, count=count, retry_after=self.retry_after, limit=self.limit
+        )
+        if counted and not allowed:
+            _remember_refused(self.key, verdict)
+        return verdict
+
+
+#: Windows this process saw refused, until they end: a count only grows within its
+#: window, so until then the answer stays "refused" (see ``refused_before``).
+_refused: dict[str, tuple[Verdict, float]] = {}
+_REFUSED_MAX = 10_000
+
+
+def _remember_refused(key: str, verdict: Verdict) -> None:
+    if len(_refused) >= _REFUSED_MAX:
+        _refused.clear()
+    _refused[key] = (verdict, time.time() + verdict.retry_after)
+
+
+def forget_refusals() -> None:
+    """Forget the refusals this process saw (the tests, between two)."""
+    _refused.clear()
+
+
+def refused_before(name: str, identifier: str | None) -> Verdict | None:
+    """The refusal this process already had from the shared counter for ``identifier``
+    under ``name`` in the current window, or None: lets a flood be refused before any
+    work, with no round trip (the lookup checks its token before counting)."""
+    found = window(name, identifier)
+    if found is None:
+        return None
+    held = _refused.get(found.key)
+    if held is None:
+        return None
+    verdict, until = held
+    now = time.time()
+    if now >= until:
+        _refused.pop(found.key, None)
+        return None
+    metrics.RATE_LIMIT_DECISIONS.labels(name, "refused").inc()
+    retry_after = max(1, int(until - now))
+    return Verdict(allowed=False, count=verdict.count, retry_after=retry_after, limit=verdict.limit)
 
 
 def window(name: str, identifier: str | None, now: float | None = None) -> Window | None:

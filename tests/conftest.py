@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 
 from identity.oidc.cache import forget_local
+from onboarding.ratelimit import forget_refusals
 from tenants.models import Role
 from tests import factories
 
@@ -31,9 +32,11 @@ def _fast_and_isolated(settings, tmp_path):
     settings.ONBOARDING_DEVELOPMENT_KEY_FILE = tmp_path / "dev-signing-key.pem"
     cache.clear()
     forget_local()  # this process's copies of what the cache held (identity.oidc.cache)
+    forget_refusals()  # and the rate-limit refusals it saw (onboarding.ratelimit)
     yield
     cache.clear()
     forget_local()
+    forget_refusals()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ that cached ages and token times are measured by."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from typing import Any
 
@@ -40,6 +41,8 @@ def now() -> float:
 LOCAL_SECONDS = 5.0
 _LOCAL_MAX = 1000
 _local: dict[str, tuple[float, Any]] = {}
+#: The threads of a process share ``_local``: every change and walk holds this.
+_local_lock = threading.Lock()
 
 
 def shared_entry(key: str) -> Any:
@@ -55,19 +58,21 @@ def shared_entries(keys: list[str]) -> dict[str, Any]:
     if held is not None and at - held[0] < LOCAL_SECONDS:
         return dict(held[1])
     values = cache_get_many(keys)
-    if len(_local) >= _LOCAL_MAX:
-        _local.clear()
-    if values:
-        _local[local_key] = (at, values)
-    else:
-        _local.pop(local_key, None)
+    with _local_lock:
+        if len(_local) >= _LOCAL_MAX:
+            _local.clear()
+        if values:
+            _local[local_key] = (at, values)
+        else:
+            _local.pop(local_key, None)
     return dict(values)
 
 
 def forget_local(key: str | None = None) -> None:
     """Drop this process's copies that hold ``key`` (after writing it), or all of them."""
-    if key is None:
-        _local.clear()
-        return
-    for local_key in [k for k in _local if key in k.split("\n")]:
-        _local.pop(local_key, None)
+    with _local_lock:
+        if key is None:
+            _local.clear()
+            return
+        for local_key in [k for k in _local if key in k.split("\n")]:
+            del _local[local_key]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -143,6 +144,21 @@ class DeviceAPIView(APIView):
         self.refuse_over_limit(verdicts[0])
         return verdicts[1:]
 
+    def count_with_user(self, email: str) -> None:
+        """Count this request against the address limit and the per-user one of ``email``
+        (the lookup's, once the token proved the e-mail), in one round trip."""
+        _refuse_over(self.count(("lookup_email", ratelimit.pair_key(email, self.client_address))))
+
+    def refuse_if_refused_before(self) -> None:
+        """The 429 at once, before any work, for an address this process saw refused in
+        the current window (the count only grows until the window ends)."""
+        verdict = ratelimit.refused_before(
+            self.address_limit, ratelimit.address_key(self.client_address)
+        )
+        if verdict is not None:
+            self.address_counted = True
+            raise rate_limited(verdict)
+
     def refuse_over_limit(self, verdict: ratelimit.Verdict) -> None:
         """The 429 for an address over its limit (recorded once per window, so a flood does
         not also flood the event table)."""
@@ -175,8 +191,8 @@ def _payload(request: HttpRequest) -> dict[str, Any]:
     return body.read_payload(request)
 
 
-#: One input serializer per class, made once (see ``_validated``).
-_VALIDATORS: dict[type[serializers.Serializer], serializers.Serializer] = {}
+#: One input serializer per class and language, made once (see ``_validated``).
+_VALIDATORS: dict[tuple[type[serializers.Serializer], str], serializers.Serializer] = {}
 
 
 def _validated(
@@ -185,16 +201,30 @@ def _validated(
     """``data`` validated by its serializer's fields; APIError naming the first problem.
 
     Every new serializer deep-copies its declared fields, which costs more than checking
-    a small body (``make bench-profile``), so each class's instance is made once and
-    shared: ``run_validation`` keeps nothing on the instance (``is_valid`` would).
+    a small body (``make bench-profile``), so an instance is made once per class and
+    language and shared: ``run_validation`` keeps nothing on the instance (``is_valid``
+    would). DRF words some messages once per field, in the language of the moment
+    (``lazy_format``), hence one per language, worded before it is shared.
     """
-    serializer = _VALIDATORS.get(serializer_class)
+    key = (serializer_class, translation.get_language() or "")
+    serializer = _VALIDATORS.get(key)
     if serializer is None:
-        serializer = _VALIDATORS.setdefault(serializer_class, serializer_class())
+        serializer = _VALIDATORS.setdefault(key, _worded(serializer_class()))
     try:
         return dict(serializer.run_validation(data))
     except serializers.ValidationError as exc:
         raise APIError("invalid_request", _describe(exc.detail)) from None
+
+
+def _worded(serializer: serializers.Serializer) -> serializers.Serializer:
+    """``serializer`` with every validator's message worded now, in this thread, so that
+    no two threads word one at once (DRF's ``lazy_format`` is not safe for that)."""
+    for field in serializer.fields.values():
+        if isinstance(field, serializers.Serializer):
+            _worded(field)
+        for validator in field.validators:
+            str(getattr(validator, "message", ""))
+    return serializer
 
 
 def _describe(errors: Any, prefix: str = "") -> str:
@@ -299,25 +329,16 @@ class OnboardingLookupView(DeviceAPIView):
     @LOOKUP_SCHEMA
     def post(self, request: HttpRequest) -> dict[str, Any]:
         values = _validated(LookupInputSerializer, _payload(request))
-        # The per-user limit is counted with the address's, before the token is checked,
-        # for the address the token claims (unverified: the bucket is this client's own
-        # either way); onboarding_lookup counts again only if the validated one differs.
-        claimed = lookup.claimed_email(values["id_token"])
-        _refuse_over(
-            self.count(
-                *(
-                    [("lookup_email", ratelimit.pair_key(claimed, self.client_address))]
-                    if claimed
-                    else []
-                )
-            )
-        )
+        # The token is checked before anything is counted, so a forged one cannot spend a
+        # real user's budget; then the address and the user are counted in one round trip.
+        # An address already refused in this window is refused before any of that.
+        self.refuse_if_refused_before()
         outcome = lookup.onboarding_lookup(
             id_token=values["id_token"],
             access_token=values.get("access_token") or "",
             structure_tag=values.get("structure_tag") or "",
             client_address=self.client_address,
-            counted_email=claimed,
+            count=self.count_with_user,
         )
         if outcome.error == lookup.INVALID_TOKEN:
             raise APIError(

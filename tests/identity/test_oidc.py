@@ -485,3 +485,36 @@ def test_a_process_keeps_what_it_read_of_the_shared_cache_for_a_few_seconds(monk
     cache.set(key, {"keys": ["newer"], "fetched_at": 3.0})
     shared.forget_local(key)  # what this process does after writing it itself
     assert shared.shared_entry(key)["keys"] == ["newer"]
+
+
+def test_the_process_copies_survive_threads_reading_and_forgetting_at_once():
+    import threading
+    import time as clock
+
+    from django.core.cache import cache
+
+    from identity.oidc import cache as shared
+
+    keys = [shared.cache_key("jwks", f"https://idp{n}.example", "k") for n in range(50)]
+    for key in keys:
+        cache.set(key, {"keys": [], "fetched_at": 1.0})
+    failures: list[BaseException] = []
+    stop = clock.monotonic() + 0.5
+
+    def hammer(work):
+        try:
+            while clock.monotonic() < stop:
+                for key in keys:
+                    work(key)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=hammer, args=(shared.shared_entry,)),
+        threading.Thread(target=hammer, args=(shared.forget_local,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -544,3 +544,17 @@ def test_the_device_api_passes_the_browser_middleware_by_and_pages_keep_it(
     page = client.get("/admin/login/")
     assert page["X-Frame-Options"] == "DENY" and "csrftoken" in page.cookies
     assert hasattr(page.wsgi_request, "session") and hasattr(page.wsgi_request, "user")
+
+
+def test_a_field_error_is_said_in_each_requests_own_language(client, acme_route):
+    # The body's checks are shared between requests (made once): their messages must
+    # still follow each request's Accept-Language, not the first one's.
+    body = {"grant_type": GRANT, "device_code": "x" * 600}
+    german = post_json(client, TOKEN, body, HTTP_ACCEPT_LANGUAGE="de")
+    english = post_json(client, TOKEN, body, HTTP_ACCEPT_LANGUAGE="en")
+    assert german.status_code == english.status_code == 400
+    assert "512" in german.json()["error_description"]
+    assert english.json()["error_description"] == (
+        "device_code: Ensure this field has no more than 512 characters."
+    )
+    assert german.json()["error_description"] != english.json()["error_description"]

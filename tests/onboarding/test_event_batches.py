@@ -73,3 +73,17 @@ def test_an_event_the_database_refuses_does_not_take_its_batch_with_it(acme_rout
     assert flush_events() == 1
     assert list(OnboardingEvent.objects.values_list("route_id", flat=True)) == [None]
     assert refused._value.get() == before + 1
+
+
+def test_a_final_flush_waits_for_the_batch_being_written(acme_route, batched):
+    import threading
+
+    written: list[int] = []
+    with BATCHER._writing:  # the thread is in the middle of writing a batch
+        BATCHER.add(OnboardingEvent(action="lookup", result="failure", reason="not_mapped"))
+        stopping = threading.Thread(target=lambda: written.append(flush_events(final=True)))
+        stopping.start()
+        stopping.join(0.3)
+        assert stopping.is_alive()  # the stop waits for the write in progress
+    stopping.join(5)
+    assert written == [1] and OnboardingEvent.objects.count() == 1

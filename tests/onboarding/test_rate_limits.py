@@ -145,3 +145,47 @@ def test_guessing_user_codes_from_many_addresses_is_bounded(client, device, acme
     assert blocked.status_code == 429
     assert b"on this service" in blocked.content
     assert client.get("/device", {"user_code": code}, REMOTE_ADDR="198.51.100.1").status_code == 429
+
+
+# --- the lookup counts what its token proved, not what it claims ------------------------
+
+
+def test_forged_tokens_claiming_a_users_address_do_not_spend_that_users_lookups(
+    client, acme_route, idp, settings
+):
+    from tests.idp_server import forge_unsigned
+    from tests.onboarding.conftest import LOOKUP
+
+    settings.ONBOARDING_RATE_LIMITS = {"lookup_email": (3, 600)}
+    forged = forge_unsigned(idp.claims_for(idp.default_user))  # alice's claims, no signature
+    for _ in range(5):  # from the victim's own address (a shared NAT)
+        refused = post_json(client, LOOKUP, {"id_token": forged}, REMOTE_ADDR=VICTIM)
+        assert refused.status_code == 401
+    real = post_json(client, LOOKUP, {"id_token": idp.id_token()}, REMOTE_ADDR=VICTIM)
+    assert real.status_code == 200
+
+
+def test_an_address_over_its_lookup_limit_is_refused_before_its_token_is_checked(
+    client, acme_route, idp, settings, monkeypatch
+):
+    from onboarding import lookup
+    from tests.onboarding.conftest import LOOKUP
+
+    checked: list[object] = []
+    real = lookup.onboarding_lookup
+
+    def recording(**kwargs):
+        checked.append(kwargs["id_token"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(lookup, "onboarding_lookup", recording)
+    settings.ONBOARDING_RATE_LIMITS = {"lookup_address": (1, 600)}
+    token = idp.id_token()
+    assert post_json(client, LOOKUP, {"id_token": token}, REMOTE_ADDR=ATTACKER).status_code == 200
+    assert post_json(client, LOOKUP, {"id_token": token}, REMOTE_ADDR=ATTACKER).status_code == 429
+    assert len(checked) == 2  # the refusal that tells: the shared counter, after the check
+    flood = post_json(client, LOOKUP, {"id_token": token}, REMOTE_ADDR=ATTACKER)
+    assert flood.status_code == 429 and flood.json()["error"] == "slow_down"
+    assert int(flood["Retry-After"]) > 0
+    assert len(checked) == 2  # from then on, refused before any work
+    assert post_json(client, LOOKUP, {"id_token": token}, REMOTE_ADDR=VICTIM).status_code == 200
