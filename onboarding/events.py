@@ -232,15 +232,15 @@ class EventBatcher:
         self._thread.start()
 
     def _run(self) -> None:
-        written = time.monotonic()
+        last_flush = time.monotonic()
         while True:
             # Ticks at least every second, so a changed interval is followed at once.
             interval = max(conf.event_batch_seconds(), 0.05)
             woken = self._wake.wait(timeout=min(interval, 1.0))
-            if not woken and time.monotonic() - written < interval:
+            if not woken and time.monotonic() - last_flush < interval:
                 continue
             self._wake.clear()
-            written = time.monotonic()
+            last_flush = time.monotonic()
             try:
                 self.flush()
             except Exception:  # the thread must outlive any one batch

@@ -217,7 +217,7 @@ def check(code_hash: str, *, counting: ratelimit.Limit | None = None) -> PollChe
     over it, the state is LIMITED and the poll is not counted as one of the code's.
     """
     now_ms = int(time.time() * 1000)
-    arguments: tuple[int, ...] = (
+    rules = (
         now_ms,
         int(conf.poll_slack() * 1000),
         conf.slow_down_step(),
@@ -229,6 +229,7 @@ def check(code_hash: str, *, counting: ratelimit.Limit | None = None) -> PollChe
         client = redis_client()
         if client is not None:
             keys = [cache.make_key(_key(code_hash))]
+            arguments: tuple[int, ...] = rules
             if window is not None:
                 keys.append(cache.make_key(window.key))
                 arguments += (window.ttl, window.limit)
@@ -241,8 +242,8 @@ def check(code_hash: str, *, counting: ratelimit.Limit | None = None) -> PollChe
                 limit = window.verdict(ratelimit.count_locally(window.key, window.ttl))
                 if not limit.allowed:
                     return PollCheck(LIMITED, limit=limit)
-                return replace(_check_locally(code_hash, *arguments[:5]), limit=limit)
-            return _check_locally(code_hash, *arguments[:5])
+                return replace(_check_locally(code_hash, *rules), limit=limit)
+            return _check_locally(code_hash, *rules)
     except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
         _guarded("read", exc)
         if window is not None:

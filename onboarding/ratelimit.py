@@ -190,7 +190,7 @@ def hit_all(
     counts: Iterator[int] = iter(())
     if to_count or to_peek:
         try:
-            counts = iter(_counts([w.key for w in to_count], [w.ttl for w in to_count], to_peek))
+            counts = iter(_counts(to_count, to_peek))
         except Exception as exc:  # noqa: BLE001 - failed_open raises all but outages
             names = [name for name, _identifier in [*counted, *peeked]]
             return failed_open(names, exc, counted=len(counted))
@@ -215,9 +215,14 @@ def peek(name: str, identifier: str | None, *, now: float | None = None) -> Verd
 
 def enforce(name: str, identifier: str | None) -> None:
     """Count one request like :func:`hit`; raise :class:`RateLimited` when over the limit."""
-    verdict = hit(name, identifier)
-    if not verdict.allowed:
-        raise RateLimited(verdict)
+    refuse_over([hit(name, identifier)])
+
+
+def refuse_over(verdicts: Sequence[Verdict]) -> None:
+    """Raise :class:`RateLimited` for the first of ``verdicts`` that refuses, if any."""
+    for verdict in verdicts:
+        if not verdict.allowed:
+            raise RateLimited(verdict)
 
 
 # Each counted key: INCR, and the window's expiry set with the first count; each peeked
@@ -237,8 +242,8 @@ return counts
 """
 
 
-def _counts(keys: list[str], ttls: list[int], peeked: list[Window]) -> list[int]:
-    """Add one to each counter of ``keys`` and read those of ``peeked``: the counts.
+def _counts(counted: list[Window], peeked: list[Window]) -> list[int]:
+    """Add one to each counter of ``counted`` and read those of ``peeked``: the counts.
 
     On Redis one round trip, a server-side script (no pipeline object: building one costs
     more than the round trip it saves). Django's Redis backend stores integers as they
@@ -247,9 +252,10 @@ def _counts(keys: list[str], ttls: list[int], peeked: list[Window]) -> list[int]
     """
     client = redis_client()
     if client is not None:
-        names = [cache.make_key(key) for key in [*keys, *(w.key for w in peeked)]]
+        names = [cache.make_key(w.key) for w in [*counted, *peeked]]
+        ttls = [w.ttl for w in counted]
         return [int(c) for c in run_script(client, COUNT_SCRIPT, names, ttls)]
-    return [count_locally(key, ttl) for key, ttl in zip(keys, ttls, strict=True)] + [
+    return [count_locally(w.key, w.ttl) for w in counted] + [
         int(cache.get(w.key) or 0) for w in peeked
     ]
 

@@ -144,11 +144,6 @@ class DeviceAPIView(APIView):
         self.refuse_over_limit(verdicts[0])
         return verdicts[1:]
 
-    def count_with_user(self, email: str) -> None:
-        """Count this request against the address limit and the per-user one of ``email``
-        (the lookup's, once the token proved the e-mail), in one round trip."""
-        _refuse_over(self.count(("lookup_email", ratelimit.pair_key(email, self.client_address))))
-
     def refuse_if_refused_before(self) -> None:
         """The 429 at once, before any work, for an address this process saw refused in
         the current window (the count only grows until the window ends)."""
@@ -179,12 +174,6 @@ def _json_response(
     return HttpResponse(
         content, status=status_code, headers=headers, content_type="application/json"
     )
-
-
-def _refuse_over(verdicts: list[ratelimit.Verdict]) -> None:
-    for verdict in verdicts:
-        if not verdict.allowed:
-            raise ratelimit.RateLimited(verdict)
 
 
 def _payload(request: HttpRequest) -> dict[str, Any]:
@@ -265,7 +254,7 @@ class DeviceAuthorizeView(DeviceAPIView):
     def post(self, request: HttpRequest) -> dict[str, Any]:
         data = _validated(AuthorizeInputSerializer, _authorize_input(_payload(request)))
         email: str = data["email"]
-        _refuse_over(
+        ratelimit.refuse_over(
             self.count(
                 ("authorize_email", ratelimit.pair_key(email, self.client_address)),
                 peek=[("authorize_email_failures", ratelimit.email_key(email))],
@@ -325,6 +314,13 @@ class DeviceTokenView(DeviceAPIView):
 class OnboardingLookupView(DeviceAPIView):
     address_limit = "lookup_address"
     event_action = EventAction.LOOKUP
+
+    def count_with_user(self, email: str) -> None:
+        """Count this request against the address limit and the per-user one of ``email``
+        (once the token proved the e-mail), in one round trip."""
+        ratelimit.refuse_over(
+            self.count(("lookup_email", ratelimit.pair_key(email, self.client_address)))
+        )
 
     @LOOKUP_SCHEMA
     def post(self, request: HttpRequest) -> dict[str, Any]:
