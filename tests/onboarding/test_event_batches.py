@@ -78,10 +78,17 @@ def test_an_event_the_database_refuses_does_not_take_its_batch_with_it(acme_rout
 def test_a_final_flush_waits_for_the_batch_being_written(acme_route, batched):
     import threading
 
+    from django.db import connections
+
     written: list[int] = []
     with BATCHER._writing:  # the thread is in the middle of writing a batch
         BATCHER.add(OnboardingEvent(action="lookup", result="failure", reason="not_mapped"))
-        stopping = threading.Thread(target=lambda: written.append(flush_events(final=True)))
+
+        def stop() -> None:
+            written.append(flush_events(final=True))
+            connections.close_all()  # this thread's connection, before the test database goes
+
+        stopping = threading.Thread(target=stop)
         stopping.start()
         stopping.join(0.3)
         assert stopping.is_alive()  # the stop waits for the write in progress
