@@ -206,6 +206,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend, with a health check that asks the socket before the server.
+        DATABASES["default"]["ENGINE"] = "common.postgresql"
     # A hung or unreachable PostgreSQL fails a request in seconds instead of holding a
     # worker until gunicorn kills it: connecting (seconds) and each statement
     # (milliseconds; 0 = no limit, e.g. for a long migration job) are bounded.
@@ -215,6 +218,14 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     _db_options["options"] = (
         f"{_db_options.get('options', '')} -c statement_timeout={_statement_timeout}".strip()
     )
+# The device path's hot statements prepared once per connection (common.postgresql.prepared);
+# off for a PgBouncer in transaction mode older than 1.21.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DB_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django turns psycopg's preparing off (threshold None), which also refuses an explicit
+    # prepare=True. A threshold never reached: only statements asked to be are prepared
+    # (Django's own cursors bind client-side and never are).
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, JWKS, discovery and OIDC state are shared through it) ---

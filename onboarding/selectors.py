@@ -12,6 +12,7 @@ from django.db import connections
 from django.utils import timezone
 
 from certificates.models import Certificate, CertificateChain
+from common.postgresql import prepared
 from common.validators import email_domain, normalize_email
 from domains.conf import verification_enabled
 from domains.models import DomainStatus
@@ -89,9 +90,11 @@ class RouteLookup:
 # same statement through the ORM cost several times what the database takes to run it.
 # Mappings are matched through their unique lower(...) indexes, and routes by primary key
 # (a UNION, not "IN ... OR IN ...", which PostgreSQL answers with a scan of every route);
-# standard SQL, the same on SQLite and PostgreSQL.
+# standard SQL, the same on SQLite and PostgreSQL. On PostgreSQL it is prepared once per
+# connection (common.postgresql.prepared): planning it cost more than running it. It names
+# the model's columns (not r.*): a column a newer release's migration added is not read.
 _CANDIDATES_SQL = """
-SELECT r.*,
+SELECT {route_columns},
        EXISTS (SELECT 1 FROM onboarding_mappeduser u
                WHERE u.route_id = r.id AND lower(u.email) = %s) AS matched_by_user,
        EXISTS (SELECT 1 FROM tenants_activation a
@@ -121,19 +124,22 @@ def _candidates(email: str, domain: str) -> list[Route]:
     provider, load when first used.
     """
     names = suffixes(domain)
-    placeholders = ", ".join(["%s"] * len(names))
-    sql = _CANDIDATES_SQL.format(suffixes=placeholders)
     verified = DomainStatus.VERIFIED.value
     params = [email, verified, *names, verified, *names, email, domain]
     connection = connections[Route.objects.db]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = tuple(column[0] for column in cursor.description)
-        rows = cursor.fetchall()
+    columns, rows = prepared.execute(connection, _candidates_sql(len(names)), params)
     if not rows:
         return []
     reader = _row_reader(connection.alias, columns)
     return [reader(row, connection) for row in rows]
+
+
+@functools.lru_cache(maxsize=16)
+def _candidates_sql(suffix_count: int) -> str:
+    """_CANDIDATES_SQL for an address domain with ``suffix_count`` suffixes."""
+    route_columns = ", ".join(f"r.{f.column}" for f in Route._meta.concrete_fields)
+    placeholders = ", ".join(["%s"] * suffix_count)
+    return _CANDIDATES_SQL.format(route_columns=route_columns, suffixes=placeholders)
 
 
 @functools.lru_cache(maxsize=8)

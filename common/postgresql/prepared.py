@@ -1,0 +1,71 @@
+"""Statements a device request runs every time, prepared once per connection on PostgreSQL.
+
+Django sends every statement with its values merged in (client-side binding) and with
+psycopg's automatic preparation off, so PostgreSQL parses and plans each one anew: for
+the routing statement, with its subqueries, planning cost several times what running
+it does. :func:`execute` sends a statement with its parameters apart and ``prepare=True``
+on PostgreSQL, so its connection parses and plans it once and then only runs it. On
+any other database it is Django's cursor as usual.
+
+``DB_PREPARED_STATEMENTS=False`` turns this off, for a PgBouncer in transaction mode
+older than 1.21 (which cannot pass prepared statements between server connections).
+PostgreSQL re-plans a prepared statement by itself when a migration changes its tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+class _PreparedCursor(psycopg.Cursor[Any]):
+    """A server-side-binding cursor whose every statement is prepared."""
+
+    def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> _PreparedCursor:
+        super().execute(query, params, prepare=True, binary=binary)
+        return self
+
+
+def execute(
+    connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Run ``sql`` (``%s`` placeholders) and return its column names and rows.
+
+    The statement goes through Django's cursor wrapper either way, so it is counted and
+    logged like any other (``CaptureQueriesContext``, ``connection.queries``) and its
+    errors are Django's.
+    """
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return _result(cursor)
+    # What connection.cursor() does, with this cursor class.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        connection.validate_thread_sharing()
+        raw: Any = _PreparedCursor(connection.connection)
+    cursor = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    with cursor:
+        cursor.execute(sql, params)
+        return _result(cursor)
+
+
+def _result(cursor: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    columns = tuple(column[0] for column in cursor.description or ())
+    return columns, cursor.fetchall() if cursor.description else []

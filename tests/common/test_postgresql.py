@@ -1,0 +1,108 @@
+"""common.postgresql: the health check without a round trip, and prepared hot statements.
+
+PostgreSQL only (CI's second pass): they are about PostgreSQL's connections.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+import pytest
+from django.db import close_old_connections, connection
+
+from onboarding.selectors import route_lookup
+from tests import factories
+
+pytestmark = [
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+        reason="needs DATABASE_URL (PostgreSQL): runs in CI's second pass",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture
+def route(acme):
+    route = factories.RouteFactory(tenant=acme)
+    factories.MappedUserFactory(route=route, email="alice@acme.example")
+    return route
+
+
+def _server_url() -> str:
+    s = connection.settings_dict
+    return f"postgresql://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _statements_sent(monkeypatch) -> list[object]:
+    """Every statement psycopg sends on Django's connection from now on."""
+    sent: list[object] = []
+    raw = type(connection.connection)
+    original = raw.execute
+    monkeypatch.setattr(raw, "cursor", _spy(raw.cursor, sent))
+    monkeypatch.setattr(
+        raw, "execute", lambda self, *a, **k: sent.append(a) or original(self, *a, **k)
+    )
+    return sent
+
+
+def _spy(method, sent):
+    def cursor(self, *args, **kwargs):
+        sent.append("cursor")
+        return method(self, *args, **kwargs)
+
+    return cursor
+
+
+def test_a_healthy_idle_connection_is_reused_without_asking_the_server(monkeypatch):
+    connection.ensure_connection()
+    before = connection.connection
+    sent = _statements_sent(monkeypatch)
+    connection.health_check_done = False  # as at the start of every request
+    connection.close_if_health_check_failed()
+    assert connection.connection is before
+    assert sent == []  # no SELECT 1
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_request_uses_it(route):
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(_server_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    time.sleep(0.2)  # the server's goodbye reaches the socket
+    close_old_connections()  # what Django does when a request starts
+    assert route_lookup("alice@acme.example").route == route  # not an error
+    assert connection.connection.info.backend_pid != pid
+
+
+def test_the_routing_statement_is_prepared_once_per_connection(route):
+    for _ in range(3):
+        assert route_lookup("alice@acme.example").route == route
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%onboarding_mappeduser%"],
+        )
+        assert cursor.fetchall() == [(3,)]
+
+
+def test_prepared_statements_can_be_turned_off(route, settings):
+    settings.DB_PREPARED_STATEMENTS = False
+    assert route_lookup("alice@acme.example").route == route
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)
+
+
+def test_a_migration_while_running_leaves_the_prepared_routing_statement_working(route):
+    assert route_lookup("alice@acme.example").route == route
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE onboarding_route ADD COLUMN added_by_a_migration integer")
+    try:
+        assert route_lookup("alice@acme.example").route == route
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE onboarding_route DROP COLUMN added_by_a_migration")
