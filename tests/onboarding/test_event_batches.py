@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from common import metrics
-from onboarding.events import BATCHER, flush_events
+from onboarding.events import BATCHER, DeviceInfo, EventRecorder, flush_events
 from onboarding.models import DeviceAuthorization, OnboardingEvent
 from tests.onboarding.conftest import AUTHORIZE, post_json
 
@@ -66,8 +66,8 @@ def test_the_thread_writes_within_the_interval(client, acme_route, settings):
 def test_an_event_the_database_refuses_does_not_take_its_batch_with_it(acme_route, batched):
     refused = metrics.EVENTS_DROPPED.labels("refused")
     before = refused._value.get()
-    good = OnboardingEvent(action="lookup", result="failure", reason="not_mapped")
-    orphan = OnboardingEvent(action="lookup", result="failure", route_id=987654321)
+    good = {"action": "lookup", "result": "failure", "reason": "not_mapped"}
+    orphan = {"action": "lookup", "result": "failure", "route_id": 987654321}
     BATCHER.add(good)
     BATCHER.add(orphan)
     assert flush_events() == 1
@@ -82,7 +82,7 @@ def test_a_final_flush_waits_for_the_batch_being_written(acme_route, batched):
 
     written: list[int] = []
     with BATCHER._writing:  # the thread is in the middle of writing a batch
-        BATCHER.add(OnboardingEvent(action="lookup", result="failure", reason="not_mapped"))
+        BATCHER.add({"action": "lookup", "result": "failure", "reason": "not_mapped"})
 
         def stop() -> None:
             written.append(flush_events(final=True))
@@ -94,3 +94,28 @@ def test_a_final_flush_waits_for_the_batch_being_written(acme_route, batched):
         assert stopping.is_alive()  # the stop waits for the write in progress
     stopping.join(5)
     assert written == [1] and OnboardingEvent.objects.count() == 1
+
+
+def test_a_batch_keeps_every_character_and_value_as_recorded(acme_route, batched):
+    """PostgreSQL writes batches with COPY: its separators and escapes must not leak."""
+    detail = "tab\there\nnew line \\N back\\slash ünïcödé 🙂 'quoted' \"double\""
+    recorder = EventRecorder(
+        "lookup",
+        client_address="2001:db8::1",
+        structure_tag="Berlin\\Floor 2",
+        device=DeviceInfo(hostname="igel-01", serial="S/N\t1", model="UD3", os_version="12.4"),
+    )
+    recorder.failure("not_mapped", detail=detail, email="alice@acme.example", route=acme_route)
+    assert flush_events() == 1
+    event = OnboardingEvent.objects.get()
+    assert (event.detail, event.structure_tag, event.device_serial) == (
+        detail,
+        "Berlin\\Floor 2",
+        "S/N\t1",
+    )
+    assert (event.route_id, event.tenant_id, event.client_address) == (
+        acme_route.pk,
+        None,
+        "2001:db8::1",
+    )
+    assert event.created_at is not None
