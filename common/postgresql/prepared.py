@@ -1,5 +1,7 @@
 """Statements a device request runs every time, prepared once per connection on PostgreSQL.
 
+:func:`execute` runs a statement; :func:`insert` writes a new model instance.
+
 Django sends every statement with its values merged in (client-side binding) and with
 psycopg's automatic preparation off, so PostgreSQL parses and plans each one anew: for
 the routing statement, with its subqueries, planning cost several times what running
@@ -14,12 +16,15 @@ PostgreSQL re-plans a prepared statement by itself when a migration changes its 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
 
 
 class _PreparedCursor(psycopg.Cursor[Any]):
@@ -69,3 +74,40 @@ def execute(
 def _result(cursor: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     columns = tuple(column[0] for column in cursor.description or ())
     return columns, cursor.fetchall() if cursor.description else []
+
+
+def insert(instance: Model) -> None:
+    """Write the new ``instance`` as one INSERT ... RETURNING its key, prepared.
+
+    What ``instance.save(force_insert=True)`` does (each field's ``pre_save`` and
+    database value, the key and state set after), without building the statement
+    through the ORM on every call: for a model with an automatic key and no signal
+    receivers, inheritance or database-computed fields (which ``save`` would honour).
+    """
+    model = type(instance)
+    connection = connections[model._default_manager.db]
+    if not connection.features.can_return_columns_from_insert:
+        instance.save(force_insert=True)
+        return
+    fields = _insert_fields(model)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    _columns, rows = execute(connection, _insert_sql(model, connection.alias), values)
+    instance.pk = rows[0][0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+@functools.cache
+def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+@functools.cache
+def _insert_sql(model: type[Model], alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in _insert_fields(model))
+    placeholders = ", ".join(["%s"] * len(_insert_fields(model)))
+    key = quote(str(model._meta.pk.column))
+    table = quote(model._meta.db_table)
+    # Names from the model's metadata, quoted; the values are parameters.
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {key}"  # noqa: S608

@@ -106,3 +106,30 @@ def test_a_migration_while_running_leaves_the_prepared_routing_statement_working
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE onboarding_route DROP COLUMN added_by_a_migration")
+
+
+def test_a_device_authorizations_insert_is_prepared_and_writes_every_field(route):
+    from onboarding.device_flow import device_authorization_start
+    from onboarding.events import DeviceInfo
+    from onboarding.models import DeviceAuthorization
+
+    device = DeviceInfo(hostname="igel-01", serial="S1", model="UD3", os_version="12.4")
+    for _ in range(2):
+        started = device_authorization_start(
+            email="Alice@acme.example", device=device, client_address="2001:db8::7"
+        )
+    stored = DeviceAuthorization.objects.get(pk=started.authorization.pk)
+    assert (stored.email, stored.device_serial, stored.client_address) == (
+        "alice@acme.example",
+        "S1",
+        "2001:db8::7",
+    )
+    assert stored.expires_at == started.authorization.expires_at
+    assert stored.state == started.authorization.state == "pending"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ['INSERT INTO "onboarding_deviceauthorization"%'],
+        )
+        assert cursor.fetchall() == [(2,)]

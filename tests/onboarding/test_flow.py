@@ -240,3 +240,23 @@ def test_the_confirmation_needs_a_csrf_token(device, acme_route, idp):
     device.authorize()
     strict = Client(enforce_csrf_checks=True)
     assert confirm(strict, device.started["user_code"]).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("batch_seconds", [0, 3600], ids=["event-in-transaction", "event-batched"])
+def test_a_user_code_drawn_twice_is_drawn_again(acme_route, monkeypatch, settings, batch_seconds):
+    """Codes are unique: a collision (1 in 20^8 per live code) is redrawn, not a 500."""
+    import secrets
+
+    from onboarding.device_flow import device_authorization_start
+    from onboarding.events import flush_events
+    from onboarding.models import DeviceAuthorization
+
+    settings.ONBOARDING_EVENT_BATCH_SECONDS = batch_seconds
+    first = device_authorization_start(email="alice@acme.example").authorization
+    letters = iter(first.user_code + "BBBBBBBB")
+    monkeypatch.setattr(secrets, "choice", lambda _alphabet: next(letters))
+    second = device_authorization_start(email="alice@acme.example").authorization
+    assert (first.user_code, second.user_code) == (first.user_code, "BBBBBBBB")
+    assert DeviceAuthorization.objects.filter(pk=second.pk, user_code="BBBBBBBB").exists()
+    flush_events()
