@@ -134,10 +134,17 @@ def _candidates(email: str, domain: str) -> list[Route]:
     return [reader(row, connection) for row in rows]
 
 
+#: The route's columns a device answer or an event needs: not its timestamps, which stay
+#: deferred (loaded if ever read), so the device path does not parse two datetimes.
+_ROUTE_FIELDS = tuple(
+    f for f in Route._meta.concrete_fields if f.attname not in ("created_at", "updated_at")
+)
+
+
 @functools.lru_cache(maxsize=16)
 def _candidates_sql(suffix_count: int) -> str:
     """_CANDIDATES_SQL for an address domain with ``suffix_count`` suffixes."""
-    route_columns = ", ".join(f"r.{f.column}" for f in Route._meta.concrete_fields)
+    route_columns = ", ".join(f"r.{f.column}" for f in _ROUTE_FIELDS)
     placeholders = ", ".join(["%s"] * suffix_count)
     return _CANDIDATES_SQL.format(route_columns=route_columns, suffixes=placeholders)
 
@@ -150,10 +157,10 @@ def _row_reader(alias: str, columns: tuple[str, ...]) -> Any:
     attributes, the tenant and chain attached. (raw() worked this out for every row of
     every request, more than running the statement cost.)"""
     connection = connections[alias]
-    fields = {f.column: f for f in Route._meta.concrete_fields}
+    fields = {f.column: f for f in _ROUTE_FIELDS}
     position = {name: i for i, name in enumerate(columns)}
     # In the model's field order, which from_db goes by (the table's may differ).
-    route_fields = [f for f in Route._meta.concrete_fields if str(f.column) in position]
+    route_fields = [f for f in _ROUTE_FIELDS if str(f.column) in position]
     route_positions = [position[str(f.column)] for f in route_fields]
     expressions = [f.get_col(Route._meta.db_table) for f in route_fields]
     converters = [

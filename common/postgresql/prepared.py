@@ -47,6 +47,8 @@ def execute(
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """Run ``sql`` (``%s`` placeholders) and return its column names and rows.
 
+    ``sql`` names its columns (no ``*``): their names are read once per statement.
+
     The statement goes through Django's cursor wrapper either way, so it is counted and
     logged like any other (``CaptureQueriesContext``, ``connection.queries``) and its
     errors are Django's.
@@ -60,20 +62,41 @@ def execute(
     connection.ensure_connection()
     with connection.wrap_database_errors:
         connection.validate_thread_sharing()
-        raw: Any = _PreparedCursor(connection.connection)
+        raw = _cursor_of(connection)
     cursor = (
         connection.make_debug_cursor(raw)
         if connection.queries_logged
         else connection.make_cursor(raw)
     )
-    with cursor:
-        cursor.execute(sql, params)
-        return _result(cursor)
+    cursor.execute(sql, params)
+    return _result(cursor, sql)
 
 
-def _result(cursor: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    columns = tuple(column[0] for column in cursor.description or ())
-    return columns, cursor.fetchall() if cursor.description else []
+def _cursor_of(connection: BaseDatabaseWrapper) -> Any:
+    """The connection's own prepared-statement cursor, kept while the connection lives:
+    a new cursor would work out again how to send each parameter and read each column."""
+    cursor: _PreparedCursor | None = getattr(connection, "_obs_prepared_cursor", None)
+    if cursor is None or cursor.closed or cursor.connection is not connection.connection:
+        cursor = _PreparedCursor(connection.connection)
+        connection._obs_prepared_cursor = cursor  # type: ignore[attr-defined]
+    return cursor
+
+
+#: Each statement's column names, read from its first result: psycopg builds its
+#: description anew on every read, and a statement that names its columns keeps them.
+_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+
+def _result(cursor: Any, sql: str | None = None) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    columns = _COLUMNS.get(sql) if sql is not None else None
+    if columns is None:
+        description = cursor.description
+        if description is None:
+            return (), []
+        columns = tuple(column[0] for column in description)
+        if sql is not None and len(_COLUMNS) < 256:
+            _COLUMNS[sql] = columns
+    return columns, cursor.fetchall()
 
 
 def insert(instance: Model) -> None:

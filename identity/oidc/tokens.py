@@ -77,6 +77,11 @@ class _Parts:
     signature: bytes
 
 
+#: One PyJWS for the process (as PyJWT's own module functions keep): each new one builds
+#: every algorithm object again. Its calls keep no state between them.
+_JWS = jwt.PyJWS()
+
+
 @functools.lru_cache(maxsize=64)
 def _unverified(token: str) -> _Parts | None:
     """The parts of a JWT, unverified (None when unreadable), read once per token:
@@ -84,7 +89,7 @@ def _unverified(token: str) -> _Parts | None:
     all ask (PyJWT's decoding checks every character in Python). Callers copy what they
     change."""
     try:
-        decoded = jwt.PyJWS().decode_complete(token, options={"verify_signature": False})
+        decoded = _JWS.decode_complete(token, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
         return None
     try:
@@ -169,7 +174,7 @@ def _verify_signature(token: str, jwk: Mapping[str, Any], alg: str) -> bytes:
     # for this IdP), so the header cannot choose another. What decode_complete would do
     # after reading the token again.
     try:
-        algorithm = jwt.PyJWS().get_algorithm_by_name(alg)
+        algorithm = _JWS.get_algorithm_by_name(alg)
         verified = algorithm.verify(
             parts.signing_input, algorithm.prepare_key(key), parts.signature
         )

@@ -81,3 +81,13 @@ def test_routing_takes_one_query_whatever_the_answer(
                 # What the device's answer and the events need comes with it.
                 assert route.certificate_chain.pem.startswith("-----BEGIN CERTIFICATE-----")
                 assert route.tenant.slug == "acme" and route.tenant.name
+
+
+def test_a_routed_routes_timestamps_load_when_read(user_route, django_assert_num_queries):
+    """The device path does not read them: they are left out of routing's statement."""
+    route = route_for_email("alice@acme.example")
+    with django_assert_num_queries(2):  # Django loads a deferred field when first read
+        assert (route.created_at, route.updated_at) == (
+            user_route.created_at,
+            user_route.updated_at,
+        )
