@@ -219,13 +219,8 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         f"{_db_options.get('options', '')} -c statement_timeout={_statement_timeout}".strip()
     )
 # The device path's hot statements prepared once per connection (common.postgresql.prepared);
-# off for a PgBouncer in transaction mode older than 1.21.
+# off behind a PgBouncer in transaction mode without prepared-statement support.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
-if DB_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Django turns psycopg's preparing off (threshold None), which also refuses an explicit
-    # prepare=True. A threshold never reached: only statements asked to be are prepared
-    # (Django's own cursors bind client-side and never are).
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, JWKS, discovery and OIDC state are shared through it) ---

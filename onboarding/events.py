@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -320,14 +320,20 @@ class EventBatcher:
 def _insert(batch: list[EventValues]) -> None:
     """Write ``batch`` in one statement: PostgreSQL's COPY (no SQL to build for a row),
     elsewhere Django's multi-row INSERT."""
-    connection = connections[OnboardingEvent.objects.db]
+    connection = connections[router.db_for_write(OnboardingEvent)]
     if connection.vendor != "postgresql":
         OnboardingEvent.objects.bulk_create([OnboardingEvent(**event) for event in batch])
         return
     fields = [f for f in OnboardingEvent._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     table = connection.ops.quote_name(OnboardingEvent._meta.db_table)
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    # Django's cursor turns the errors of its execute() into Django's (an outage, an
+    # integrity error), not those of copy(): this does.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
         for event in batch:
             copy.write_row(
                 [

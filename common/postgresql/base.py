@@ -38,17 +38,24 @@ class DatabaseOperations(operations.DatabaseOperations):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
+    #: Set when the connection must not outlive the request (common.postgresql.prepared):
+    #: Django closes it after a request that had an error and is not usable.
+    discard_after_request = False
+
+    def connect(self) -> None:
+        self.discard_after_request = False
+        super().connect()
 
     def is_usable(self) -> bool:
         connection = self.connection
-        if connection is None or connection.closed:
+        if connection is None or connection.closed or self.discard_after_request:
             return False
         waiting: list[Any]
         try:
             poller = select.poll()  # not select.select: a worker's descriptors pass 1024
             poller.register(connection.fileno(), select.POLLIN)
             waiting = poller.poll(0)
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # no poll() on Windows
             waiting = [None]  # cannot tell: ask the server
         if not waiting and connection.pgconn.transaction_status == TransactionStatus.IDLE:
             return True

@@ -10,8 +10,12 @@ on PostgreSQL, so its connection parses and plans it once and then only runs it.
 any other database it is Django's cursor as usual.
 
 ``DB_PREPARED_STATEMENTS=False`` turns this off, for a PgBouncer in transaction mode
-older than 1.21 (which cannot pass prepared statements between server connections).
-PostgreSQL re-plans a prepared statement by itself when a migration changes its tables.
+without prepared-statement support (docs/deployment.md). Statements name their columns:
+PostgreSQL re-plans a prepared statement by itself when a migration adds a column, but a
+column it returns changing type (a longer ``max_length``) makes the statement fail
+("cached plan must not change result type") until its connection forgets it. Such a
+connection is replaced: at once (and the statement run again) outside a transaction,
+after the request inside one.
 """
 
 from __future__ import annotations
@@ -22,13 +26,19 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import NotSupportedError, connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 
 class _PreparedCursor(psycopg.Cursor[Any]):
-    """A server-side-binding cursor whose every statement is prepared."""
+    """A server-side-binding cursor whose every statement is prepared.
+
+    Django leaves psycopg's preparing off on its connections (threshold None), and then
+    psycopg prepares nothing, even when asked; on (any number), it would also keep the
+    text of every other statement of the connection, counting them. So it is on only
+    for the statements of this cursor.
+    """
 
     def execute(
         self,
@@ -38,7 +48,13 @@ class _PreparedCursor(psycopg.Cursor[Any]):
         prepare: bool | None = None,
         binary: bool | None = None,
     ) -> _PreparedCursor:
-        super().execute(query, params, prepare=True, binary=binary)
+        connection = self.connection
+        threshold = connection.prepare_threshold
+        connection.prepare_threshold = 0
+        try:
+            super().execute(query, params, prepare=True, binary=binary)
+        finally:
+            connection.prepare_threshold = threshold
         return self
 
 
@@ -57,6 +73,22 @@ def execute(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return _result(cursor)
+    try:
+        return _execute_prepared(connection, sql, params)
+    except NotSupportedError as exc:
+        if not _plan_changed(exc):
+            raise
+        # The connection's statement no longer fits its tables (see the module).
+        connection.discard_after_request = True  # type: ignore[attr-defined]  # common.postgresql
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+    return _execute_prepared(connection, sql, params)
+
+
+def _execute_prepared(
+    connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     # What connection.cursor() does, with this cursor class.
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -70,6 +102,13 @@ def execute(
     )
     cursor.execute(sql, params)
     return _result(cursor, sql)
+
+
+def _plan_changed(exc: NotSupportedError) -> bool:
+    cause = exc.__cause__
+    return isinstance(
+        cause, psycopg.errors.FeatureNotSupported
+    ) and "cached plan must not change result type" in str(cause)
 
 
 def _cursor_of(connection: BaseDatabaseWrapper) -> Any:
@@ -104,11 +143,12 @@ def insert(instance: Model) -> None:
 
     What ``instance.save(force_insert=True)`` does (each field's ``pre_save`` and
     database value, the key and state set after), without building the statement
-    through the ORM on every call: for a model with an automatic key and no signal
-    receivers, inheritance or database-computed fields (which ``save`` would honour).
+    through the ORM on every call: for a model with an automatic key, its related
+    objects saved, and no signal receivers, inheritance or ``db_default`` (which
+    ``save`` would honour).
     """
     model = type(instance)
-    connection = connections[model._default_manager.db]
+    connection = connections[router.db_for_write(model, instance=instance)]
     if not connection.features.can_return_columns_from_insert:
         instance.save(force_insert=True)
         return

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
+from onboarding.models import Route
 from onboarding.selectors import route_lookup
 from tests import factories
 
@@ -97,15 +98,61 @@ def test_prepared_statements_can_be_turned_off(route, settings):
         assert cursor.fetchone() == (0,)
 
 
-def test_a_migration_while_running_leaves_the_prepared_routing_statement_working(route):
+def _migrate(statement: str) -> None:
+    """A migration run by another process (the deploy's), on its own connection."""
+    with psycopg.connect(_server_url(), autocommit=True) as other:
+        other.execute(statement)
+
+
+@pytest.fixture
+def display_name_widened(route):
+    """The routing statement prepared, then one of its columns' type changed."""
     assert route_lookup("alice@acme.example").route == route
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE onboarding_route ADD COLUMN added_by_a_migration integer")
+    length = Route._meta.get_field("display_name").max_length
+    _migrate(f"ALTER TABLE onboarding_route ALTER COLUMN display_name TYPE varchar({length + 50})")
+    yield
+    close_old_connections()
+    connection.close()
+    _migrate(f"ALTER TABLE onboarding_route ALTER COLUMN display_name TYPE varchar({length})")
+
+
+def test_a_column_added_by_a_migration_leaves_the_prepared_routing_statement_working(route):
+    assert route_lookup("alice@acme.example").route == route
+    _migrate("ALTER TABLE onboarding_route ADD COLUMN added_by_a_migration integer")
     try:
         assert route_lookup("alice@acme.example").route == route
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE onboarding_route DROP COLUMN added_by_a_migration")
+        _migrate("ALTER TABLE onboarding_route DROP COLUMN added_by_a_migration")
+
+
+def test_a_column_whose_type_a_migration_changed_costs_a_reconnection_not_an_error(
+    route, display_name_widened
+):
+    pid = connection.connection.info.backend_pid
+    assert route_lookup("alice@acme.example").route == route
+    assert connection.connection.info.backend_pid != pid
+    assert route_lookup("alice@acme.example").route == route
+
+
+def test_inside_a_transaction_it_fails_once_and_the_connection_goes_after_the_request(
+    route, display_name_widened
+):
+    from django.db import NotSupportedError, transaction
+
+    pid = connection.connection.info.backend_pid
+    with pytest.raises(NotSupportedError), transaction.atomic():
+        route_lookup("alice@acme.example")
+    close_old_connections()  # what Django does when the request ends
+    assert route_lookup("alice@acme.example").route == route
+    assert connection.connection.info.backend_pid != pid
+
+
+def test_other_statements_are_not_kept_by_psycopg_for_preparing(route):
+    assert route_lookup("alice@acme.example").route == route
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s", ["not kept"])
+    assert connection.connection.prepare_threshold is None  # as Django leaves it
+    assert not any(b"not kept" in key[0] for key in connection.connection._prepared._counts)
 
 
 def test_a_device_authorizations_insert_is_prepared_and_writes_every_field(route):

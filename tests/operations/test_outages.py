@@ -143,3 +143,25 @@ def test_a_statement_stuck_in_postgresql_is_cancelled_by_statement_timeout(
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert elapsed < 3
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_events_cut_off_by_the_database_waits_for_the_next_write(acme_route, settings):
+    """PostgreSQL writes a batch with COPY: its failure is an outage like any other (the
+    batch is kept), not an unknown error that would lose it."""
+    from onboarding.events import BATCHER, flush_events
+    from onboarding.models import OnboardingEvent
+
+    flush_events()
+    settings.ONBOARDING_EVENT_BATCH_SECONDS = 3600  # only these flushes write
+    port = connection.settings_dict["PORT"] or 5432
+    stuck = "pg_sleep(2) IS NOT NULL"
+    BATCHER.add({"action": "lookup", "result": "failure", "reason": "not_mapped"})
+    with (
+        database_at(port, options="-c statement_timeout=300"),
+        failing_insert("onboarding_onboardingevent", when=stuck),
+    ):
+        assert flush_events() == 0  # cancelled by statement_timeout: kept
+    assert flush_events() == 1
+    assert OnboardingEvent.objects.get().reason == "not_mapped"
