@@ -295,6 +295,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--codes", type=int, default=8_000)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="GUNICORN_THREADS for the server (default: the shipped configuration's)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -303,6 +309,8 @@ def main() -> None:
     recreate_database(db_url)
     port = free_port()
     env = server_environment(db_url, port)
+    if args.threads:
+        env["GUNICORN_THREADS"] = str(args.threads)
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
