@@ -243,9 +243,9 @@ class EventBatcher:
         last_flush = time.monotonic()
         while True:
             # Ticks at least every second, so a changed interval is followed at once.
-            interval = max(conf.event_batch_seconds(), 0.05)
-            woken = self._wake.wait(timeout=min(interval, 1.0))
-            if not woken and time.monotonic() - last_flush < interval:
+            woken = self._wake.wait(timeout=min(self._interval(), 1.0))
+            # The interval as it is now, not as it was when the wait began.
+            if not woken and time.monotonic() - last_flush < self._interval():
                 continue
             self._wake.clear()
             last_flush = time.monotonic()
@@ -258,6 +258,10 @@ class EventBatcher:
                 # process holds none open for it.
                 with contextlib.suppress(Exception):
                     connections.close_all()
+
+    @staticmethod
+    def _interval() -> float:
+        return max(conf.event_batch_seconds(), 0.05)
 
     def flush(self, *, final: bool = False) -> int:
         """Write every waiting event now; returns how many were written.
