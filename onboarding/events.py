@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from common import metrics, requestlog
 from common.outages import outage_kind
+from common.postgresql import prepared
 from onboarding import conf
 from onboarding.models import (
     DeviceAuthorization,
@@ -284,23 +285,24 @@ class EventBatcher:
                 except Exception as exc:
                     if not outage_kind(exc):
                         raise
-                    with self._lock:  # the database is down: keep them for the next try
-                        self._waiting[:0] = batch
-                        left = len(self._waiting)
-                        if final:
-                            self._waiting.clear()
-                    if final:
-                        metrics.EVENTS_DROPPED.labels("stopped").inc(left)
-                        logger.error(
-                            "%d onboarding events lost at exit: the database is unavailable: %r",
-                            left,
-                            exc,
-                        )
-                    else:
-                        logger.warning(
-                            "Onboarding events wait: the database is unavailable: %r", exc
-                        )
+                    self._keep(batch, exc, final=final)
                     return written
+
+    def _keep(self, batch: list[EventValues], exc: Exception, *, final: bool) -> None:
+        """The database is down: ``batch`` goes back in front for the next try, or, when
+        the process is stopping, it and everything still waiting are counted as lost."""
+        with self._lock:
+            self._waiting[:0] = batch
+            left = len(self._waiting)
+            if final:
+                self._waiting.clear()
+        if final:
+            metrics.EVENTS_DROPPED.labels("stopped").inc(left)
+            logger.error(
+                "%d onboarding events lost at exit: the database is unavailable: %r", left, exc
+            )
+        else:
+            logger.warning("Onboarding events wait: the database is unavailable: %r", exc)
 
     def _write(self, batch: list[EventValues]) -> int:
         try:
@@ -328,15 +330,14 @@ def _insert(batch: list[EventValues]) -> None:
     if connection.vendor != "postgresql":
         OnboardingEvent.objects.bulk_create([OnboardingEvent(**event) for event in batch])
         return
-    fields = [f for f in OnboardingEvent._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    table = connection.ops.quote_name(OnboardingEvent._meta.db_table)
+    fields = prepared.insert_fields(OnboardingEvent)
+    target = prepared.insert_target(OnboardingEvent, connection.alias)
     # Django's cursor turns the errors of its execute() into Django's (an outage, an
     # integrity error), not those of copy(): this does.
     with (
         connection.wrap_database_errors,
         connection.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        cursor.copy(f"COPY {target} FROM STDIN") as copy,
     ):
         for event in batch:
             copy.write_row(

@@ -152,7 +152,7 @@ def insert(instance: Model) -> None:
     if not connection.features.can_return_columns_from_insert:
         instance.save(force_insert=True)
         return
-    fields = _insert_fields(model)
+    fields = insert_fields(model)
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     _columns, rows = execute(connection, _insert_sql(model, connection.alias), values)
     instance.pk = rows[0][0]
@@ -161,16 +161,24 @@ def insert(instance: Model) -> None:
 
 
 @functools.cache
-def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+def insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    """The fields a new row of ``model`` is written with: all but its automatic key."""
     return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
 
 
 @functools.cache
-def _insert_sql(model: type[Model], alias: str) -> str:
+def insert_target(model: type[Model], alias: str) -> str:
+    """``table (column, ...)`` of :func:`insert_fields`, quoted for the database ``alias``:
+    what an INSERT or a COPY of new rows names."""
     quote = connections[alias].ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in _insert_fields(model))
-    placeholders = ", ".join(["%s"] * len(_insert_fields(model)))
-    key = quote(str(model._meta.pk.column))
-    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in insert_fields(model))
+    return f"{quote(model._meta.db_table)} ({columns})"
+
+
+@functools.cache
+def _insert_sql(model: type[Model], alias: str) -> str:
+    placeholders = ", ".join(["%s"] * len(insert_fields(model)))
+    key = connections[alias].ops.quote_name(str(model._meta.pk.column))
     # Names from the model's metadata, quoted; the values are parameters.
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {key}"  # noqa: S608
+    target = insert_target(model, alias)
+    return f"INSERT INTO {target} VALUES ({placeholders}) RETURNING {key}"  # noqa: S608
