@@ -397,6 +397,11 @@ ONBOARDING_EVENT_BATCH_SECONDS = env.float("ONBOARDING_EVENT_BATCH_SECONDS", def
 # RFC 8628 device codes: lifetime and minimum polling interval (seconds).
 DEVICE_CODE_EXPIRES_IN = env.int("DEVICE_CODE_EXPIRES_IN", default=600)
 DEVICE_CODE_INTERVAL = env.int("DEVICE_CODE_INTERVAL", default=5)
+# A new device code's row is committed without waiting for the disk (PostgreSQL's
+# asynchronous commit, for that one transaction): a crash of the database server can lose
+# the codes of its last 0.6 s, whose devices then start again. False: every code is on
+# disk before it is answered (docs/deployment.md).
+DEVICE_CODE_ASYNC_COMMIT = env.bool("DEVICE_CODE_ASYNC_COMMIT", default=True)
 ONBOARDING_SIGN_IN_TIMEOUT = env.int("ONBOARDING_SIGN_IN_TIMEOUT", default=600)
 # Oldest ``iat`` accepted by /api/v1/onboarding/lookup (seconds).
 ONBOARDING_LOOKUP_MAX_TOKEN_AGE = env.int("ONBOARDING_LOOKUP_MAX_TOKEN_AGE", default=600)

@@ -48,6 +48,11 @@ def device_code_interval() -> int:
     return int(getattr(settings, "DEVICE_CODE_INTERVAL", 5))
 
 
+def device_code_async_commit() -> bool:
+    """Whether a new device code's row is committed without waiting for the disk."""
+    return bool(getattr(settings, "DEVICE_CODE_ASYNC_COMMIT", True))
+
+
 def slow_down_step() -> int:
     """Seconds added to a device code's interval on ``slow_down`` (RFC 8628 section 3.5)."""
     return int(getattr(settings, "DEVICE_CODE_SLOW_DOWN_STEP", 5))

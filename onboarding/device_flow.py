@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import secrets
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -165,6 +165,50 @@ def _new_user_code() -> str:
     return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
 
 
+@dataclass(frozen=True)
+class NewAuthorization:
+    """A device authorization worked out but not yet written: its route and device code
+    (:func:`device_authorization_prepare`), so that the caller can count its rate limits
+    and seed the code's poll state in one round trip before writing it."""
+
+    lookup: RouteLookup
+    email: str
+    structure_tag: str
+    device: DeviceInfo
+    client_address: str | None
+    #: 256 bits: guessing a device code is hopeless, so only its hash is kept.
+    device_code: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    def poll_entry(self) -> ratelimit.Entry | None:
+        """The code's poll state for ``ratelimit.hit_all(then=...)``; None if not routable."""
+        route = self.lookup.route
+        if route is None:
+            return None
+        return pollstate.new_code(
+            hash_secret(self.device_code),
+            interval=conf.device_code_interval(),
+            expires_in=conf.device_code_expires_in(),
+            tenant_id=route.tenant_id,
+        )
+
+
+def device_authorization_prepare(
+    *,
+    email: str,
+    structure_tag: str = "",
+    device: DeviceInfo | None = None,
+    client_address: str | None = None,
+) -> NewAuthorization:
+    """Route ``email`` and draw a device code: nothing is written yet."""
+    return NewAuthorization(
+        lookup=route_lookup(email),
+        email=email,
+        structure_tag=structure_tag,
+        device=device or DeviceInfo(),
+        client_address=client_address,
+    )
+
+
 def device_authorization_start(
     *,
     email: str,
@@ -173,83 +217,81 @@ def device_authorization_start(
     client_address: str | None = None,
 ) -> Started:
     """Create a device authorization for ``email``; raise :class:`NotRoutable` if none."""
-    device = device or DeviceInfo()
-    lookup = route_lookup(email)
+    new = device_authorization_prepare(
+        email=email, structure_tag=structure_tag, device=device, client_address=client_address
+    )
+    return device_authorization_create(new, poll_state_written=False)
+
+
+def device_authorization_create(new: NewAuthorization, *, poll_state_written: bool) -> Started:
+    """Write the device authorization ``new`` and its event; raise :class:`NotRoutable`
+    (the failure recorded) if it has no route. ``poll_state_written``: its poll state
+    was written with its rate limits (``NewAuthorization.poll_entry``); else it is here."""
+    lookup = new.lookup
     route = lookup.route
     if route is None:
         events.EventRecorder(
             EventAction.AUTHORIZE,
-            client_address=client_address,
-            structure_tag=structure_tag,
-            device=device,
-        ).failure(lookup.reason, tenant=lookup.event_tenant_id, route=lookup.matched, email=email)
+            client_address=new.client_address,
+            structure_tag=new.structure_tag,
+            device=new.device,
+        ).failure(
+            lookup.reason, tenant=lookup.event_tenant_id, route=lookup.matched, email=new.email
+        )
         raise NotRoutable(lookup.reason)
-    email = normalize_email(email)  # routable, so valid: stored as it was routed
+    email = normalize_email(new.email)  # routable, so valid: stored as it was routed
     now = timezone.now()
     for attempt in range(8):
         try:
-            started = _insert_authorization(
-                route,
-                email=email,
-                structure_tag=structure_tag,
-                device=device,
-                client_address=client_address,
-                now=now,
-            )
+            authorization = _insert_authorization(route, new, email=email, now=now)
             break
         except IntegrityError:
             # A user code collision (1 in 2^34 per live code): draw again.
             if attempt == 7:
                 raise
-    authorization = started.authorization
-    pollstate.remember_pending(
-        authorization.device_code_hash,
-        interval=authorization.interval,
-        expires_in=conf.device_code_expires_in(),
-        tenant_id=authorization.tenant_id,
-    )
-    return started
+    if not poll_state_written:
+        pollstate.remember_pending(
+            authorization.device_code_hash,
+            interval=authorization.interval,
+            expires_in=conf.device_code_expires_in(),
+            tenant_id=authorization.tenant_id,
+        )
+    return Started(authorization=authorization, device_code=new.device_code)
 
 
 def _insert_authorization(
-    route: Route,
-    *,
-    email: str,
-    structure_tag: str,
-    device: DeviceInfo,
-    client_address: str | None,
-    now: datetime.datetime,
-) -> Started:
+    route: Route, new: NewAuthorization, *, email: str, now: datetime.datetime
+) -> DeviceAuthorization:
     """The authorization, and its event: written together in one transaction, or, when
     events are batched (``ONBOARDING_EVENT_BATCH_SECONDS``), by the batcher: then the
-    request makes one INSERT and one commit."""
-    # 256 bits: guessing a device code is hopeless, so only its hash is kept.
-    device_code = secrets.token_urlsafe(32)
+    request makes one INSERT and one commit (asynchronous unless
+    ``DEVICE_CODE_ASYNC_COMMIT=False``: the device asks again for a code that is lost)."""
     together = transaction.atomic() if conf.event_batch_seconds() <= 0 else nullcontext()
+    device = new.device
     with together:
         authorization = DeviceAuthorization(
-            device_code_hash=hash_secret(device_code),
+            device_code_hash=hash_secret(new.device_code),
             user_code=_new_user_code(),
             tenant=route.tenant,
             route=route,
             email=email,
-            structure_tag=structure_tag,
+            structure_tag=new.structure_tag,
             device_hostname=device.hostname,
             device_serial=device.serial,
             device_model=device.model,
             device_os_version=device.os_version,
-            client_address=ratelimit.normalize_address(client_address),
+            client_address=ratelimit.normalize_address(new.client_address),
             interval=conf.device_code_interval(),
             created_at=now,
             expires_at=now + datetime.timedelta(seconds=conf.device_code_expires_in()),
         )
         # The request's one write: a prepared INSERT (the ORM's create() built the same
         # statement anew every time, for more CPU than the rest of the request).
-        prepared.insert(authorization)
+        prepared.insert(authorization, durable=not conf.device_code_async_commit())
         events.EventRecorder(
-            EventAction.AUTHORIZE, client_address=client_address, authorization=authorization
+            EventAction.AUTHORIZE, client_address=new.client_address, authorization=authorization
         ).success(route=route)
-    return Started(authorization=authorization, device_code=device_code)
+    return authorization
 
 
 # --- 2. Sign-in ---------------------------------------------------------------------

@@ -152,6 +152,30 @@ def _guarded(step: str, exc: Exception) -> None:
     logger.warning("Poll state not %s, the cache is unavailable: %r", step, exc)
 
 
+def _pending(
+    code_hash: str, *, interval: int, expires_in: float, tenant_id: int, polled: bool = False
+) -> ratelimit.Entry:
+    """The entry of a pending code, as the database has it now."""
+    now_ms = int(time.time() * 1000)
+    fields = [PENDING, int(interval), now_ms if polled else 0]
+    fields += [now_ms + int(expires_in * 1000), _checked_ms(now_ms), int(tenant_id)]
+    value = "|".join(str(f) for f in fields)
+    return ratelimit.Entry(_key(code_hash), value, max(1, int(expires_in) + 1))
+
+
+def new_code(
+    code_hash: str, *, interval: int, expires_in: float, tenant_id: int
+) -> ratelimit.Entry | None:
+    """The entry of a code about to be created, for the rate limits' round trip to write
+    (``ratelimit.hit_all(then=...)``): its first poll then needs no database either.
+    None where polls do not use the cache. Written before the row: harmless, since
+    nobody has the code until it is answered, and an entry for a code whose row was
+    then not written is one nobody polls."""
+    if expires_in <= 0 or (redis_client() is None and not _local_cache()):
+        return None
+    return _pending(code_hash, interval=interval, expires_in=expires_in, tenant_id=tenant_id)
+
+
 def remember_pending(
     code_hash: str,
     *,
@@ -163,17 +187,16 @@ def remember_pending(
     """The database says the code is pending: (re)seed its entry, unless it says decided."""
     if expires_in <= 0:
         return
-    now_ms = int(time.time() * 1000)
-    fields = [PENDING, int(interval), now_ms if polled else 0]
-    fields += [now_ms + int(expires_in * 1000), _checked_ms(now_ms), int(tenant_id)]
-    value = "|".join(str(f) for f in fields)
-    ttl = max(1, int(expires_in) + 1)
+    entry = _pending(
+        code_hash, interval=interval, expires_in=expires_in, tenant_id=tenant_id, polled=polled
+    )
+    key, value, ttl = entry.key, entry.value, entry.ttl
     try:
         client = redis_client()
         if client is not None:
-            run_script(client, _REFRESH_SCRIPT, [cache.make_key(_key(code_hash))], [value, ttl])
-        elif _local_cache() and cache.get(_key(code_hash)) != DECIDED:
-            cache.set(_key(code_hash), value, timeout=ttl)
+            run_script(client, _REFRESH_SCRIPT, [cache.make_key(key)], [value, ttl])
+        elif _local_cache() and cache.get(key) != DECIDED:
+            cache.set(key, value, timeout=ttl)
     except Exception as exc:  # noqa: BLE001 - only outages survive (_guarded)
         _guarded("seeded", exc)
 

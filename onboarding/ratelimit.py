@@ -78,6 +78,19 @@ FAIL_CLOSED = frozenset({"user_code_address"})
 Limit = tuple[str, str | None]
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A cache entry :func:`hit_all` writes in the round trip that counts a request, if
+    every limit lets the request through: ``key`` (the cache's key, unprefixed) holds
+    ``value`` for ``ttl`` seconds. On Redis as plain text, for server-side scripts to
+    read (not through the cache API, which would unpickle it); elsewhere through the
+    cache API."""
+
+    key: str
+    value: str
+    ttl: int
+
+
 def _allowed_regardless(name: str) -> Verdict:
     return Verdict(allowed=True, count=0, retry_after=0, limit=conf.rate_limit(name)[0])
 
@@ -179,18 +192,26 @@ def window(name: str, identifier: str | None, now: float | None = None) -> Windo
 
 
 def hit_all(
-    counted: Sequence[Limit], peeked: Sequence[Limit] = (), *, now: float | None = None
+    counted: Sequence[Limit],
+    peeked: Sequence[Limit] = (),
+    *,
+    then: Entry | None = None,
+    now: float | None = None,
 ) -> list[Verdict]:
     """Count one request against every limit of ``counted`` and read every one of
-    ``peeked`` without counting, in one round trip; the verdicts in that order."""
+    ``peeked`` without counting, in one round trip; the verdicts in that order.
+
+    ``then``: written in the same round trip when every verdict lets the request
+    through (not when the cache cannot be asked: its reader must do without it).
+    """
     windows = [window(name, identifier, now) for name, identifier in counted]
     peeks = [window(name, identifier, now) for name, identifier in peeked]
     to_count = [w for w in windows if w is not None]
     to_peek = [w for w in peeks if w is not None]
     counts: Iterator[int] = iter(())
-    if to_count or to_peek:
+    if to_count or to_peek or then is not None:
         try:
-            counts = iter(_counts(to_count, to_peek))
+            counts = iter(_counts(to_count, to_peek, then))
         except Exception as exc:  # noqa: BLE001 - failed_open raises all but outages
             names = [name for name, _identifier in [*counted, *peeked]]
             return failed_open(names, exc, counted=len(counted))
@@ -226,24 +247,36 @@ def refuse_over(verdicts: Sequence[Verdict]) -> None:
 
 
 # Each counted key: INCR, and the window's expiry set with the first count; each peeked
-# key: its count so far. One atomic round trip whatever the number of limits.
-# KEYS: the counted keys, then the peeked ones; ARGV: the counted keys' expiries.
+# key: its count so far; then, if no count is over its limit (a peeked one: at it), the
+# entry. One atomic round trip whatever the number of limits.
+# KEYS: the counted keys, the peeked ones, then the entry's key (optional).
+# ARGV: the number of counted keys, of counted and peeked keys; each counted key's
+# expiry; each counted and peeked key's limit; the entry's value and expiry (optional).
 COUNT_SCRIPT = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-  if i <= #ARGV then
-    counts[i] = redis.call('INCR', key)
-    if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+local counted, limited = tonumber(ARGV[1]), tonumber(ARGV[2])
+local counts, allowed = {}, true
+for i = 1, limited do
+  local limit = tonumber(ARGV[2 + counted + i])
+  if i <= counted then
+    counts[i] = redis.call('INCR', KEYS[i])
+    if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 + i]) end
+    if counts[i] > limit then allowed = false end
   else
-    counts[i] = tonumber(redis.call('GET', key) or '0') or 0
+    counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+    if counts[i] >= limit then allowed = false end
   end
+end
+if allowed and KEYS[limited + 1] then
+  local at = 2 + counted + limited
+  redis.call('SET', KEYS[limited + 1], ARGV[at + 1], 'EX', ARGV[at + 2])
 end
 return counts
 """
 
 
-def _counts(counted: list[Window], peeked: list[Window]) -> list[int]:
-    """Add one to each counter of ``counted`` and read those of ``peeked``: the counts.
+def _counts(counted: list[Window], peeked: list[Window], then: Entry | None = None) -> list[int]:
+    """Add one to each counter of ``counted`` and read those of ``peeked``: the counts;
+    then write ``then`` if no count is over its limit.
 
     On Redis one round trip, a server-side script (no pipeline object: building one costs
     more than the round trip it saves). Django's Redis backend stores integers as they
@@ -251,13 +284,23 @@ def _counts(counted: list[Window], peeked: list[Window]) -> list[int]:
     Elsewhere (a development server's in-process cache) ``add`` + ``incr`` and ``get``.
     """
     client = redis_client()
+    windows = [*counted, *peeked]
     if client is not None:
-        names = [cache.make_key(w.key) for w in [*counted, *peeked]]
-        ttls = [w.ttl for w in counted]
-        return [int(c) for c in run_script(client, COUNT_SCRIPT, names, ttls)]
-    return [count_locally(w.key, w.ttl) for w in counted] + [
-        int(cache.get(w.key) or 0) for w in peeked
-    ]
+        names = [cache.make_key(w.key) for w in windows]
+        arguments: list[int | str] = [len(counted), len(windows), *(w.ttl for w in counted)]
+        arguments += [w.limit for w in windows]
+        if then is not None:
+            names.append(cache.make_key(then.key))
+            arguments += [then.value, then.ttl]
+        return [int(c) for c in run_script(client, COUNT_SCRIPT, names, arguments)]
+    counts = [count_locally(w.key, w.ttl) for w in counted]
+    peeks = [int(cache.get(w.key) or 0) for w in peeked]
+    allowed = all(c <= w.limit for c, w in zip(counts, counted, strict=True)) and all(
+        c < w.limit for c, w in zip(peeks, peeked, strict=True)
+    )
+    if then is not None and allowed:
+        cache.set(then.key, then.value, timeout=then.ttl)
+    return counts + peeks
 
 
 def count_locally(key: str, ttl: int) -> int:

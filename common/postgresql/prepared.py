@@ -138,7 +138,7 @@ def _result(cursor: Any, sql: str | None = None) -> tuple[tuple[str, ...], list[
     return columns, cursor.fetchall()
 
 
-def insert(instance: Model) -> None:
+def insert(instance: Model, *, durable: bool = True) -> None:
     """Write the new ``instance`` as one INSERT ... RETURNING its key, prepared.
 
     What ``instance.save(force_insert=True)`` does (each field's ``pre_save`` and
@@ -146,6 +146,14 @@ def insert(instance: Model) -> None:
     through the ORM on every call: for a model with an automatic key, its related
     objects saved, and no signal receivers, inheritance or ``db_default`` (which
     ``save`` would honour).
+
+    ``durable=False`` (PostgreSQL): the transaction that writes the row commits
+    asynchronously (``synchronous_commit`` off for that transaction alone, set by the
+    statement itself, so it costs no round trip). The commit then returns without
+    waiting for the disk: a crash of the database server, not of this process, can lose
+    what was committed in its last moments (three times ``wal_writer_delay``, 0.6 s by
+    default); nothing else changes, the database stays consistent. For rows that are
+    cheap to lose and costly to wait for: a device code, which the device asks again for.
     """
     model = type(instance)
     connection = connections[router.db_for_write(model, instance=instance)]
@@ -154,7 +162,8 @@ def insert(instance: Model) -> None:
         return
     fields = insert_fields(model)
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    _columns, rows = execute(connection, _insert_sql(model, connection.alias), values)
+    sql = _insert_sql(model, connection.alias, durable or connection.vendor != "postgresql")
+    _columns, rows = execute(connection, sql, values)
     instance.pk = rows[0][0]
     instance._state.adding = False
     instance._state.db = connection.alias
@@ -176,9 +185,15 @@ def insert_target(model: type[Model], alias: str) -> str:
 
 
 @functools.cache
-def _insert_sql(model: type[Model], alias: str) -> str:
+def _insert_sql(model: type[Model], alias: str, durable: bool = True) -> str:
     placeholders = ", ".join(["%s"] * len(insert_fields(model)))
     key = connections[alias].ops.quote_name(str(model._meta.pk.column))
     # Names from the model's metadata, quoted; the values are parameters.
     target = insert_target(model, alias)
-    return f"INSERT INTO {target} VALUES ({placeholders}) RETURNING {key}"  # noqa: S608
+    sql = f"INSERT INTO {target} VALUES ({placeholders}) RETURNING {key}"  # noqa: S608
+    if not durable:
+        # SET LOCAL as a function, evaluated with the row: it holds until the end of the
+        # transaction, whose commit then does not wait for the disk (PostgreSQL's
+        # "asynchronous commit"). Its value, a second column, is not read.
+        sql += ", set_config('synchronous_commit', 'off', true)"
+    return sql

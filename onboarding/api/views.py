@@ -133,13 +133,17 @@ class DeviceAPIView(APIView):
         return error_answer(exc, self)
 
     def count(
-        self, *also: ratelimit.Limit, peek: Sequence[ratelimit.Limit] = ()
+        self,
+        *also: ratelimit.Limit,
+        peek: Sequence[ratelimit.Limit] = (),
+        then: ratelimit.Entry | None = None,
     ) -> list[ratelimit.Verdict]:
         """Count this request against the per-address limit and the limits ``also``, and
-        read the limits ``peek``, in one round trip; a 429 when the address is over its
-        limit. Returns the verdicts of ``also``, then of ``peek``."""
+        read the limits ``peek``, in one round trip (which writes ``then`` if all let the
+        request through); a 429 when the address is over its limit. Returns the verdicts
+        of ``also``, then of ``peek``."""
         address = (self.address_limit, ratelimit.address_key(self.client_address))
-        verdicts = ratelimit.hit_all([address, *also], peek)
+        verdicts = ratelimit.hit_all([address, *also], peek, then=then)
         self.address_counted = True
         self.refuse_over_limit(verdicts[0])
         return verdicts[1:]
@@ -254,19 +258,29 @@ class DeviceAuthorizeView(DeviceAPIView):
     def post(self, request: HttpRequest) -> dict[str, Any]:
         data = _validated(AuthorizeInputSerializer, _authorize_input(_payload(request)))
         email: str = data["email"]
+        # An address already refused in this window is refused before any work. Then the
+        # e-mail is routed, and the request counted in one round trip that also writes the
+        # new code's poll state (if every limit lets it through): a flood from one address
+        # costs a routing statement per request only until its first refusal here.
+        self.refuse_if_refused_before()
+        device = data.get("device") or {}
+        new = device_flow.device_authorization_prepare(
+            email=email.strip(),
+            structure_tag=data.get("structure_tag") or "",
+            device=DeviceInfo(**{k: v or "" for k, v in device.items()}),
+            client_address=self.client_address,
+        )
+        entry = new.poll_entry()
         ratelimit.refuse_over(
             self.count(
                 ("authorize_email", ratelimit.pair_key(email, self.client_address)),
                 peek=[("authorize_email_failures", ratelimit.email_key(email))],
+                then=entry,
             )
         )
-        device = data.get("device") or {}
         try:
-            started = device_flow.device_authorization_start(
-                email=email.strip(),
-                structure_tag=data.get("structure_tag") or "",
-                device=DeviceInfo(**{k: v or "" for k, v in device.items()}),
-                client_address=self.client_address,
+            started = device_flow.device_authorization_create(
+                new, poll_state_written=entry is not None
             )
         except device_flow.NotRoutable:
             ratelimit.hit("authorize_email_failures", ratelimit.email_key(email))

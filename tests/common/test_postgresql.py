@@ -179,3 +179,28 @@ def test_a_device_authorizations_insert_is_prepared_and_writes_every_field(route
     assert stored.expires_at == started.authorization.expires_at
     assert stored.state == started.authorization.state == "pending"
     assert _runs_of_prepared('INSERT INTO "onboarding_deviceauthorization"%') == [2]
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+def test_a_device_code_is_committed_without_waiting_for_the_disk(route, settings):
+    from django.db import transaction
+
+    from onboarding.device_flow import device_authorization_start
+
+    assert _synchronous_commit() == "on"
+    with transaction.atomic():  # to look inside the transaction that writes the row
+        device_authorization_start(email="alice@acme.example")
+        assert _synchronous_commit() == "off"  # for this transaction alone
+    assert _synchronous_commit() == "on"
+    device_authorization_start(email="alice@acme.example")  # its own transaction
+    assert _synchronous_commit() == "on"
+
+    settings.DEVICE_CODE_ASYNC_COMMIT = False
+    with transaction.atomic():
+        device_authorization_start(email="alice@acme.example")
+        assert _synchronous_commit() == "on"

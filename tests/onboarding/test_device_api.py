@@ -240,10 +240,10 @@ def test_an_api_404_and_500_are_json_with_debug_off(rf):
 
 
 def test_an_unexpected_error_is_a_json_500_without_details(client, acme_route, monkeypatch):
-    def boom(**kwargs):
+    def boom(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr("onboarding.device_flow.device_authorization_start", boom)
+    monkeypatch.setattr("onboarding.device_flow.device_authorization_create", boom)
     response = post_json(client, AUTHORIZE, {"email": "alice@acme.example"})
     assert response.status_code == 500
     assert response.json() == {"error": "server_error", "error_description": api.SERVER_ERROR}

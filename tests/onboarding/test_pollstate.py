@@ -64,8 +64,8 @@ def test_every_device_request_counts_its_rate_limits_in_one_round_trip(
 ):
     from tests.onboarding.conftest import LOOKUP, TOKEN, post_json
 
-    device.authorize()  # address, e-mail and failures: one script (then the poll state)
-    assert scripts.count("rate limits") == 1
+    device.authorize()  # address, e-mail and failures, and the new code's poll state
+    assert scripts == ["rate limits"]
     scripts.clear()
     assert device.poll().json()["error"] == "authorization_pending"
     assert scripts == ["poll"]  # the address limit counted inside the poll's own script
@@ -95,3 +95,17 @@ def test_codes_started_together_come_due_for_their_recheck_spread_out(client, ac
     half = pollstate.RECHECK_SECONDS * 500
     assert all(before - half <= c <= int(time.time() * 1000) for c in checked)
     assert max(checked) - min(checked) > half // 10  # not one second for all of them
+
+
+def test_an_authorize_over_its_limit_leaves_no_poll_state(client, acme_route, settings):
+    from onboarding import ratelimit
+    from tests.onboarding.conftest import AUTHORIZE, post_json
+
+    settings.ONBOARDING_RATE_LIMITS = {"authorize_address": (1, 60)}
+    before = set(redis_client().keys(cache.make_key("poll:*")))
+    assert post_json(client, AUTHORIZE, {"email": "alice@acme.example"}).status_code == 200
+    written = set(redis_client().keys(cache.make_key("poll:*"))) - before
+    assert len(written) == 1
+    ratelimit.forget_refusals()  # as another process, which has not seen a refusal yet
+    assert post_json(client, AUTHORIZE, {"email": "alice@acme.example"}).status_code == 429
+    assert set(redis_client().keys(cache.make_key("poll:*"))) - before == written
