@@ -364,12 +364,12 @@ class DeviceAuthorization(models.Model):
     (two polls consuming one code, two callbacks using one OIDC state).
     """
 
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL that would add a
+    # second (pattern) index that no query uses and every new code's INSERT maintains.
     device_code_hash = models.CharField(
-        verbose_name=_("device code hash"), max_length=64, unique=True, editable=False
+        verbose_name=_("device code hash"), max_length=64, editable=False
     )
-    user_code = models.CharField(
-        verbose_name=_("user code"), max_length=8, unique=True, editable=False
-    )
+    user_code = models.CharField(verbose_name=_("user code"), max_length=8, editable=False)
     tenant = models.ForeignKey(
         Tenant,
         verbose_name=_("company account"),
@@ -414,12 +414,12 @@ class DeviceAuthorization(models.Model):
 
     # The sign-in in progress: the OIDC state (hashed, single use) is bound to this
     # authorization and to the identity provider the browser was sent to.
-    oidc_state_hash = models.CharField(
+    # NULL, not "", while no sign-in is under way: the unique index holds set states only.
+    oidc_state_hash = models.CharField(  # noqa: DJ001
         verbose_name=_("oidc state hash"),
         max_length=64,
         null=True,
         blank=True,
-        unique=True,
         editable=False,
     )
     oidc_nonce = models.CharField(
@@ -435,6 +435,7 @@ class DeviceAuthorization(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # a partial index (Meta.indexes)
     )
     oidc_started_at = models.DateTimeField(verbose_name=_("oidc started at"), null=True, blank=True)
 
@@ -456,6 +457,25 @@ class DeviceAuthorization(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(interval__gte=1), name="device_authorization_interval_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["device_code_hash"], name="device_authorization_device_code_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["user_code"], name="device_authorization_user_code_unique"
+            ),
+            # Set only while a sign-in is under way: a new code's INSERT writes no entry.
+            models.UniqueConstraint(
+                fields=["oidc_state_hash"],
+                condition=models.Q(oidc_state_hash__isnull=False),
+                name="device_authorization_oidc_state_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["oidc_identity_provider"],
+                condition=models.Q(oidc_identity_provider__isnull=False),
+                name="device_authorization_idp",
             ),
         ]
 

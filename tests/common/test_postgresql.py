@@ -11,6 +11,7 @@ import time
 import psycopg
 import pytest
 from django.db import close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
 
 from onboarding.models import Route
 from onboarding.selectors import route_lookup
@@ -204,3 +205,34 @@ def test_a_device_code_is_committed_without_waiting_for_the_disk(route, settings
     with transaction.atomic():
         device_authorization_start(email="alice@acme.example")
         assert _synchronous_commit() == "on"
+
+
+def test_a_new_device_codes_insert_maintains_only_indexes_that_queries_use(route):
+    from onboarding.device_flow import device_authorization_start
+    from onboarding.models import DeviceAuthorization
+    from onboarding.selectors import authorization_for_state
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+            ["onboarding_deviceauthorization"],
+        )
+        indexes = dict(cursor.fetchall())
+    assert not [name for name, d in indexes.items() if "pattern_ops" in d]  # LIKE: never asked
+    # Columns empty when a code is created: their indexes hold only the rows that have one.
+    for name in ("device_authorization_oidc_state_unique", "device_authorization_idp"):
+        assert indexes[name].endswith("IS NOT NULL)")
+    started = device_authorization_start(email="alice@acme.example")
+    DeviceAuthorization.objects.filter(pk=started.authorization.pk).update(
+        oidc_state_hash="ab" * 32
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # a handful of rows: it would scan them
+        try:
+            with CaptureQueriesContext(connection) as captured:
+                authorization_for_state("any state")
+            cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])
+            plan = " ".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    assert "device_authorization_oidc_state_unique" in plan
