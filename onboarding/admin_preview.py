@@ -26,7 +26,7 @@ from onboarding import conf, device_flow
 from onboarding.events import DeviceInfo
 from onboarding.models import DeviceAuthorization
 from onboarding.reasons import reason_text
-from onboarding.selectors import REASON_NOT_MAPPED, route_lookup
+from onboarding.selectors import REASON_NOT_MAPPED, hash_secret, route_lookup
 from tenants.models import OBS_ROLES
 from tenants.selectors import tenants_for
 
@@ -146,7 +146,13 @@ class RoutePreviewAdminMixin(_RouteAdminBase):
         device_code = request.session.get(_TRIALS, {}).get(str(pk))
         if device_code is None:
             raise Http404(gettext("No such trial."))
-        authorization = DeviceAuthorization.objects.get(pk=pk)
+        # By the code's hash too: a row the database lost (a crash under asynchronous
+        # commit) can have its id given to another device's row.
+        authorization = DeviceAuthorization.objects.filter(
+            pk=pk, device_code_hash=hash_secret(device_code)
+        ).first()
+        if authorization is None:
+            raise Http404(gettext("No such trial."))
         outcome = None
         if request.method == "POST":
             outcome = device_flow.device_token_poll(

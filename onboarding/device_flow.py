@@ -266,6 +266,9 @@ def _insert_authorization(
     events are batched (``ONBOARDING_EVENT_BATCH_SECONDS``), by the batcher: then the
     request makes one INSERT and one commit (asynchronous unless
     ``DEVICE_CODE_ASYNC_COMMIT=False``: the device asks again for a code that is lost)."""
+    # Asynchronous only when the INSERT's transaction is its own (or this one's, with its
+    # event): a caller's transaction would become asynchronous as a whole.
+    durable = not conf.device_code_async_commit() or transaction.get_connection().in_atomic_block
     together = transaction.atomic() if conf.event_batch_seconds() <= 0 else nullcontext()
     device = new.device
     with together:
@@ -287,7 +290,7 @@ def _insert_authorization(
         )
         # The request's one write: a prepared INSERT (the ORM's create() built the same
         # statement anew every time, for more CPU than the rest of the request).
-        prepared.insert(authorization, durable=not conf.device_code_async_commit())
+        prepared.insert(authorization, durable=durable)
         events.EventRecorder(
             EventAction.AUTHORIZE, client_address=new.client_address, authorization=authorization
         ).success(route=route)

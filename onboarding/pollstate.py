@@ -152,13 +152,26 @@ def _guarded(step: str, exc: Exception) -> None:
     logger.warning("Poll state not %s, the cache is unavailable: %r", step, exc)
 
 
+#: A new code's entry is due for one database check this soon after it is written: its
+#: row is committed asynchronously (``DEVICE_CODE_ASYNC_COMMIT``), and a row the database
+#: lost in a crash must not be answered "pending" for minutes.
+NEW_CODE_CHECK_SECONDS = 10
+
+
 def _pending(
-    code_hash: str, *, interval: int, expires_in: float, tenant_id: int, polled: bool = False
+    code_hash: str,
+    *,
+    interval: int,
+    expires_in: float,
+    tenant_id: int,
+    polled: bool = False,
+    checked_ms: int | None = None,
 ) -> ratelimit.Entry:
     """The entry of a pending code, as the database has it now."""
     now_ms = int(time.time() * 1000)
+    checked = _checked_ms(now_ms) if checked_ms is None else checked_ms
     fields = [PENDING, int(interval), now_ms if polled else 0]
-    fields += [now_ms + int(expires_in * 1000), _checked_ms(now_ms), int(tenant_id)]
+    fields += [now_ms + int(expires_in * 1000), checked, int(tenant_id)]
     value = "|".join(str(f) for f in fields)
     return ratelimit.Entry(_key(code_hash), value, max(1, int(expires_in) + 1))
 
@@ -167,13 +180,25 @@ def new_code(
     code_hash: str, *, interval: int, expires_in: float, tenant_id: int
 ) -> ratelimit.Entry | None:
     """The entry of a code about to be created, for the rate limits' round trip to write
-    (``ratelimit.hit_all(then=...)``): its first poll then needs no database either.
-    None where polls do not use the cache. Written before the row: harmless, since
-    nobody has the code until it is answered, and an entry for a code whose row was
-    then not written is one nobody polls."""
+    (``ratelimit.hit_all(then=...)``): its first polls then need no database either.
+    None where polls do not use the cache.
+
+    Written before the row: nobody has the code until it is answered, so an entry for a
+    code whose row was then not written (the request failed) is one nobody polls. A row
+    committed and then lost with the database's last moments (asynchronous commit, a
+    crash) is found out by the entry's first check, NEW_CODE_CHECK_SECONDS after it is
+    written: the first poll from then reads the row (one SELECT per code), and its device
+    is told its code is unknown."""
     if expires_in <= 0 or (redis_client() is None and not _local_cache()):
         return None
-    return _pending(code_hash, interval=interval, expires_in=expires_in, tenant_id=tenant_id)
+    due_ms = int(time.time() * 1000) - (RECHECK_SECONDS - NEW_CODE_CHECK_SECONDS) * 1000
+    return _pending(
+        code_hash,
+        interval=interval,
+        expires_in=expires_in,
+        tenant_id=tenant_id,
+        checked_ms=due_ms,
+    )
 
 
 def remember_pending(

@@ -108,9 +108,24 @@ class _PyJWS(jwt.PyJWS):
         return decoded
 
 
+#: The PyJWT releases whose segment reading _PyJWS was compared with (the differential
+#: test runs against the installed one). Under any other, PyJWT's own reader is used: a
+#: later release may check more, and must not be overridden unread.
+_SEGMENT_READER_TESTED = ((2, 9), (2, 15))
+
+
+def _tested_pyjwt(version: str) -> bool:
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = _SEGMENT_READER_TESTED
+    return low <= major_minor <= high
+
+
 #: One PyJWS for the process (as PyJWT's own module functions keep): each new one builds
 #: every algorithm object again. Its calls keep no state between them.
-_JWS = _PyJWS()
+_JWS = _PyJWS() if _tested_pyjwt(jwt.__version__) else jwt.PyJWS()
 
 
 @functools.lru_cache(maxsize=64)

@@ -258,11 +258,16 @@ class DeviceAuthorizeView(DeviceAPIView):
     def post(self, request: HttpRequest) -> dict[str, Any]:
         data = _validated(AuthorizeInputSerializer, _authorize_input(_payload(request)))
         email: str = data["email"]
-        # An address already refused in this window is refused before any work. Then the
-        # e-mail is routed, and the request counted in one round trip that also writes the
-        # new code's poll state (if every limit lets it through): a flood from one address
-        # costs a routing statement per request only until its first refusal here.
+        # An address, or an e-mail from this address, already refused in this window is
+        # refused before any work. Then the e-mail is routed, and the request counted in
+        # one round trip that also writes the new code's poll state (if every limit lets
+        # it through): a flood costs a routing statement per request only until its first
+        # refusal in this process.
         self.refuse_if_refused_before()
+        pair = ratelimit.pair_key(email, self.client_address)
+        refused = ratelimit.refused_before("authorize_email", pair)
+        if refused is not None:
+            raise ratelimit.RateLimited(refused)  # the address is counted with the 429
         device = data.get("device") or {}
         new = device_flow.device_authorization_prepare(
             email=email.strip(),
@@ -273,7 +278,7 @@ class DeviceAuthorizeView(DeviceAPIView):
         entry = new.poll_entry()
         ratelimit.refuse_over(
             self.count(
-                ("authorize_email", ratelimit.pair_key(email, self.client_address)),
+                ("authorize_email", pair),
                 peek=[("authorize_email_failures", ratelimit.email_key(email))],
                 then=entry,
             )

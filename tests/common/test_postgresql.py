@@ -188,23 +188,49 @@ def _synchronous_commit() -> str:
         return str(cursor.fetchone()[0])
 
 
+def _observe_commit_mode(seen: list[tuple[bool, str]]):
+    """Django's execute wrapper noting, for each authorization INSERT: whether it asked for
+    asynchronous commit, and synchronous_commit on the server right after it (in its
+    transaction if that is still open)."""
+
+    def observe(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('INSERT INTO "onboarding_deviceauthorization"'):
+            with context["connection"].connection.cursor() as cursor:  # psycopg's own
+                cursor.execute("SHOW synchronous_commit")
+                seen.append(("set_config('synchronous_commit'" in sql, cursor.fetchone()[0]))
+        return result
+
+    return connection.execute_wrapper(observe)
+
+
 def test_a_device_code_is_committed_without_waiting_for_the_disk(route, settings):
     from django.db import transaction
 
     from onboarding.device_flow import device_authorization_start
+    from onboarding.events import flush_events
 
-    assert _synchronous_commit() == "on"
-    with transaction.atomic():  # to look inside the transaction that writes the row
+    seen: list[tuple[bool, str]] = []
+    with _observe_commit_mode(seen):
+        # Events written with the row (one transaction): asynchronous for that transaction.
+        settings.ONBOARDING_EVENT_BATCH_SECONDS = 0
         device_authorization_start(email="alice@acme.example")
-        assert _synchronous_commit() == "off"  # for this transaction alone
-    assert _synchronous_commit() == "on"
-    device_authorization_start(email="alice@acme.example")  # its own transaction
-    assert _synchronous_commit() == "on"
-
-    settings.DEVICE_CODE_ASYNC_COMMIT = False
-    with transaction.atomic():
+        assert seen.pop() == (True, "off")
+        assert _synchronous_commit() == "on"  # not beyond it
+        # Events batched: the INSERT is its own transaction, committed by the time we look.
+        settings.ONBOARDING_EVENT_BATCH_SECONDS = 1
         device_authorization_start(email="alice@acme.example")
-        assert _synchronous_commit() == "on"
+        assert seen.pop() == (True, "on")
+        flush_events()  # its event, while this test's database exists
+        # A caller's transaction is never made asynchronous as a whole.
+        with transaction.atomic():
+            device_authorization_start(email="alice@acme.example")
+            assert seen.pop() == (False, "on")
+        # Switched off: every code waits for the disk.
+        settings.DEVICE_CODE_ASYNC_COMMIT = False
+        settings.ONBOARDING_EVENT_BATCH_SECONDS = 0
+        device_authorization_start(email="alice@acme.example")
+        assert seen.pop() == (False, "on")
 
 
 def test_a_new_device_codes_insert_maintains_only_indexes_that_queries_use(route):

@@ -9,6 +9,7 @@ import itertools
 import jwt
 import pytest
 
+from identity.oidc import tokens
 from identity.oidc.tokens import _PyJWS
 
 SEGMENTS = [
@@ -63,3 +64,10 @@ def test_every_short_segment_over_a_small_alphabet_is_read_as_pyjwt_reads_it():
         for chars in itertools.product(alphabet, repeat=length):
             segment = bytes(chars)
             assert _read(_PyJWS, segment) == _read(jwt.PyJWS, segment), segment
+
+
+def test_the_faster_reader_is_used_only_with_the_pyjwt_releases_it_was_compared_with():
+    assert isinstance(tokens._JWS, _PyJWS)  # this one: the tests above compared them
+    assert tokens._tested_pyjwt("2.15.1") and tokens._tested_pyjwt("2.9.0")
+    assert not tokens._tested_pyjwt("2.16.0")  # a later release reads tokens its own way
+    assert not tokens._tested_pyjwt("3.0.0") and not tokens._tested_pyjwt("dev")
