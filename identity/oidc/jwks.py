@@ -203,7 +203,11 @@ def signing_keys(
         return (refreshed or cache.get(key) or entry)["keys"]
     entry = _refresh_jwks(config, jwks_uri, None)
     if entry is None:
-        entry = _wait_for_jwks(key) if cache.get(jwks_refresh_lock_key(config, jwks_uri)) else None
+        # Not fetched here: another thread or process is fetching (wait for it), or has
+        # just stored the keys, after this call found none (read them; a cold start's
+        # concurrent lookups were answered 503 for lack of this second look).
+        lock = jwks_refresh_lock_key(config, jwks_uri)
+        entry = _wait_for_jwks(key) if cache.get(lock) else cache.get(key)
     if entry is None:
         raise OIDCError(
             JWKS_UNAVAILABLE,

@@ -375,3 +375,30 @@ def test_a_deeply_nested_jwks_is_an_error_not_a_crash(server, config):
     refused(config, server.id_token(), oidc.JWKS_UNAVAILABLE)
     report = oidc.probe(config)
     assert not report.ok and any("not JSON" in p for p in report.problems)
+
+
+def test_keys_another_process_stored_during_a_cold_lookup_are_used(server, config, monkeypatch):
+    # A cold start: many requests at once find no keys; one fetches them. One that read
+    # the cache just before they were stored must use them, not answer "unavailable".
+    from django.core.cache import cache
+
+    from identity.oidc import cache as shared
+
+    oidc.validate_id_token(config, server.id_token())  # the fetching request
+    assert server.jwks_fetches == 1
+    shared.forget_local()
+    real_get_many = cache.get_many
+    hidden = []
+
+    def read_before_the_keys_were_stored(keys, *args, **kwargs):
+        # The first read of the keys happens just before the other request stores them.
+        found = real_get_many(keys, *args, **kwargs)
+        if not hidden and any(key.startswith("oidc:jwks:") for key in keys):
+            hidden.append(keys)
+            return {k: v for k, v in found.items() if not k.startswith("oidc:jwks:")}
+        return found
+
+    monkeypatch.setattr(cache, "get_many", read_before_the_keys_were_stored)
+    oidc.validate_id_token(config, server.id_token())
+    assert hidden  # the race was played
+    assert server.jwks_fetches == 1  # no second request: the stored keys were read
