@@ -135,6 +135,12 @@ def forge_hs256(claims: dict[str, Any], secret: bytes, header: dict[str, Any] | 
     return f"{signing_input}.{b64url(signature)}"
 
 
+class _Server(ThreadingHTTPServer):
+    # Every thread of every server worker may fetch discovery and keys at once when a
+    # benchmark starts: the default backlog of 5 refused some.
+    request_queue_size = 128
+
+
 class IdPServer:
     """A configurable OpenID provider; start()/stop() or use as a context manager."""
 
@@ -185,7 +191,7 @@ class IdPServer:
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> IdPServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
