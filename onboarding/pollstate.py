@@ -22,6 +22,10 @@ The database stays the truth for every decision:
   company), an entry is trusted for ``RECHECK_SECONDS`` after the database last
   confirmed it; then one poll (still paced here) reads the row again — a SELECT, no
   write — and confirms the entry. A stale "pending" is bounded.
+- A new code's entry is written with its authorize's rate limits, before its row, and
+  is due for its first check NEW_CODE_CHECK_SECONDS later: its row is committed
+  asynchronously (``DEVICE_CODE_ASYNC_COMMIT``), and one lost in a database crash is
+  found out then.
 - When the cache is down, polls read the database (and writers go on): a degraded but
   correct service rather than 503s.
 
