@@ -124,10 +124,16 @@ class Window:
     ttl: int
     retry_after: int
 
+    def allows(self, count: int, *, counted: bool = True) -> bool:
+        """Whether ``count`` lets the request through: the count including this request
+        (``counted``) up to the limit, or the count so far (a peek) below it. (The same
+        rule, in Lua, decides COUNT_SCRIPT's entry.)"""
+        return count <= self.limit if counted else count < self.limit
+
     def verdict(self, count: int, *, counted: bool = True) -> Verdict:
         """The verdict for ``count``: the count including this request (``counted``) or
-        the count so far (a peek, which is allowed while below the limit)."""
-        allowed = count <= self.limit if counted else count < self.limit
+        the count so far (a peek, see :meth:`allows`)."""
+        allowed = self.allows(count, counted=counted)
         if counted:
             metrics.RATE_LIMIT_DECISIONS.labels(
                 self.name, "allowed" if allowed else "refused"
@@ -295,8 +301,8 @@ def _counts(counted: list[Window], peeked: list[Window], then: Entry | None = No
         return [int(c) for c in run_script(client, COUNT_SCRIPT, names, arguments)]
     counts = [count_locally(w.key, w.ttl) for w in counted]
     peeks = [int(cache.get(w.key) or 0) for w in peeked]
-    allowed = all(c <= w.limit for c, w in zip(counts, counted, strict=True)) and all(
-        c < w.limit for c, w in zip(peeks, peeked, strict=True)
+    allowed = all(w.allows(c) for c, w in zip(counts, counted, strict=True)) and all(
+        w.allows(c, counted=False) for c, w in zip(peeks, peeked, strict=True)
     )
     if then is not None and allowed:
         cache.set(then.key, then.value, timeout=then.ttl)

@@ -148,15 +148,20 @@ class DeviceAPIView(APIView):
         self.refuse_over_limit(verdicts[0])
         return verdicts[1:]
 
-    def refuse_if_refused_before(self) -> None:
-        """The 429 at once, before any work, for an address this process saw refused in
-        the current window (the count only grows until the window ends)."""
+    def refuse_if_refused_before(self, *also: ratelimit.Limit) -> None:
+        """The 429 at once, before any work, for an address (or one of the limits
+        ``also``) this process saw refused in the current window (the count only grows
+        until the window ends)."""
         verdict = ratelimit.refused_before(
             self.address_limit, ratelimit.address_key(self.client_address)
         )
         if verdict is not None:
             self.address_counted = True
             raise rate_limited(verdict)
+        for name, identifier in also:
+            verdict = ratelimit.refused_before(name, identifier)
+            if verdict is not None:
+                raise rate_limited(verdict)  # the address is counted with the 429 (error)
 
     def refuse_over_limit(self, verdict: ratelimit.Verdict) -> None:
         """The 429 for an address over its limit (recorded once per window, so a flood does
@@ -263,11 +268,8 @@ class DeviceAuthorizeView(DeviceAPIView):
         # one round trip that also writes the new code's poll state (if every limit lets
         # it through): a flood costs a routing statement per request only until its first
         # refusal in this process.
-        self.refuse_if_refused_before()
         pair = ratelimit.pair_key(email, self.client_address)
-        refused = ratelimit.refused_before("authorize_email", pair)
-        if refused is not None:
-            raise ratelimit.RateLimited(refused)  # the address is counted with the 429
+        self.refuse_if_refused_before(("authorize_email", pair))
         device = data.get("device") or {}
         new = device_flow.device_authorization_prepare(
             email=email.strip(),
