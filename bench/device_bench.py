@@ -12,7 +12,9 @@ What it does, in one run:
 3. Runs ``wrk`` against the baseline, ``onboarding/lookup`` (valid ID tokens, warm JWKS),
    ``device/token`` (pending codes, each polled no faster than its interval) and
    ``device/authorize``, interleaved for ``--rounds`` rounds, and prints req/s, p50, p99
-   and each endpoint's ratio to the baseline of the same round.
+   and each endpoint's ratio to the baseline of the same round; then, where ``/proc``
+   can be read (Linux), each endpoint's CPU per request, split between the server's
+   workers, PostgreSQL, Redis and the rest of the machine (wrk, the kernel).
 4. Counts SQL statements and Redis commands of one request of each kind.
 5. Grows the table to ``--big`` mapped users and compares lookup p99 (a user match and a
    domain-only match) at 1,000 and at that size.
@@ -222,11 +224,74 @@ _LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, *, script: str, bodies: list[str] | None, seconds: int) -> dict[str, float]:
+# --- Where the CPU goes (Linux: /proc) ------------------------------------------------
+
+#: The server's process group (gunicorn's arbiter and workers), once it is started.
+SERVER_GROUP: int | None = None
+#: Kinds of process whose CPU is counted apart; the rest of the machine's is "other".
+KINDS = ("app", "postgresql", "redis")
+
+
+def _kind(pid: int, comm: str) -> str:
+    try:
+        if SERVER_GROUP is not None and os.getpgid(pid) == SERVER_GROUP:
+            return "app"
+    except OSError:  # gone meanwhile
+        return "other"
+    if comm.startswith("postgres"):
+        return "postgresql"
+    if comm.startswith("redis-server"):
+        return "redis"
+    return "other"
+
+
+def cpu_ticks() -> dict[str, int] | None:
+    """CPU ticks used so far: the machine's (busy and in all) and each kind of process's
+    (``KINDS``: the server's workers, PostgreSQL's processes, Redis); None off Linux."""
+    try:
+        with open("/proc/stat") as handle:
+            user, nice, system, idle, iowait, irq, softirq, steal = (
+                int(v) for v in handle.readline().split()[1:9]
+            )
+    except (OSError, ValueError):
+        return None
+    busy = user + nice + system + irq + softirq
+    ticks = {"busy": busy, "all": busy + idle + iowait + steal}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        kind = _kind(int(entry.name), comm)
+        ticks[kind] = ticks.get(kind, 0) + int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+def cpu_per_request(
+    before: dict[str, int] | None, after: dict[str, int] | None, requests: float
+) -> dict[str, float]:
+    """Microseconds of CPU per request, by kind of process, between two ``cpu_ticks``;
+    "other" is the rest of the machine's (wrk, the kernel's network work, this process)."""
+    if before is None or after is None or requests <= 0:
+        return {}
+    per_tick = 1e6 / os.sysconf("SC_CLK_TCK") / requests
+    used = {kind: (after.get(kind, 0) - before.get(kind, 0)) * per_tick for kind in KINDS}
+    machine = (after["busy"] - before["busy"]) * per_tick
+    idle = 1 - (after["busy"] - before["busy"]) / max(1, after["all"] - before["all"])
+    return {"machine": machine, **used, "other": machine - sum(used.values()), "idle": idle}
+
+
+def wrk(url: str, *, script: str, bodies: list[str] | None, seconds: int) -> dict[str, Any]:
     env = {**os.environ, "BENCH_THREADS": str(THREADS)}
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
         handle.write("\n".join(bodies or ["{}"]) + "\n")
         env["BENCH_BODIES"] = handle.name
+    before = cpu_ticks()
     try:
         out = subprocess.run(
             [
@@ -247,6 +312,8 @@ def wrk(url: str, *, script: str, bodies: list[str] | None, seconds: int) -> dic
         ).stdout
     finally:
         os.unlink(env["BENCH_BODIES"])
+    after = cpu_ticks()
+    requests = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     latency = {p: float(v) * _UNITS[u] for p, v, u in _LATENCY.findall(out)}
     return {
@@ -254,6 +321,7 @@ def wrk(url: str, *, script: str, bodies: list[str] | None, seconds: int) -> dic
         "p50": latency["50"],
         "p99": latency["99"],
         "non2xx": float(errors.group(1)) if errors else 0.0,
+        "cpu": cpu_per_request(before, after, float(requests.group(1)) if requests else 0.0),
     }
 
 
@@ -346,6 +414,8 @@ def main() -> None:
     if (ROOT / "gunicorn.conf.py").exists():
         command[2:2] = ["-c", "gunicorn.conf.py"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    global SERVER_GROUP
+    SERVER_GROUP = server.pid  # its own session, so its own process group
     base = f"http://127.0.0.1:{port}"
     try:
         import requests
@@ -378,7 +448,7 @@ def run(
     for path, script, bodies in endpoints.values():
         body = id_tokens(idp, user_emails[:50]) if bodies == "lookup" else bodies
         wrk(base + path, script=script, bodies=body, seconds=2)
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in endpoints}
     for round_no in range(args.rounds):
         for name, (path, script, bodies) in endpoints.items():
             body = id_tokens(idp, user_emails[:200]) if bodies == "lookup" else bodies
@@ -402,6 +472,8 @@ def run(
             f"{statistics.median(r['p99'] for r in rows):.2f} | {sum(r['non2xx'] for r in rows):.0f} |"
         )
 
+    print_cpu(results)
+
     counted = counts_per_request(
         {
             "trivial DRF": ("/bench/baseline", None),
@@ -423,6 +495,28 @@ def run(
         print(f"| {name} | {' '.join(kinds) or 'none'} | {verdict} | {redis_commands} |")
 
     scale(args, base, idp, seeded)
+
+
+def print_cpu(results: dict[str, list[dict[str, Any]]]) -> None:
+    """Where each endpoint's CPU goes, per request: the server's workers, PostgreSQL,
+    Redis and the rest of the machine (median of the rounds). With the machine busy, an
+    endpoint's req/s ratio is about the baseline's CPU per request over its own."""
+    if not all(row["cpu"] for rows in results.values() for row in rows):
+        print("\n(CPU per request: only where /proc can be read)")
+        return
+    print()
+    print(
+        "| endpoint | machine µs/request | app workers | PostgreSQL | Redis "
+        "| other (wrk, kernel) | machine idle |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, rows in results.items():
+        median = {k: statistics.median(r["cpu"][k] for r in rows) for k in rows[0]["cpu"]}
+        print(
+            f"| {name} | {median['machine']:,.0f} | {median['app']:,.0f} | "
+            f"{median['postgresql']:,.0f} | {median['redis']:,.0f} | {median['other']:,.0f} | "
+            f"{median['idle']:.0%} |"
+        )
 
 
 def _lookup_p99(base: str, idp: Any, emails: list[str], seconds: int) -> float:
