@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -232,57 +233,77 @@ SERVER_GROUP: int | None = None
 KINDS = ("app", "postgresql", "redis")
 
 
-def _kind(pid: int, comm: str) -> str:
-    try:
-        if SERVER_GROUP is not None and os.getpgid(pid) == SERVER_GROUP:
-            return "app"
-    except OSError:  # gone meanwhile
-        return "other"
-    if comm.startswith("postgres"):
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU ticks used so far: the machine's (``busy``, and ``total`` with idle time) and
+    each process's, by ``(pid, start time)`` (a pid can be reused): ``(kind, ticks)``."""
+
+    busy: int
+    total: int
+    processes: dict[tuple[int, int], tuple[str, int]]
+
+
+def _kind(comm: str, group: int) -> str:
+    if SERVER_GROUP is not None and group == SERVER_GROUP:
+        return "app"
+    if comm in ("postgres", "postmaster"):
         return "postgresql"
-    if comm.startswith("redis-server"):
+    if comm == "redis-server":
         return "redis"
     return "other"
 
 
-def cpu_ticks() -> dict[str, int] | None:
-    """CPU ticks used so far: the machine's (busy and in all) and each kind of process's
-    (``KINDS``: the server's workers, PostgreSQL's processes, Redis); None off Linux."""
+def cpu_ticks(proc: str = "/proc") -> CpuSnapshot | None:
+    """The machine's and every process's CPU ticks now; None where ``proc`` cannot be read
+    (not Linux)."""
     try:
-        with open("/proc/stat") as handle:
+        with open(f"{proc}/stat") as handle:
             user, nice, system, idle, iowait, irq, softirq, steal = (
                 int(v) for v in handle.readline().split()[1:9]
             )
     except (OSError, ValueError):
         return None
     busy = user + nice + system + irq + softirq
-    ticks = {"busy": busy, "all": busy + idle + iowait + steal}
-    for entry in os.scandir("/proc"):
+    processes: dict[tuple[int, int], tuple[str, int]] = {}
+    for entry in os.scandir(proc):
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat") as handle:
+            with open(f"{proc}/{entry.name}/stat") as handle:
                 stat = handle.read()
-        except OSError:
+        except OSError:  # gone meanwhile
             continue
+        # "pid (comm) state ppid pgrp ...": the name may hold spaces and parentheses.
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        kind = _kind(int(entry.name), comm)
-        ticks[kind] = ticks.get(kind, 0) + int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks
+        group, utime, stime, started = (
+            int(fields[2]),
+            int(fields[11]),
+            int(fields[12]),
+            int(fields[19]),
+        )
+        processes[(int(entry.name), started)] = (_kind(comm, group), utime + stime)
+    return CpuSnapshot(busy, busy + idle + iowait + steal, processes)
 
 
 def cpu_per_request(
-    before: dict[str, int] | None, after: dict[str, int] | None, requests: float
+    before: CpuSnapshot | None, after: CpuSnapshot | None, requests: float
 ) -> dict[str, float]:
-    """Microseconds of CPU per request, by kind of process, between two ``cpu_ticks``;
-    "other" is the rest of the machine's (wrk, the kernel's network work, this process)."""
+    """Microseconds of CPU per request, by kind of process, between two snapshots, and the
+    machine's idle share. A process started meanwhile counts in full; one that ended
+    meanwhile (a database connection replaced, wrk itself) is not seen again, and its
+    CPU of the interval is in "other": the rest of the machine's (wrk, the kernel's
+    network work, this process)."""
     if before is None or after is None or requests <= 0:
         return {}
     per_tick = 1e6 / os.sysconf("SC_CLK_TCK") / requests
-    used = {kind: (after.get(kind, 0) - before.get(kind, 0)) * per_tick for kind in KINDS}
-    machine = (after["busy"] - before["busy"]) * per_tick
-    idle = 1 - (after["busy"] - before["busy"]) / max(1, after["all"] - before["all"])
+    used = dict.fromkeys(KINDS, 0.0)
+    for key, (kind, ticks) in after.processes.items():
+        if kind in used:
+            _kind_before, ticks_before = before.processes.get(key, (kind, 0))
+            used[kind] += (ticks - ticks_before) * per_tick
+    machine = (after.busy - before.busy) * per_tick
+    idle = 1 - (after.busy - before.busy) / max(1, after.total - before.total)
     return {"machine": machine, **used, "other": machine - sum(used.values()), "idle": idle}
 
 
@@ -517,6 +538,9 @@ def print_cpu(results: dict[str, list[dict[str, Any]]]) -> None:
             f"{median['postgresql']:,.0f} | {median['redis']:,.0f} | {median['other']:,.0f} | "
             f"{median['idle']:.0%} |"
         )
+    for kind, name in (("postgresql", "PostgreSQL"), ("redis", "Redis")):
+        if not any(row["cpu"][kind] for rows in results.values() for row in rows):
+            print(f"({name}'s processes were not seen here: its CPU is in no column.)")
 
 
 def _lookup_p99(base: str, idp: Any, emails: list[str], seconds: int) -> float:
