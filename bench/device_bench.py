@@ -274,14 +274,12 @@ def cpu_ticks(proc: str = "/proc") -> CpuSnapshot | None:
         except OSError:  # gone meanwhile
             continue
         # "pid (comm) state ppid pgrp ...": the name may hold spaces and parentheses.
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        group, utime, stime, started = (
-            int(fields[2]),
-            int(fields[11]),
-            int(fields[12]),
-            int(fields[19]),
-        )
+        try:
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            group, utime, stime, started = (int(fields[i]) for i in (2, 11, 12, 19))
+        except (ValueError, IndexError):  # not the layout above: not counted apart
+            continue
         processes[(int(entry.name), started)] = (_kind(comm, group), utime + stime)
     return CpuSnapshot(busy, busy + idle + iowait + steal, processes)
 

@@ -57,6 +57,8 @@ def _proc(root: Path, *, busy: tuple[int, ...], idle: int, processes: list[dict]
             )
         )
     (root / "self").mkdir()  # not a pid: skipped
+    (root / "99").mkdir()  # a stat of another layout: skipped, not an error
+    (root / "99" / "stat").write_text("99 (short) S 1\n")
     return str(root)
 
 
