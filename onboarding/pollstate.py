@@ -169,11 +169,15 @@ def _pending(
     expires_in: float,
     tenant_id: int,
     polled: bool = False,
-    checked_ms: int | None = None,
+    first_check_in: int | None = None,
 ) -> ratelimit.Entry:
-    """The entry of a pending code, as the database has it now."""
+    """The entry of a pending code, as the database has it now: due for its next check
+    within the usual spread (``_checked_ms``), or ``first_check_in`` seconds from now."""
     now_ms = int(time.time() * 1000)
-    checked = _checked_ms(now_ms) if checked_ms is None else checked_ms
+    if first_check_in is None:
+        checked = _checked_ms(now_ms)
+    else:  # recorded as confirmed that much less than a whole period ago
+        checked = now_ms - (RECHECK_SECONDS - first_check_in) * 1000
     fields = [PENDING, int(interval), now_ms if polled else 0]
     fields += [now_ms + int(expires_in * 1000), checked, int(tenant_id)]
     value = "|".join(str(f) for f in fields)
@@ -195,13 +199,12 @@ def new_code(
     is told its code is unknown."""
     if expires_in <= 0 or (redis_client() is None and not _local_cache()):
         return None
-    due_ms = int(time.time() * 1000) - (RECHECK_SECONDS - NEW_CODE_CHECK_SECONDS) * 1000
     return _pending(
         code_hash,
         interval=interval,
         expires_in=expires_in,
         tenant_id=tenant_id,
-        checked_ms=due_ms,
+        first_check_in=NEW_CODE_CHECK_SECONDS,
     )
 
 
