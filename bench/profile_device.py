@@ -7,7 +7,13 @@ shows up as CPU microseconds per request against the same trivial DRF baseline.
 
 For each endpoint it prints the wall and CPU time per request (median of ``--rounds``)
 and the ratio of the baseline's CPU time to the endpoint's: the share of the baseline's
-throughput the endpoint could reach when CPU-bound. ``--profile NAME`` adds the
+throughput the endpoint could reach when CPU-bound. "View alone" is the CPU of the
+endpoint's view called directly, without Django's handler, middleware and signals: what
+the endpoint would cost if the framework cost nothing, and its ratio to the whole
+baseline request the most any trimming of the framework could give. Last, the CPU one
+blocking round trip costs this process with no library around it (a Redis ``PING`` on a
+bare socket, a prepared ``SELECT 1`` through psycopg): the machine's floor under each
+round trip a request makes. ``--profile NAME`` adds the
 cProfile table of one endpoint (``lookup``, ``poll``, ``authorize``, ``baseline``).
 
 Nothing here asserts a time.
@@ -21,6 +27,7 @@ import io
 import json
 import os
 import pstats
+import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +36,7 @@ from collections.abc import Callable, Iterator
 from itertools import cycle
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,6 +94,62 @@ def measure(
         statuses[status] = statuses.get(status, 0) + 1
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall / count * 1e6, cpu / count * 1e6, statuses
+
+
+def measure_view_alone(
+    view: Callable[..., Any], path: str, bodies: Iterator[bytes | None], count: int
+) -> tuple[float, dict[int, int]]:
+    """CPU µs per request of ``view`` called directly, and the statuses it answered."""
+    from django.core.handlers.wsgi import WSGIRequest
+
+    statuses: dict[int, int] = {}
+    cpu = time.process_time()
+    for _ in range(count):
+        body = next(bodies)
+        env = environ(path, body)
+        env["wsgi.input"] = io.BytesIO(body or b"")
+        status = view(WSGIRequest(env)).status_code
+        statuses[status] = statuses.get(status, 0) + 1
+    return (time.process_time() - cpu) / count * 1e6, statuses
+
+
+def round_trip_cpu(count: int = 2000) -> dict[str, float]:
+    """CPU µs per blocking round trip with no library around it, median of three runs."""
+    from django.db import connection
+
+    redis_url = urlsplit(os.environ["REDIS_URL"])
+    bare = socket.create_connection((redis_url.hostname or "127.0.0.1", redis_url.port or 6379))
+    bare.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()
+
+    def redis_ping() -> None:
+        bare.sendall(b"PING\r\n")
+        if not bare.recv(64).startswith(b"+PONG"):
+            raise RuntimeError("Redis did not answer PING")
+
+    def select_one() -> None:
+        cursor.execute("SELECT 1", prepare=True)
+        cursor.fetchall()
+
+    floors: dict[str, float] = {}
+    try:
+        for name, step in (
+            ("Redis PING, bare socket", redis_ping),
+            ("SELECT 1, psycopg", select_one),
+        ):
+            runs = []
+            for _run in range(3):
+                step()
+                cpu = time.process_time()
+                for _ in range(count):
+                    step()
+                runs.append((time.process_time() - cpu) / count * 1e6)
+            floors[name] = statistics.median(runs)
+    finally:
+        bare.close()
+        cursor.close()
+    return floors
 
 
 def main() -> None:
@@ -146,27 +210,46 @@ def main() -> None:
         measure(app, endpoints["poll"][0], iter(codes), len(codes))
         # Pending codes must not be polled faster than their interval (1 s here).
         time.sleep(1.1)
+        from django.urls import resolve
+
         rows: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
+        alone: dict[str, list[float]] = {name: [] for name in endpoints}
         seen: dict[str, dict[int, int]] = {name: {} for name in endpoints}
         for _round in range(args.rounds):
             for name, (path, _bodies) in endpoints.items():
-                count = min(args.requests, len(codes) // 2) if name == "poll" else args.requests
+                # Each code polled at most once a round: the two passes share the codes.
+                count = min(args.requests, len(codes) // 3) if name == "poll" else args.requests
                 wall, cpu, statuses = measure(app, path, streams[name], count)
                 rows[name].append((wall, cpu))
-                for status, n in statuses.items():
+                view_cpu, view_statuses = measure_view_alone(
+                    resolve(path).func, path, streams[name], count
+                )
+                alone[name].append(view_cpu)
+                for status, n in [*statuses.items(), *view_statuses.items()]:
                     seen[name][status] = seen[name].get(status, 0) + n
             time.sleep(1.1)
 
         base_cpu = statistics.median(cpu for _wall, cpu in rows["baseline"])
         print(
-            "| endpoint | wall µs/request | CPU µs/request | baseline CPU ÷ endpoint CPU | statuses |"
+            "| endpoint | wall µs/request | CPU µs/request | baseline CPU ÷ endpoint CPU "
+            "| view alone: CPU µs | baseline CPU ÷ view alone | statuses |"
         )
-        print("|---|---:|---:|---:|---|")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for name, values in rows.items():
             wall = statistics.median(w for w, _c in values)
             cpu = statistics.median(c for _w, c in values)
+            view_cpu = statistics.median(alone[name])
             statuses = ", ".join(f"{s}×{n}" for s, n in sorted(seen[name].items()))
-            print(f"| {name} | {wall:,.0f} | {cpu:,.0f} | {base_cpu / cpu:.2f} | {statuses} |")
+            print(
+                f"| {name} | {wall:,.0f} | {cpu:,.0f} | {base_cpu / cpu:.2f} "
+                f"| {view_cpu:,.0f} | {base_cpu / view_cpu:.2f} | {statuses} |"
+            )
+        print()
+        print("| one blocking round trip, nothing around it | CPU µs |")
+        print("|---|---:|")
+        for name, floor in round_trip_cpu().items():
+            print(f"| {name} | {floor:,.0f} |")
+        print()
 
         if args.profile:
             path, _bodies = endpoints[args.profile]
