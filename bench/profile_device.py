@@ -22,11 +22,13 @@ Nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
 import os
 import pstats
+import re
 import socket
 import statistics
 import subprocess
@@ -70,47 +72,73 @@ def environ(path: str, body: bytes | None) -> dict[str, Any]:
     return base
 
 
-def call(app: Callable[..., Any], path: str, body: bytes | None) -> int:
+#: An answer as counted: its status, and for an error the start of its body (read after
+#: the measurement for its ``error``: a pending poll and a ``slow_down`` are both 400s).
+Answer = tuple[int, bytes]
+
+
+def _answer(status: int, content: bytes) -> Answer:
+    return status, content[:64] if status >= 400 else b""
+
+
+def answers(counted: dict[Answer, int]) -> str:
+    """``counted`` for the table: "200×1000, 400 authorization_pending×1000"."""
+    named: dict[str, int] = {}
+    for (status, head), n in counted.items():
+        error = re.search(rb'"error":\s*"([a-z_]+)"', head)
+        name = f"{status} {error.group(1).decode()}" if error else str(status)
+        named[name] = named.get(name, 0) + n
+    return ", ".join(f"{name}×{n}" for name, n in sorted(named.items()))
+
+
+def call(app: Callable[..., Any], path: str, body: bytes | None) -> Answer:
     env = environ(path, body)
     env["wsgi.input"] = io.BytesIO(body or b"")
     statuses: list[str] = []
     result = app(env, lambda status, headers, exc_info=None: statuses.append(status))
+    content = b""
     try:
-        for _chunk in result:
-            pass
+        for chunk in result:
+            content = content or chunk
     finally:
         if hasattr(result, "close"):
             result.close()
-    return int(statuses[0].split()[0])
+    return _answer(int(statuses[0].split()[0]), content)
 
 
 def measure(
     app: Callable[..., Any], path: str, bodies: Iterator[bytes | None], count: int
-) -> tuple[float, float, dict[int, int]]:
-    statuses: dict[int, int] = {}
+) -> tuple[float, float, dict[Answer, int]]:
+    counted: dict[Answer, int] = {}
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
-        status = call(app, path, next(bodies))
-        statuses[status] = statuses.get(status, 0) + 1
+        answer = call(app, path, next(bodies))
+        counted[answer] = counted.get(answer, 0) + 1
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall / count * 1e6, cpu / count * 1e6, statuses
+    return wall / count * 1e6, cpu / count * 1e6, counted
 
 
 def measure_view_alone(
     view: Callable[..., Any], path: str, bodies: Iterator[bytes | None], count: int
-) -> tuple[float, dict[int, int]]:
-    """CPU µs per request of ``view`` called directly, and the statuses it answered."""
+) -> tuple[float, dict[Answer, int]]:
+    """CPU µs per request of ``view`` called directly, and the answers it gave.
+
+    A response that still has to be rendered (DRF's) is rendered, as the handler would.
+    """
     from django.core.handlers.wsgi import WSGIRequest
 
-    statuses: dict[int, int] = {}
+    counted: dict[Answer, int] = {}
     cpu = time.process_time()
     for _ in range(count):
         body = next(bodies)
         env = environ(path, body)
         env["wsgi.input"] = io.BytesIO(body or b"")
-        status = view(WSGIRequest(env)).status_code
-        statuses[status] = statuses.get(status, 0) + 1
-    return (time.process_time() - cpu) / count * 1e6, statuses
+        response = view(WSGIRequest(env))
+        if callable(getattr(response, "render", None)):
+            response.render()
+        answer = _answer(response.status_code, response.content)
+        counted[answer] = counted.get(answer, 0) + 1
+    return (time.process_time() - cpu) / count * 1e6, counted
 
 
 def round_trip_cpu(count: int = 2000) -> dict[str, float]:
@@ -118,10 +146,11 @@ def round_trip_cpu(count: int = 2000) -> dict[str, float]:
     from django.db import connection
 
     redis_url = urlsplit(os.environ["REDIS_URL"])
-    bare = socket.create_connection((redis_url.hostname or "127.0.0.1", redis_url.port or 6379))
+    closing = contextlib.ExitStack()
+    bare = closing.enter_context(
+        socket.create_connection((redis_url.hostname or "127.0.0.1", redis_url.port or 6379))
+    )
     bare.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    connection.ensure_connection()
-    cursor = connection.connection.cursor()
 
     def redis_ping() -> None:
         bare.sendall(b"PING\r\n")
@@ -133,7 +162,9 @@ def round_trip_cpu(count: int = 2000) -> dict[str, float]:
         cursor.fetchall()
 
     floors: dict[str, float] = {}
-    try:
+    with closing:
+        connection.ensure_connection()
+        cursor = closing.enter_context(connection.connection.cursor())
         for name, step in (
             ("Redis PING, bare socket", redis_ping),
             ("SELECT 1, psycopg", select_one),
@@ -146,9 +177,6 @@ def round_trip_cpu(count: int = 2000) -> dict[str, float]:
                     step()
                 runs.append((time.process_time() - cpu) / count * 1e6)
             floors[name] = statistics.median(runs)
-    finally:
-        bare.close()
-        cursor.close()
     return floors
 
 
@@ -214,35 +242,37 @@ def main() -> None:
 
         rows: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
         alone: dict[str, list[float]] = {name: [] for name in endpoints}
-        seen: dict[str, dict[int, int]] = {name: {} for name in endpoints}
+        seen: dict[str, dict[Answer, int]] = {name: {} for name in endpoints}
+        seen_alone: dict[str, dict[Answer, int]] = {name: {} for name in endpoints}
         for _round in range(args.rounds):
             for name, (path, _bodies) in endpoints.items():
-                # Each code polled at most once a round: the two passes share the codes.
-                count = min(args.requests, len(codes) // 3) if name == "poll" else args.requests
+                # Each code polled at most once a round: each pass takes half of the codes.
+                count = min(args.requests, len(codes) // 2) if name == "poll" else args.requests
                 wall, cpu, statuses = measure(app, path, streams[name], count)
                 rows[name].append((wall, cpu))
                 view_cpu, view_statuses = measure_view_alone(
                     resolve(path).func, path, streams[name], count
                 )
                 alone[name].append(view_cpu)
-                for status, n in [*statuses.items(), *view_statuses.items()]:
-                    seen[name][status] = seen[name].get(status, 0) + n
+                for into, counted in ((seen, statuses), (seen_alone, view_statuses)):
+                    for answer, n in counted.items():
+                        into[name][answer] = into[name].get(answer, 0) + n
             time.sleep(1.1)
 
         base_cpu = statistics.median(cpu for _wall, cpu in rows["baseline"])
         print(
             "| endpoint | wall µs/request | CPU µs/request | baseline CPU ÷ endpoint CPU "
-            "| view alone: CPU µs | baseline CPU ÷ view alone | statuses |"
+            "| view alone: CPU µs | baseline CPU ÷ view alone | answers | answers, view alone |"
         )
-        print("|---|---:|---:|---:|---:|---:|---|")
+        print("|---|---:|---:|---:|---:|---:|---|---|")
         for name, values in rows.items():
             wall = statistics.median(w for w, _c in values)
             cpu = statistics.median(c for _w, c in values)
             view_cpu = statistics.median(alone[name])
-            statuses = ", ".join(f"{s}×{n}" for s, n in sorted(seen[name].items()))
             print(
                 f"| {name} | {wall:,.0f} | {cpu:,.0f} | {base_cpu / cpu:.2f} "
-                f"| {view_cpu:,.0f} | {base_cpu / view_cpu:.2f} | {statuses} |"
+                f"| {view_cpu:,.0f} | {base_cpu / view_cpu:.2f} "
+                f"| {answers(seen[name])} | {answers(seen_alone[name])} |"
             )
         print()
         print("| one blocking round trip, nothing around it | CPU µs |")

@@ -18,9 +18,10 @@ _BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def _load_profile_device():
-    # Loaded from its file; it puts bench/ on sys.path to import device_bench, which is
-    # taken off again so that no other test imports a bench module by accident.
-    saved = list(sys.path)
+    # Loaded from its file. It puts bench/ on sys.path to import device_bench: both are
+    # taken off again, with the modules it registered, so that no other test imports a
+    # bench module by accident.
+    saved_path, saved_modules = list(sys.path), set(sys.modules)
     try:
         spec = importlib.util.spec_from_file_location(
             "_bench_profile_device", _BENCH / "profile_device.py"
@@ -31,7 +32,10 @@ def _load_profile_device():
         spec.loader.exec_module(module)
         return module
     finally:
-        sys.path[:] = saved
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            if name in ("device_bench", "_bench_profile_device"):
+                del sys.modules[name]
 
 
 profile_device = _load_profile_device()
@@ -45,10 +49,35 @@ def test_view_alone_answers_as_the_view_does_and_counts_its_cpu():
         {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": "x" * 43}
     ).encode()
 
-    cpu, statuses = profile_device.measure_view_alone(resolve(TOKEN).func, TOKEN, repeat(body), 3)
+    cpu, counted = profile_device.measure_view_alone(resolve(TOKEN).func, TOKEN, repeat(body), 3)
 
-    assert statuses == {400: 3}  # an unknown code: invalid_grant, from the view itself
+    # The body reached the view as sent: an unknown code, not a malformed request.
+    assert profile_device.answers(counted) == "400 invalid_grant×3"
     assert cpu > 0
+
+
+@pytest.mark.django_db
+def test_a_drf_view_alone_is_rendered_as_the_handler_would():
+    from config.bench import BaselineView
+
+    cpu, counted = profile_device.measure_view_alone(
+        BaselineView.as_view(), "/bench/baseline", repeat(None), 2
+    )
+
+    assert counted == {(200, b""): 2}
+    assert cpu > 0
+
+
+def test_answers_names_each_error():
+    counted = {
+        (200, b""): 5,
+        (400, b'{"error":"authorization_pending","error_description":"Not yet.'): 3,
+        (400, b'{"error":"slow_down","error_description":"Poll less often."}'): 1,
+    }
+
+    assert profile_device.answers(counted) == (
+        "200×5, 400 authorization_pending×3, 400 slow_down×1"
+    )
 
 
 @pytest.mark.django_db
