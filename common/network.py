@@ -37,10 +37,15 @@ logger = logging.getLogger(__name__)
 
 #: IPv6 ranges Python counts as global that can still lead inside: 6to4 (2002::/16)
 #: embeds any IPv4 address, private ones included, and a relay may deliver it;
-#: deprecated site-local (fec0::/10) is still routed inside some networks.
+#: deprecated site-local (fec0::/10) is still routed inside some networks; a NAT64
+#: gateway (RFC 6052's 64:ff9b::/96, RFC 8215's local 64:ff9b:1::/48) reaches the IPv4
+#: address embedded in the last 32 bits, private ones included. (Python 3.11 also counts
+#: the NAT64 prefixes as reserved; named here so that no release's reading decides.)
 NON_PUBLIC_IPV6 = (
     ipaddress.IPv6Network("2002::/16"),
     ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
 )
 
 #: One answer for "cannot be resolved" and "resolves to a non-public address": if they

@@ -26,9 +26,13 @@ def production(settings):
         "2002:a9fe:a9fe::1",  # 6to4 wrapping 169.254.169.254
         "fec0::1",  # site-local
         "feff::1",
+        "64:ff9b::a00:1",  # NAT64 (RFC 6052) to 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 to 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 to 169.254.169.254
+        "64:ff9b:1::a00:1",  # local-use NAT64 (RFC 8215)
     ],
 )
-def test_6to4_and_site_local_addresses_are_not_public(address):
+def test_6to4_nat64_and_site_local_addresses_are_not_public(address):
     assert not network.is_public(ipaddress.ip_address(address))
 
 
@@ -36,8 +40,8 @@ def test_a_global_ipv6_address_is_still_public():
     assert network.is_public(ipaddress.ip_address("2606:4700:4700::1111"))
 
 
-@pytest.mark.parametrize("address", ["2002:a00:1::1", "fec0::1"])
-def test_a_6to4_or_site_local_literal_is_never_connected_to(production, address):
+@pytest.mark.parametrize("address", ["2002:a00:1::1", "fec0::1", "64:ff9b::a00:1"])
+def test_a_6to4_nat64_or_site_local_literal_is_never_connected_to(production, address):
     with pytest.raises(network.DisallowedDestination):
         network.resolve(address, 443)
 
