@@ -52,6 +52,10 @@ from tenants.selectors import tenants_for
 UPLOAD_TOO_LARGE = gettext_noop(
     "The file is larger than {limit} MB; import it with the import_routes command."
 )
+DUPLICATE_CHAIN_NAME = gettext_noop(
+    "Two of the certificate chain files are named {name}. The routes file names each chain "
+    "by its file name: upload each name once."
+)
 EXPORT_ONE_COMPANY = gettext_noop("Select routes of one company account to export.")
 RECENT_JOBS = 10
 #: Seconds between refreshes of a job page that waits for its worker.
@@ -104,6 +108,13 @@ class RouteImportForm(forms.Form):
         field.queryset = allowed
         if allowed.count() == 1:
             field.initial = allowed.first()
+
+    def clean_chain_files(self) -> list[Any]:
+        uploads: list[Any] = self.cleaned_data["chain_files"]
+        duplicate = import_jobs.duplicate_chain_name(uploads)
+        if duplicate is not None:
+            raise forms.ValidationError(gettext(DUPLICATE_CHAIN_NAME).format(name=duplicate))
+        return uploads
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

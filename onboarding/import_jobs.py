@@ -192,6 +192,21 @@ def _basename(name: str) -> str:
     return os.path.basename(name.replace("\\", "/"))
 
 
+def duplicate_chain_name(uploads: Iterable[UploadedFile]) -> str | None:
+    """A file name that two of ``uploads`` share, as a job matches them, or None.
+
+    The routes file names each chain by its file name, so two uploads of one name would
+    leave it to chance which of them a route gets.
+    """
+    seen: set[str] = set()
+    for upload in uploads:
+        name = _basename(upload.name or "")
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def _name_of(user: User | None) -> str:
     return user.get_username() if user is not None else "someone"
 
@@ -214,6 +229,10 @@ def import_job_create(
     what was stored (a killed process leaves files that ``job_files_sweep`` removes).
     """
     fmt = detect_format(upload.name or "")
+    chain_uploads = list(chain_uploads)
+    duplicate = duplicate_chain_name(chain_uploads)
+    if duplicate is not None:
+        raise ValueError(f"Two certificate chain files are named {duplicate!r}.")
     storage = default_storage
     folder = f"{JOB_FOLDER}/{tenant.slug}/{secrets.token_hex(8)}"
     stored: list[str] = []

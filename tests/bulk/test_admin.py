@@ -6,12 +6,14 @@ import json
 from io import StringIO
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
-from onboarding.import_jobs import NOT_APPLICABLE
-from onboarding.models import MappedUser, Route
+from common.storage import stored_names
+from onboarding.import_jobs import JOB_FOLDER, NOT_APPLICABLE
+from onboarding.models import ImportJob, MappedUser, Route
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +112,37 @@ def test_a_file_with_errors_shows_every_line_and_offers_no_apply(
     assert "routes.json:11: mapped user &quot;ok@example.com&quot; is also listed on line 9" in body
     assert not page.context["may_apply"] and 'id="import-apply"' not in body
     assert not Route.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "Two of the certificate chain files are named berlin.pem."),
+        ("de", "Zwei der Dateien der Zertifikatsketten heißen berlin.pem."),
+    ],
+)
+def test_two_chain_files_of_one_name_are_refused_and_nothing_is_stored(
+    client, bob, acme, corp_idp, chain_a, chain_b, language, message
+):
+    # The routes file names each chain by its file name: which of the two would a route
+    # get? Refused on the form, before anything is stored or queued.
+    client.force_login(bob)
+    page = client.post(
+        IMPORT_URL,
+        {
+            "tenant": acme.pk,
+            "file": routes_file(chain_a, ["alice@example.com"]),
+            "chain_files": [
+                SimpleUploadedFile("berlin.pem", chain_a.encode()),
+                SimpleUploadedFile("berlin.pem", chain_b.encode()),
+            ],
+        },
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    assert not ImportJob.objects.exists()
+    assert not list(stored_names(default_storage, JOB_FOLDER))
 
 
 def test_another_users_import_is_not_applied(client, bob, alice, acme, corp_idp, chain_a):

@@ -78,6 +78,23 @@ def stored_files() -> list[str]:
 # --- Queue, check, report -----------------------------------------------------------------
 
 
+def test_two_chain_uploads_of_one_name_are_refused_before_anything_is_stored(
+    bob, acme, chain_a, chain_b
+):
+    with pytest.raises(ValueError, match="Two certificate chain files are named 'berlin.pem'"):
+        import_job_create(
+            tenant=acme,
+            by=bob,
+            upload=SimpleUploadedFile("routes.json", routes_document(["alice@example.com"])),
+            chain_uploads=[
+                SimpleUploadedFile("berlin.pem", chain_a.encode()),
+                SimpleUploadedFile("sub/berlin.pem", chain_b.encode()),  # the same to a job
+            ],
+        )
+    assert not ImportJob.objects.exists()
+    assert stored_files() == []
+
+
 def test_an_upload_is_stored_and_queued_without_being_imported(
     client, bob, acme, corp_idp, chain_a
 ):
