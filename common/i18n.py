@@ -60,6 +60,43 @@ def _rebuild(template: str, values: dict[str, Any]) -> Phrase:
     return Phrase(template, **values)
 
 
+def phrase_data(value: Any) -> Any:
+    """``value`` as JSON keeps it: a :class:`Phrase` as its template and values (each
+    value the same way), anything else as it is. :func:`phrase_from_data` reads it back,
+    so a stored sentence is said in its reader's language whole, with no guessing of its
+    template from its English text."""
+    if isinstance(value, Phrase):
+        values = {name: phrase_data(item) for name, item in value.values.items()}
+        return {"template": value.template, "values": values}
+    return value
+
+
+def phrase_from_data(data: Any, text: str) -> str:
+    """The Phrase that :func:`phrase_data` stored, if it still says ``text``; else ``text``.
+
+    A template changed since the sentence was stored (another release) would say
+    something else, or fail on a value it no longer has: then the stored English stands,
+    for :func:`translated` to recognise as it can.
+    """
+    try:
+        phrase = _from_data(data)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return text
+    return phrase if isinstance(phrase, Phrase) and phrase == text else text
+
+
+def _from_data(data: Any) -> Any:
+    if isinstance(data, dict):
+        values = {name: _from_data(item) for name, item in data["values"].items()}
+        return Phrase(data["template"], **values)
+    if isinstance(data, str):
+        # A value that is a whole sentence of the catalogue (a validator's message) is said
+        # in the reader's language, as when stored text is recognised.
+        sentence = _sentence(data)
+        return sentence[1] if sentence is not None else data
+    return data
+
+
 class _Count(int):
     """An ``int`` value of a translated sentence: grouped in the reader's way by ``{:,}``."""
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from certificates.services import chain_read_upload
-from common.i18n import Phrase
+from common.i18n import Phrase, phrase_data, phrase_from_data
 from common.storage import open_stream
 from onboarding.bulk import ImportReport, ImportSource, detect_format
 from onboarding.bulk.importer.source import UPLOADED_CHAINS
@@ -104,6 +104,8 @@ def report_to_json(report: ImportReport) -> dict[str, Any]:
     Lists that grow with the file (names of routes) are kept as counts plus the first
     few, so a stored report stays small whatever the file held.
     """
+    errors = report.error_lines()
+    warnings = report.warning_lines()[:MAX_STORED_WARNINGS]
     return {
         "source": report.source,
         "tenant": report.tenant,
@@ -111,11 +113,23 @@ def report_to_json(report: ImportReport) -> dict[str, Any]:
         "prune": report.prune,
         "applied": report.applied,
         "counts": report_counts(report),
-        "error_lines": report.error_lines(),
-        "warning_lines": report.warning_lines()[:MAX_STORED_WARNINGS],
+        "error_lines": errors,
+        "warning_lines": warnings,
+        # The same lines as sentences and their values, so that the job page says each
+        # in its reader's language whole, a chain's refusal inside a line included.
+        "error_phrases": [phrase_data(line) for line in errors],
+        "warning_phrases": [phrase_data(line) for line in warnings],
         "routes_created": report.routes_created[:SAMPLE_SIZE],
         "routes_changed": [[name, fields] for name, fields in report.routes_changed[:SAMPLE_SIZE]],
     }
+
+
+def _lines(texts: list[str], phrases: list[Any] | None) -> list[str]:
+    """Stored report lines, as sentences where they were stored as such (reports stored
+    before they were keep their English text only)."""
+    if phrases is None or len(phrases) != len(texts):
+        return texts
+    return [phrase_from_data(data, text) for data, text in zip(phrases, texts, strict=True)]
 
 
 class JobReport:
@@ -128,8 +142,8 @@ class JobReport:
         self.tenant: str = data["tenant"]
         self.applied: bool = data["applied"]
         self.prune: bool = data["prune"]
-        self.error_lines: list[str] = data["error_lines"]
-        self.warning_lines: list[str] = data["warning_lines"]
+        self.error_lines = _lines(data["error_lines"], data.get("error_phrases"))
+        self.warning_lines = _lines(data["warning_lines"], data.get("warning_phrases"))
         self.routes_created: list[str] = data["routes_created"]
         self.routes_changed: list[list[Any]] = data["routes_changed"]
 

@@ -7,6 +7,7 @@ their reader's language.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -75,6 +76,53 @@ def test_the_problems_of_an_import_are_listed_in_german(client, bob, acme):
     # A validator's own sentence inside a line, and the template around it.
     assert "„not-an-address“ ist keine gültige E-Mail-Adresse: Geben Sie" in pages[1]
     assert untranslated(pages, DATA | {_arguments(job)}) == []
+
+
+def test_a_refused_chain_inside_a_problem_line_is_german_too(client, bob, acme):
+    # The chain's own reason is a sentence of the certificates app inside the importer's
+    # line: stored with the line's structure, it is said in German whole.
+    routes = [
+        {
+            "display_name": "Berlin UMS",
+            "ums_hostname": "ums.acme.example",
+            "identity_provider": "Nobody IdP",
+            "certificate_chain": "-----BEGIN CERTIFICATE-----\nMIIB\n",
+        }
+    ]
+    source = ImportSource.from_bytes("routes.json", json.dumps({"routes": routes}).encode())
+    report = import_routes(tenant=acme, source=source, dry_run=True)
+    job = _job(
+        acme,
+        bob,
+        state=ImportJobState.FAILED,
+        report=report_to_json(report),
+        message=FAILED_PROBLEMS.format(count=len(report.errors), file="routes.json"),
+    )
+
+    pages = admin_pages_in_both(
+        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
+    )
+
+    refused = "has no matching END line; the file is damaged or cut off."
+    assert refused in pages[0]
+    assert refused not in pages[1]
+    assert (
+        "hat aber keine passende END-Zeile; die Datei ist beschädigt oder abgeschnitten"
+        in (pages[1])
+    )
+
+
+def test_a_report_stored_before_its_lines_had_their_structure_is_still_german(client, bob, acme):
+    source = ImportSource.from_bytes("routes.csv", BAD_CSV.encode())
+    stored = report_to_json(import_routes(tenant=acme, source=source, dry_run=True))
+    del stored["error_phrases"], stored["warning_phrases"]  # as an older release kept it
+    job = _job(acme, bob, state=ImportJobState.FAILED, report=stored)
+
+    pages = admin_pages_in_both(
+        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
+    )
+
+    assert "ist kein Identitätsanbieter dieses Firmenkontos" in pages[1]
 
 
 def test_a_running_import_says_its_stage_in_german(client, bob, acme):

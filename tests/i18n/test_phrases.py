@@ -8,7 +8,7 @@ import pickle
 from django.utils import translation
 
 from certificates.validation import inspect_chain_bytes
-from common.i18n import Phrase, translated
+from common.i18n import Phrase, phrase_data, phrase_from_data, translated
 from onboarding.api.errors import RATE_LIMITED
 from onboarding.job_runner import FAILED_PROBLEMS, REQUEUED
 from onboarding.views import CODE_INVALID
@@ -58,6 +58,31 @@ def test_a_phrase_inside_a_phrase_is_translated_with_it():
         assert report.error_messages[0].startswith(
             "Block 1 (O=Example,CN=Acme Issuing CA) ist von O=Example,CN=Acme Root ausgestellt"
         )
+
+
+def test_a_phrase_stored_as_json_is_read_back_whole():
+    unlinked = pki.issue("Acme Issuing CA", issuer=pki.issue("Acme Root"))
+    problem = inspect_chain_bytes(pki.pem_bundle([unlinked]).encode()).errors[0].message
+    line = Phrase("{where}: {problem}", where="routes.json:7", problem=problem)
+
+    stored = json.loads(json.dumps(phrase_data(line)))
+    read = phrase_from_data(stored, str(line))
+
+    assert isinstance(read, Phrase) and read == line
+    with translation.override("de"):
+        assert translated(read).startswith("routes.json:7: Block 1 (O=Example,CN=Acme Issuing")
+        assert "ist von O=Example,CN=Acme Root ausgestellt" in translated(read)
+
+
+def test_a_stored_phrase_whose_template_no_longer_fits_keeps_its_text():
+    stored = phrase_data(Phrase(RATE_LIMITED, seconds=42))
+    text = "Too many requests; try again in 42 seconds."
+
+    # Another release's template: a value it no longer has, or other words.
+    assert phrase_from_data({**stored, "template": "Wait {minutes} minutes."}, text) is text
+    assert phrase_from_data({**stored, "template": "Wait {seconds} s."}, text) is text
+    assert phrase_from_data({"template": RATE_LIMITED}, text) is text  # no values
+    assert phrase_from_data("plain", text) is text
 
 
 def test_a_marked_constant_is_looked_up_as_it_is():
