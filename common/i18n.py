@@ -62,13 +62,19 @@ def _rebuild(template: str, values: dict[str, Any]) -> Phrase:
 
 def phrase_data(value: Any) -> Any:
     """``value`` as JSON keeps it: a :class:`Phrase` as its template and values (each
-    value the same way), anything else as it is. :func:`phrase_from_data` reads it back,
-    so a stored sentence is said in its reader's language whole, with no guessing of its
-    template from its English text."""
+    value the same way), a count as a number, anything else as its text.
+    :func:`phrase_from_data` reads it back, so a stored sentence is said in its reader's
+    language whole, with no guessing of its template from its English text.
+
+    Only a Phrase becomes a mapping: a value that came from a customer's file (a JSON
+    object where a name was expected) is stored as its text, never as a template.
+    """
     if isinstance(value, Phrase):
         values = {name: phrase_data(item) for name, item in value.values.items()}
         return {"template": value.template, "values": values}
-    return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value)
 
 
 def phrase_from_data(data: Any, text: str) -> str:
@@ -76,25 +82,52 @@ def phrase_from_data(data: Any, text: str) -> str:
 
     A template changed since the sentence was stored (another release) would say
     something else, or fail on a value it no longer has: then the stored English stands,
-    for :func:`translated` to recognise as it can.
+    for :func:`translated` to recognise as it can. Stored data is trusted no further than
+    that: a template is used only if each of its fields is a plain name with no format
+    but the grouping of counts (no attribute or item lookup, no width), and anything
+    else that fails to read back leaves the text.
     """
     try:
-        phrase = _from_data(data)
-    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        phrase = _from_data(data, MAX_STORED_NESTING)
+    except Exception:  # noqa: BLE001 - any unreadable structure: the stored text stands
         return text
     return phrase if isinstance(phrase, Phrase) and phrase == text else text
 
 
-def _from_data(data: Any) -> Any:
+#: How deep stored Phrases may nest (the importer's lines hold three levels), and how
+#: long a stored template may be (this project's longest is some 300 characters).
+MAX_STORED_NESTING = 8
+MAX_STORED_TEMPLATE_CHARS = 1000
+
+
+def _from_data(data: Any, depth: int) -> Any:
     if isinstance(data, dict):
-        values = {name: _from_data(item) for name, item in data["values"].items()}
-        return Phrase(data["template"], **values)
+        template, values = data["template"], data["values"]
+        if depth <= 0 or not isinstance(values, dict) or not _plain_template(template):
+            raise ValueError("not a stored Phrase")
+        return Phrase(template, **{name: _from_data(v, depth - 1) for name, v in values.items()})
+    if isinstance(data, int) and not isinstance(data, bool):
+        return data
     if isinstance(data, str):
         # A value that is a whole sentence of the catalogue (a validator's message) is said
         # in the reader's language, as when stored text is recognised.
         sentence = _sentence(data)
         return sentence[1] if sentence is not None else data
-    return data
+    raise ValueError("not a stored value")
+
+
+def _plain_template(template: object) -> bool:
+    """Whether ``template`` only puts named values in place (``{name}``, ``{count:,}``)."""
+    if not isinstance(template, str) or len(template) > MAX_STORED_TEMPLATE_CHARS:
+        return False
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return False
+    return all(
+        name is None or (name.isidentifier() and conversion is None and spec in ("", ","))
+        for _literal, name, spec, conversion in fields
+    )
 
 
 class _Count(int):

@@ -35,17 +35,19 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 logger = logging.getLogger(__name__)
 
-#: IPv6 ranges Python counts as global that can still lead inside: 6to4 (2002::/16)
-#: embeds any IPv4 address, private ones included, and a relay may deliver it;
-#: deprecated site-local (fec0::/10) is still routed inside some networks; a NAT64
-#: gateway (RFC 6052's 64:ff9b::/96, RFC 8215's local 64:ff9b:1::/48) reaches the IPv4
-#: address embedded in the last 32 bits, private ones included. (Python 3.11 also counts
-#: the NAT64 prefixes as reserved; named here so that no release's reading decides.)
+#: IPv6 ranges that can lead inside whatever Python's release counts as global: 6to4
+#: (2002::/16) embeds any IPv4 address, private ones included, and a relay may deliver
+#: it; deprecated site-local (fec0::/10) is still routed inside some networks; ::/8,
+#: reserved by the IETF, holds the forms that carry an IPv4 address (IPv4-compatible
+#: ::a00:1, SIIT's ::ffff:0:a00:1) and the NAT64 prefixes (RFC 6052's 64:ff9b::/96, RFC
+#: 8215's local 64:ff9b:1::/48), through which a NAT64 gateway reaches the IPv4 address
+#: embedded, private ones included. (Python 3.11 counts ::/8 as reserved, and so refuses
+#: it anyway; named here so that no release's reading decides.) IPv4-mapped addresses
+#: (::ffff:a00:1) are judged as the IPv4 address they are, before these ranges.
 NON_PUBLIC_IPV6 = (
     ipaddress.IPv6Network("2002::/16"),
     ipaddress.IPv6Network("fec0::/10"),
-    ipaddress.IPv6Network("64:ff9b::/96"),
-    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/8"),
 )
 
 #: One answer for "cannot be resolved" and "resolves to a non-public address": if they

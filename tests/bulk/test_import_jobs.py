@@ -88,7 +88,8 @@ def test_two_chain_uploads_of_one_name_are_refused_before_anything_is_stored(
             upload=SimpleUploadedFile("routes.json", routes_document(["alice@example.com"])),
             chain_uploads=[
                 SimpleUploadedFile("berlin.pem", chain_a.encode()),
-                SimpleUploadedFile("sub/berlin.pem", chain_b.encode()),  # the same to a job
+                # A name as a Windows client may send it: the same file name to a job.
+                SimpleUploadedFile("sub\\berlin.pem", chain_b.encode()),
             ],
         )
     assert not ImportJob.objects.exists()

@@ -112,6 +112,25 @@ def test_a_refused_chain_inside_a_problem_line_is_german_too(client, bob, acme):
     )
 
 
+def test_a_json_object_in_a_routes_file_is_shown_as_text_never_used_as_a_template(
+    client, bob, acme
+):
+    crafted = {"template": "{x.__class__} {x:>90000000}", "values": {"x": "a"}}
+    routes = [{"display_name": "Berlin UMS", "ums_hostname": crafted, "ums_port": crafted}]
+    source = ImportSource.from_bytes("routes.json", json.dumps({"routes": routes}).encode())
+    report = import_routes(tenant=acme, source=source, dry_run=True)
+    stored = report_to_json(report)
+    assert "{'template'" in json.dumps(stored["error_phrases"])  # stored as its text
+    job = _job(acme, bob, state=ImportJobState.FAILED, report=stored)
+
+    pages = admin_pages_in_both(
+        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
+    )
+
+    assert "&lt;class" not in pages[0] + pages[1]
+    assert "{&#x27;template&#x27;: &#x27;{x.__class__}" in pages[0]
+
+
 def test_a_report_stored_before_its_lines_had_their_structure_is_still_german(client, bob, acme):
     source = ImportSource.from_bytes("routes.csv", BAD_CSV.encode())
     stored = report_to_json(import_routes(tenant=acme, source=source, dry_run=True))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 
+import pytest
 from django.utils import translation
 
 from certificates.validation import inspect_chain_bytes
@@ -83,6 +85,39 @@ def test_a_stored_phrase_whose_template_no_longer_fits_keeps_its_text():
     assert phrase_from_data({**stored, "template": "Wait {seconds} s."}, text) is text
     assert phrase_from_data({"template": RATE_LIMITED}, text) is text  # no values
     assert phrase_from_data("plain", text) is text
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{x.__class__}",  # attribute lookup: a way to the process's settings
+        "{x.translated.__globals__}",
+        "{x[0]}",
+        "{0}",
+        "{x!r}",
+        "{x:>300000000}",  # a width: gigabytes of spaces
+        "{",  # not a template at all
+    ],
+)
+def test_a_stored_template_that_does_more_than_put_values_in_place_is_not_used(template):
+    text = "as stored"
+    started = time.perf_counter()
+
+    read = phrase_from_data({"template": template, "values": {"x": "a"}}, text)
+
+    assert read is text
+    assert time.perf_counter() - started < 1  # nothing was formatted at that width
+
+
+def test_only_a_phrase_is_stored_as_a_template():
+    # A JSON object from a customer's file, where a name was expected, stays its text.
+    crafted = {"template": "{x.__class__}", "values": {"x": "a"}}
+    line = Phrase(RATE_LIMITED, seconds=crafted)
+
+    stored = phrase_data(line)
+
+    assert stored["values"]["seconds"] == str(crafted)
+    assert phrase_from_data(json.loads(json.dumps(stored)), str(line)) == str(line)
 
 
 def test_a_marked_constant_is_looked_up_as_it_is():
