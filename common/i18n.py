@@ -60,6 +60,17 @@ def _rebuild(template: str, values: dict[str, Any]) -> Phrase:
     return Phrase(template, **values)
 
 
+def clipped(value: Any, limit: int) -> Any:
+    """``value`` with each text in it cut to ``limit`` characters (and "…"): a Phrase's
+    values at any depth, or the text itself. For sentences that quote what a customer
+    wrote, which may be megabytes, before they are kept or shown."""
+    if isinstance(value, Phrase):
+        return Phrase(value.template, **{k: clipped(v, limit) for k, v in value.values.items()})
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
+    return value
+
+
 def phrase_data(value: Any) -> Any:
     """``value`` as JSON keeps it: a :class:`Phrase` as its template and values (each
     value the same way), a count as a number, anything else as its text.

@@ -3,9 +3,14 @@ neither the report kept in memory nor the output grows with the number of proble
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from onboarding.bulk import ImportSource, import_routes
 from onboarding.bulk.importer import MAX_LISTED_PROBLEMS
+from onboarding.bulk.importer.report import MAX_QUOTED_CHARS
+from onboarding.import_jobs import report_to_json
 from tests.bulk.conftest import run_command, write_json
 from tests.bulk.test_hostile_files import route
 
@@ -32,3 +37,24 @@ def test_a_few_problems_are_all_listed_without_a_count(acme, corp_idp, workdir):
     result = run_command("import_routes", "acme", str(path))
     assert "more problem(s)" not in result.err
     assert "1 problem(s) in routes.json" in result.err
+
+
+def test_a_long_value_is_quoted_briefly_however_many_lines_quote_it(acme, corp_idp):
+    # Each row that gives the route another hostname quotes the first row's: a 1 MB cell
+    # quoted on 200 lines would keep (and store, and show) 200 MB.
+    long_name = "u" * 1_000_000
+    header = "display_name,ums_hostname,ums_port,identity_provider,target,kind,value"
+    rows = [f"Berlin UMS,{long_name}.example,8443,Corp Entra,ums,user,first@acme.example"]
+    rows += [
+        f"Berlin UMS,other{i}.example,8443,Corp Entra,ums,user,u{i}@acme.example"
+        for i in range(200)
+    ]
+    source = ImportSource.from_bytes("routes.csv", "\n".join([header, *rows]).encode())
+
+    report = import_routes(tenant=acme, source=source, dry_run=True)
+
+    lines = report.error_lines()
+    assert len(lines) >= 200
+    assert all(len(line) < 4 * MAX_QUOTED_CHARS for line in lines)  # a few quoted values
+    assert "u" * MAX_QUOTED_CHARS + "…" in lines[0]
+    assert len(json.dumps(report_to_json(report))) < 200 * 4 * MAX_QUOTED_CHARS

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_noop
 
-from common.i18n import Phrase
+from common.i18n import Phrase, clipped
 from onboarding.bulk.readers import Issue
 
 SAMPLE_SIZE = 10
+#: How much of each value a problem line quotes: a cell may hold megabytes, and a line
+#: that quotes it is kept (up to MAX_LISTED_PROBLEMS of them), stored and shown.
+MAX_QUOTED_CHARS = 300
 #: Problems reported one by one; past this many they are only counted ("N more"), so a
 #: file of ten million bad entries costs neither memory nor ten million lines.
 MAX_LISTED_PROBLEMS = 1000
@@ -79,9 +82,12 @@ class ImportReport:
 
     def add_error(self, issue: Issue) -> None:
         if len(self.errors) < MAX_LISTED_PROBLEMS:
-            self.errors.append(issue)
+            self.errors.append(_quoting_briefly(issue))
         else:
             self.errors_not_listed += 1
+
+    def add_warning(self, issue: Issue) -> None:
+        self.warnings.append(_quoting_briefly(issue))
 
     @property
     def has_changes(self) -> bool:
@@ -153,3 +159,7 @@ class ImportReport:
             + ", ".join(self.routes_not_in_file[:SAMPLE_SIZE])
             + (" ..." if len(self.routes_not_in_file) > SAMPLE_SIZE else "")
         ]
+
+
+def _quoting_briefly(issue: Issue) -> Issue:
+    return Issue(issue.line, clipped(issue.message, MAX_QUOTED_CHARS))

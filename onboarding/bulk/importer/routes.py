@@ -294,7 +294,7 @@ class RouteChecker:
             refused = Phrase(CHAIN_REFUSED, chain=shown_ref, problem=problem.message)
             self._bad(plan, "certificate_chain", refused)
         for problem in report.warnings:
-            self.report.warnings.append(Issue(line, _chain_warning(shown_ref, problem.message)))
+            self.report.add_warning(Issue(line, _chain_warning(shown_ref, problem.message)))
         if not report.accepted:
             return None
         if plan.route is not None and plan.route.certificate_chain.pem == report.pem:
