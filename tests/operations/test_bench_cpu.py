@@ -4,22 +4,15 @@ rest of the machine's busy time as "other"."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-# Loaded from its file: bench/ is no package, and its modules stay off sys.path.
-_SPEC = importlib.util.spec_from_file_location(
-    "_bench_device_bench", Path(__file__).resolve().parents[2] / "bench" / "device_bench.py"
-)
-assert _SPEC is not None and _SPEC.loader is not None
-device_bench = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = device_bench  # its dataclasses look their module up
-_SPEC.loader.exec_module(device_bench)
+from tests.operations.bench_modules import load_bench
+
+device_bench = load_bench("device_bench")
 
 SERVER = 4000
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")

@@ -3,42 +3,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from itertools import repeat
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.urls import resolve
 
-_BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.operations.bench_modules import load_bench
 
-
-def _load_profile_device():
-    # Loaded from its file. It puts bench/ on sys.path to import device_bench: both are
-    # taken off again, with the modules it registered, so that no other test imports a
-    # bench module by accident.
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "_bench_profile_device", _BENCH / "profile_device.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - saved_modules:
-            if name in ("device_bench", "_bench_profile_device"):
-                del sys.modules[name]
-
-
-profile_device = _load_profile_device()
+profile_device = load_bench("profile_device")
 
 TOKEN = "/api/v1/device/token"
 
