@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import cycle
 from pathlib import Path
@@ -69,6 +70,7 @@ def environ(path: str, body: bytes | None) -> dict[str, Any]:
     if body is not None:
         base["CONTENT_TYPE"] = "application/json"
         base["CONTENT_LENGTH"] = str(len(body))
+    base["wsgi.input"] = io.BytesIO(body or b"")
     return base
 
 
@@ -81,19 +83,17 @@ def _answer(status: int, content: bytes) -> Answer:
     return status, content[:64] if status >= 400 else b""
 
 
-def answers(counted: dict[Answer, int]) -> str:
+def answers(counted: Counter[Answer]) -> str:
     """``counted`` for the table: "200×1000, 400 authorization_pending×1000"."""
-    named: dict[str, int] = {}
+    named: Counter[str] = Counter()
     for (status, head), n in counted.items():
         error = re.search(rb'"error":\s*"([a-z_]+)"', head)
-        name = f"{status} {error.group(1).decode()}" if error else str(status)
-        named[name] = named.get(name, 0) + n
+        named[f"{status} {error.group(1).decode()}" if error else str(status)] += n
     return ", ".join(f"{name}×{n}" for name, n in sorted(named.items()))
 
 
 def call(app: Callable[..., Any], path: str, body: bytes | None) -> Answer:
     env = environ(path, body)
-    env["wsgi.input"] = io.BytesIO(body or b"")
     statuses: list[str] = []
     result = app(env, lambda status, headers, exc_info=None: statuses.append(status))
     content = b""
@@ -108,36 +108,31 @@ def call(app: Callable[..., Any], path: str, body: bytes | None) -> Answer:
 
 def measure(
     app: Callable[..., Any], path: str, bodies: Iterator[bytes | None], count: int
-) -> tuple[float, float, dict[Answer, int]]:
-    counted: dict[Answer, int] = {}
+) -> tuple[float, float, Counter[Answer]]:
+    counted: Counter[Answer] = Counter()
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
-        answer = call(app, path, next(bodies))
-        counted[answer] = counted.get(answer, 0) + 1
+        counted[call(app, path, next(bodies))] += 1
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall / count * 1e6, cpu / count * 1e6, counted
 
 
 def measure_view_alone(
     view: Callable[..., Any], path: str, bodies: Iterator[bytes | None], count: int
-) -> tuple[float, dict[Answer, int]]:
+) -> tuple[float, Counter[Answer]]:
     """CPU µs per request of ``view`` called directly, and the answers it gave.
 
     A response that still has to be rendered (DRF's) is rendered, as the handler would.
     """
     from django.core.handlers.wsgi import WSGIRequest
 
-    counted: dict[Answer, int] = {}
+    counted: Counter[Answer] = Counter()
     cpu = time.process_time()
     for _ in range(count):
-        body = next(bodies)
-        env = environ(path, body)
-        env["wsgi.input"] = io.BytesIO(body or b"")
-        response = view(WSGIRequest(env))
+        response = view(WSGIRequest(environ(path, next(bodies))))
         if callable(getattr(response, "render", None)):
             response.render()
-        answer = _answer(response.status_code, response.content)
-        counted[answer] = counted.get(answer, 0) + 1
+        counted[_answer(response.status_code, response.content)] += 1
     return (time.process_time() - cpu) / count * 1e6, counted
 
 
@@ -242,8 +237,8 @@ def main() -> None:
 
         rows: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
         alone: dict[str, list[float]] = {name: [] for name in endpoints}
-        seen: dict[str, dict[Answer, int]] = {name: {} for name in endpoints}
-        seen_alone: dict[str, dict[Answer, int]] = {name: {} for name in endpoints}
+        seen: dict[str, Counter[Answer]] = {name: Counter() for name in endpoints}
+        seen_alone: dict[str, Counter[Answer]] = {name: Counter() for name in endpoints}
         for _round in range(args.rounds):
             for name, (path, _bodies) in endpoints.items():
                 # Each code polled at most once a round: each pass takes half of the codes.
@@ -254,9 +249,8 @@ def main() -> None:
                     resolve(path).func, path, streams[name], count
                 )
                 alone[name].append(view_cpu)
-                for into, counted in ((seen, statuses), (seen_alone, view_statuses)):
-                    for answer, n in counted.items():
-                        into[name][answer] = into[name].get(answer, 0) + n
+                seen[name].update(statuses)
+                seen_alone[name].update(view_statuses)
             time.sleep(1.1)
 
         base_cpu = statistics.median(cpu for _wall, cpu in rows["baseline"])
