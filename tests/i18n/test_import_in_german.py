@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from onboarding.bulk import ImportSource, import_routes
+from onboarding.bulk import ImportReport, ImportSource, import_routes
 from onboarding.import_jobs import job_ended, report_to_json
 from onboarding.job_runner import FAILED_PROBLEMS
 from onboarding.models import ImportJob, ImportJobState
@@ -50,21 +50,32 @@ def _arguments(job: ImportJob) -> str:
     return f"file=routes.csv, format=csv, job={job.pk}, phase=check, prune=False, uploaded_by=bob"
 
 
-def test_the_problems_of_an_import_are_listed_in_german(client, bob, acme):
-    source = ImportSource.from_bytes("routes.csv", BAD_CSV.encode())
-    report = import_routes(tenant=acme, source=source, dry_run=True)
-    assert len(report.errors) >= 5
+def _checked(acme: Any, name: str, content: bytes) -> ImportReport:
+    """What the worker's check of the file ``name`` finds."""
+    return import_routes(tenant=acme, source=ImportSource.from_bytes(name, content), dry_run=True)
+
+
+def _failed_job_pages(
+    client: Any, bob: Any, acme: Any, report: ImportReport, stored: dict[str, Any] | None = None
+) -> tuple[ImportJob, list[str]]:
+    """A job that failed with ``report`` (stored as ``stored``, if given), and its page in
+    English and German."""
     job = _job(
         acme,
         bob,
         state=ImportJobState.FAILED,
-        report=report_to_json(report),
-        message=FAILED_PROBLEMS.format(count=len(report.errors), file="routes.csv"),
+        report=report_to_json(report) if stored is None else stored,
+        message=FAILED_PROBLEMS.format(count=len(report.errors), file=report.source),
     )
+    path = reverse("admin:onboarding_route_import_job", args=[job.pk])
+    return job, admin_pages_in_both(client, bob, path)
 
-    pages = admin_pages_in_both(
-        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
-    )
+
+def test_the_problems_of_an_import_are_listed_in_german(client, bob, acme):
+    report = _checked(acme, "routes.csv", BAD_CSV.encode())
+    assert len(report.errors) >= 5
+
+    job, pages = _failed_job_pages(client, bob, acme, report)
 
     # English exactly as the command prints it; German through the same templates.
     for line in report.error_lines():
@@ -89,19 +100,9 @@ def test_a_refused_chain_inside_a_problem_line_is_german_too(client, bob, acme):
             "certificate_chain": "-----BEGIN CERTIFICATE-----\nMIIB\n",
         }
     ]
-    source = ImportSource.from_bytes("routes.json", json.dumps({"routes": routes}).encode())
-    report = import_routes(tenant=acme, source=source, dry_run=True)
-    job = _job(
-        acme,
-        bob,
-        state=ImportJobState.FAILED,
-        report=report_to_json(report),
-        message=FAILED_PROBLEMS.format(count=len(report.errors), file="routes.json"),
-    )
+    report = _checked(acme, "routes.json", json.dumps({"routes": routes}).encode())
 
-    pages = admin_pages_in_both(
-        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
-    )
+    _, pages = _failed_job_pages(client, bob, acme, report)
 
     refused = "has no matching END line; the file is damaged or cut off."
     assert refused in pages[0]
@@ -117,29 +118,22 @@ def test_a_json_object_in_a_routes_file_is_shown_as_text_never_used_as_a_templat
 ):
     crafted = {"template": "{x.__class__} {x:>90000000}", "values": {"x": "a"}}
     routes = [{"display_name": "Berlin UMS", "ums_hostname": crafted, "ums_port": crafted}]
-    source = ImportSource.from_bytes("routes.json", json.dumps({"routes": routes}).encode())
-    report = import_routes(tenant=acme, source=source, dry_run=True)
+    report = _checked(acme, "routes.json", json.dumps({"routes": routes}).encode())
     stored = report_to_json(report)
     assert "{'template'" in json.dumps(stored["error_phrases"])  # stored as its text
-    job = _job(acme, bob, state=ImportJobState.FAILED, report=stored)
 
-    pages = admin_pages_in_both(
-        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
-    )
+    _, pages = _failed_job_pages(client, bob, acme, report, stored)
 
     assert "&lt;class" not in pages[0] + pages[1]
     assert "{&#x27;template&#x27;: &#x27;{x.__class__}" in pages[0]
 
 
 def test_a_report_stored_before_its_lines_had_their_structure_is_still_german(client, bob, acme):
-    source = ImportSource.from_bytes("routes.csv", BAD_CSV.encode())
-    stored = report_to_json(import_routes(tenant=acme, source=source, dry_run=True))
+    report = _checked(acme, "routes.csv", BAD_CSV.encode())
+    stored = report_to_json(report)
     del stored["error_phrases"], stored["warning_phrases"]  # as an older release kept it
-    job = _job(acme, bob, state=ImportJobState.FAILED, report=stored)
 
-    pages = admin_pages_in_both(
-        client, bob, reverse("admin:onboarding_route_import_job", args=[job.pk])
-    )
+    _, pages = _failed_job_pages(client, bob, acme, report, stored)
 
     assert "ist kein Identitätsanbieter dieses Firmenkontos" in pages[1]
 
