@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.utils import formats
@@ -83,7 +83,7 @@ def phrase_data(value: Any) -> Any:
     if isinstance(value, Phrase):
         values = {name: phrase_data(item) for name, item in value.values.items()}
         return {"template": value.template, "values": values}
-    if isinstance(value, int) and not isinstance(value, bool):
+    if _is_count(value):
         return value
     return str(value)
 
@@ -117,7 +117,7 @@ def _from_data(data: Any, depth: int) -> Any:
         if depth <= 0 or not isinstance(values, dict) or not _plain_template(template):
             raise ValueError("not a stored Phrase")
         return Phrase(template, **{name: _from_data(v, depth - 1) for name, v in values.items()})
-    if isinstance(data, int) and not isinstance(data, bool):
+    if _is_count(data):
         return data
     if isinstance(data, str):
         # A value that is a whole sentence of the catalogue (a validator's message) is said
@@ -127,10 +127,22 @@ def _from_data(data: Any, depth: int) -> Any:
     raise ValueError("not a stored value")
 
 
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` is a count of a sentence: an ``int``, and not a ``bool``."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _plain_template(template: object) -> bool:
     """Whether ``template`` only puts named values in place (``{name}``, ``{count:,}``)."""
     if not isinstance(template, str) or len(template) > MAX_STORED_TEMPLATE_CHARS:
         return False
+    return _places_named_values(template)
+
+
+@lru_cache(maxsize=256)
+def _places_named_values(template: str) -> bool:
+    """:func:`_plain_template` for a string, worked out once per template (a job page
+    reads back up to a thousand lines written from a few dozen templates)."""
     try:
         fields = list(string.Formatter().parse(template))
     except ValueError:
@@ -153,7 +165,7 @@ class _Count(int):
 def _localised(value: Any) -> Any:
     if isinstance(value, Phrase):
         return value.translated()
-    if isinstance(value, int) and not isinstance(value, bool):
+    if _is_count(value):
         return _Count(value)
     return value
 
